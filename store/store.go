@@ -1,0 +1,156 @@
+// Package store holds the SCIM resources that sources push to Tenure: users and
+// groups, their indexes and their group memberships.
+//
+// The interface is transactional rather than a list of CRUD calls: every
+// read-modify-write runs as an updater function inside the backend's own
+// transaction (a bbolt read-write transaction, or a Redis WATCH/MULTI/EXEC),
+// so a SCIM write, the lifecycle record it changes and the jobs it schedules
+// can later commit as one unit. Backends live in subpackages (store/boltdb,
+// store/redis) and all pass the suite in store/conformance.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors that callers branch on. Backends wrap them with %w.
+var (
+	// ErrNotFound is returned when a resource does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned when a write would break uniqueness: an id that
+	// already exists, or a userName already taken (case-insensitively) within
+	// the same source.
+	ErrConflict = errors.New("conflict")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("store closed")
+)
+
+// Kind is the SCIM resource type of a Resource.
+type Kind string
+
+// The resource kinds Tenure stores.
+const (
+	KindUser  Kind = "User"
+	KindGroup Kind = "Group"
+)
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { return k == KindUser || k == KindGroup }
+
+// Member is one direct member of a group. Membership lives on the group only;
+// the reverse lookup (GroupsOf) is an index the backend maintains.
+type Member struct {
+	Value   string `json:"value"`             // id of the member resource
+	Display string `json:"display,omitempty"` // display name as the client sent it
+	Type    string `json:"type,omitempty"`    // "User" or "Group" when the client said so
+}
+
+// Resource is a stored SCIM user or group.
+//
+// Attributes holds the resource in canonical SCIM form, without id, meta,
+// schemas, externalId and (for groups) members, which have fields of their own.
+// Extension attributes are nested under their schema URN. Values are JSON
+// shaped: string, bool, json.Number, []any, map[string]any.
+type Resource struct {
+	Kind       Kind           `json:"kind"`
+	ID         string         `json:"id"`
+	Source     string         `json:"source"`               // the source (SCIM client) that owns it
+	ExternalID string         `json:"externalId,omitempty"` // as the client sent it; case-exact
+	Name       string         `json:"name"`                 // userName for users, displayName for groups
+	Members    []Member       `json:"members,omitempty"`    // groups only
+	Attributes map[string]any `json:"attributes,omitempty"`
+	// Version increases by one on every write; the SCIM layer serves it as
+	// the ETag. Create sets it to 1; Put sets it to the stored version + 1.
+	Version  uint64    `json:"version"`
+	Created  time.Time `json:"created"`
+	Modified time.Time `json:"modified"`
+}
+
+// Reader is the read side of a transaction. Lookups are scoped to a source:
+// one source never sees another's resources through an index.
+type Reader interface {
+	// Get returns the resource or an error wrapping ErrNotFound.
+	Get(kind Kind, id string) (*Resource, error)
+	// LookupName returns the ids whose Name equals name case-insensitively,
+	// in creation order. For users the result has at most one element.
+	LookupName(kind Kind, source, name string) ([]string, error)
+	// LookupExternalID returns the ids whose ExternalID equals externalID
+	// exactly, in creation order.
+	LookupExternalID(kind Kind, source, externalID string) ([]string, error)
+	// GroupsOf returns the ids of the groups that list memberID as a direct
+	// member, in ascending id order.
+	GroupsOf(memberID string) ([]string, error)
+	// Count returns how many resources of kind the source owns.
+	Count(kind Kind, source string) (int, error)
+	// List returns up to limit resources of the source, skipping the first
+	// offset, in creation order (stable: a resource keeps its place).
+	List(kind Kind, source string, offset, limit int) ([]*Resource, error)
+	// Each calls fn for every resource of the source in creation order until
+	// fn returns false or an error.
+	Each(kind Kind, source string, fn func(*Resource) (bool, error)) error
+}
+
+// Tx is a read-write transaction.
+type Tx interface {
+	Reader
+	// Create stores a new resource with Version 1. It fails with ErrConflict
+	// if the id exists or, for users, the Name is taken within the source.
+	// It sets r.Version.
+	Create(r *Resource) error
+	// Put replaces an existing resource and its indexes. It fails with
+	// ErrNotFound if it does not exist and ErrConflict if a user's new Name
+	// is taken. It sets r.Version to the stored version + 1.
+	Put(r *Resource) error
+	// Delete removes a resource and its index entries; ErrNotFound if absent.
+	Delete(kind Kind, id string) error
+}
+
+// Store is implemented by every backend.
+type Store interface {
+	// View runs fn against a consistent snapshot.
+	View(ctx context.Context, fn func(Reader) error) error
+	// Update runs fn in a read-write transaction and returns once the
+	// transaction is durable (committed and synced). Concurrent Updates may
+	// share one commit, and fn may therefore run more than once: it must have
+	// no effects outside the transaction. An error from fn aborts the
+	// transaction and is returned as is.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Ping reports whether the backend can serve requests (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Get reads one resource in its own snapshot.
+func Get(ctx context.Context, s Store, kind Kind, id string) (*Resource, error) {
+	var out *Resource
+	err := s.View(ctx, func(r Reader) error {
+		var err error
+		out, err = r.Get(kind, id)
+		return err
+	})
+	return out, err
+}
+
+// Modify reads a resource, passes it to updater and writes the result, all in
+// one transaction. updater may run more than once and must only change the
+// resource it is given. It returns the resource as stored.
+func Modify(ctx context.Context, s Store, kind Kind, id string, updater func(*Resource) error) (*Resource, error) {
+	var out *Resource
+	err := s.Update(ctx, func(tx Tx) error {
+		r, err := tx.Get(kind, id)
+		if err != nil {
+			return err
+		}
+		if err := updater(r); err != nil {
+			return err
+		}
+		if err := tx.Put(r); err != nil {
+			return err
+		}
+		out = r
+		return nil
+	})
+	return out, err
+}
