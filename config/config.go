@@ -1,0 +1,348 @@
+// Package config loads and validates Tenure's YAML configuration.
+//
+// Decoding is strict (an unknown key is an error, so a typo never silently
+// falls back to a default), defaults are applied in one place (applyDefaults),
+// and Validate reports every problem at once, each with its YAML path, so an
+// operator fixes a file in one pass. Secrets are never literal values in the
+// file: a Secret names an environment variable or a file to read.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Server  Server   `yaml:"server"`
+	Store   Store    `yaml:"store"`
+	Sources []Source `yaml:"sources"`
+	Admin   Admin    `yaml:"admin"`
+	Log     Log      `yaml:"log"`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	// Listen is host:port. The --listen flag overrides it.
+	Listen string `yaml:"listen"`
+	// BaseURL is the externally visible URL of the server root, used for
+	// meta.location and Location headers, e.g. https://tenure.example.com.
+	// Empty means relative locations.
+	BaseURL      string        `yaml:"base_url"`
+	TLS          *TLS          `yaml:"tls"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+	// MaxBodyBytes caps request bodies; larger ones get 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// TLS enables HTTPS on the listener.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Store selects and configures the storage backend.
+type Store struct {
+	// Kind is "embedded" (a bbolt file, single replica).
+	Kind     string         `yaml:"kind"`
+	Embedded *EmbeddedStore `yaml:"embedded"`
+}
+
+// EmbeddedStore configures the bbolt backend.
+type EmbeddedStore struct {
+	// Path of the database file; its directory is created if missing.
+	Path string `yaml:"path"`
+	// LockTimeout bounds the wait for another process holding the file.
+	LockTimeout time.Duration `yaml:"lock_timeout"`
+}
+
+// Source is one SCIM client (an IdP or HR connector) allowed to push to Tenure.
+// Each source sees and changes only the resources it created.
+type Source struct {
+	Name  string `yaml:"name"`
+	Token Secret `yaml:"token"`
+}
+
+// Admin configures the admin API.
+type Admin struct {
+	Token Secret `yaml:"token"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// Secret names where a secret comes from: exactly one of Env or File.
+// The resolved value lives only in memory and never prints.
+type Secret struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+
+	value string
+}
+
+// Value returns the resolved secret (empty before Load resolved it).
+func (s Secret) Value() string { return s.value }
+
+// String never reveals the value, so a Secret is safe to log.
+func (s Secret) String() string {
+	switch {
+	case s.Env != "":
+		return "env:" + s.Env
+	case s.File != "":
+		return "file:" + s.File
+	}
+	return "unset"
+}
+
+// WithValue returns a copy holding value; for tests and programmatic setup.
+func (s Secret) WithValue(value string) Secret { s.value = value; return s }
+
+// resolve reads the secret from its env var or file.
+func (s *Secret) resolve() error {
+	switch {
+	case s.Env != "" && s.File != "":
+		return errors.New("set env or file, not both")
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok || v == "" {
+			return fmt.Errorf("environment variable %s is not set", s.Env)
+		}
+		s.value = v
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			// The path is not secret; the content never reaches this message.
+			return fmt.Errorf("read %s: %w", s.File, errors.Unwrap(err))
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return fmt.Errorf("file %s is empty", s.File)
+		}
+		s.value = v
+	default:
+		return errors.New("required: set env or file")
+	}
+	return nil
+}
+
+// Store kinds.
+const (
+	StoreEmbedded = "embedded"
+)
+
+// applyDefaults is the one place defaults live.
+func (c *Config) applyDefaults() {
+	s := &c.Server
+	def(&s.Listen, "127.0.0.1:8080")
+	def(&s.ReadTimeout, 30*time.Second)
+	def(&s.WriteTimeout, 60*time.Second)
+	def(&s.IdleTimeout, 120*time.Second)
+	def(&s.MaxBodyBytes, 1<<20)
+	def(&s.ShutdownTimeout, 20*time.Second)
+	def(&c.Store.Kind, StoreEmbedded)
+	if c.Store.Kind == StoreEmbedded {
+		if c.Store.Embedded == nil {
+			c.Store.Embedded = &EmbeddedStore{}
+		}
+		def(&c.Store.Embedded.Path, filepath.Join("data", "tenure.db"))
+		def(&c.Store.Embedded.LockTimeout, 10*time.Second)
+	}
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "json")
+}
+
+func def[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Load reads, expands, decodes, defaults, resolves secrets and validates the
+// file at path. The error lists every problem found.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse is Load without the file read.
+func Parse(raw []byte) (*Config, error) {
+	expanded, err := expandEnv(raw)
+	if err != nil {
+		return nil, err
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	// A second document would be silently ignored; refuse it.
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("decode: more than one YAML document")
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandEnv replaces ${NAME} and ${NAME:-default}. Only the braced form is
+// expanded so a literal "$" in a value is left alone. A reference to an unset
+// variable without a default is an error rather than an empty string: an empty
+// path or URL would otherwise pass silently.
+func expandEnv(raw []byte) ([]byte, error) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+		sub := envRef.FindSubmatch(m)
+		name := string(sub[1])
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			return []byte(v)
+		}
+		if len(sub[2]) > 0 {
+			return sub[3]
+		}
+		missing = append(missing, name)
+		return nil
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("environment variables referenced but not set: %s", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// Problems is every validation failure, each prefixed with its YAML path.
+type Problems []string
+
+func (p Problems) Error() string {
+	return fmt.Sprintf("%d problem(s):\n  %s", len(p), strings.Join(p, "\n  "))
+}
+
+var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validate checks the whole configuration and resolves its secrets,
+// reporting every problem at once.
+func (c *Config) Validate() error {
+	var p Problems
+	add := func(path, format string, args ...any) {
+		p = append(p, path+": "+fmt.Sprintf(format, args...))
+	}
+
+	s := c.Server
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		add("server.listen", "must be host:port: %v", err)
+	}
+	if s.BaseURL != "" {
+		u, err := url.Parse(s.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("server.base_url", "must be an absolute http(s) URL, got %q", s.BaseURL)
+		}
+	}
+	if s.TLS != nil {
+		if s.TLS.CertFile == "" {
+			add("server.tls.cert_file", "required when tls is set")
+		}
+		if s.TLS.KeyFile == "" {
+			add("server.tls.key_file", "required when tls is set")
+		}
+	}
+	for _, d := range []struct {
+		path string
+		d    time.Duration
+	}{
+		{"server.read_timeout", s.ReadTimeout}, {"server.write_timeout", s.WriteTimeout},
+		{"server.idle_timeout", s.IdleTimeout}, {"server.shutdown_timeout", s.ShutdownTimeout},
+	} {
+		if d.d < 0 {
+			add(d.path, "must not be negative")
+		}
+	}
+	if s.MaxBodyBytes < 1024 {
+		add("server.max_body_bytes", "must be at least 1024, got %d", s.MaxBodyBytes)
+	}
+
+	switch c.Store.Kind {
+	case StoreEmbedded:
+		if c.Store.Embedded == nil || c.Store.Embedded.Path == "" {
+			add("store.embedded.path", "required")
+		}
+	default:
+		add("store.kind", "unknown kind %q (known: %s)", c.Store.Kind, StoreEmbedded)
+	}
+
+	if len(c.Sources) == 0 {
+		add("sources", "at least one source is required")
+	}
+	seen := map[string]int{}
+	tokens := map[string]string{}
+	for i, src := range c.Sources {
+		path := fmt.Sprintf("sources[%d]", i)
+		if !sourceName.MatchString(src.Name) {
+			add(path+".name", "must match %s, got %q", sourceName, src.Name)
+		}
+		if j, dup := seen[src.Name]; dup {
+			add(path+".name", "duplicate of sources[%d]", j)
+		}
+		seen[src.Name] = i
+		if err := c.Sources[i].Token.resolve(); err != nil {
+			add(path+".token", "%v", err)
+			continue
+		}
+		v := c.Sources[i].Token.value
+		if other, dup := tokens[v]; dup {
+			// Sources are told apart by their token alone.
+			add(path+".token", "same token as source %q", other)
+		}
+		tokens[v] = src.Name
+	}
+	if err := c.Admin.Token.resolve(); err != nil {
+		add("admin.token", "%v", err)
+	} else if src, dup := tokens[c.Admin.Token.value]; dup {
+		add("admin.token", "must differ from the token of source %q", src)
+	}
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		add("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+
+	if len(p) > 0 {
+		return p
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaults(t *testing.T) {
+	t.Setenv("SCIM_TOK", "s3cret-scim")
+	t.Setenv("ADMIN_TOK", "s3cret-admin")
+	cfg, err := Parse([]byte(`
+sources:
+  - name: okta
+    token: {env: SCIM_TOK}
+admin:
+  token: {env: ADMIN_TOK}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Listen != "127.0.0.1:8080" || cfg.Server.MaxBodyBytes != 1<<20 || cfg.Server.ReadTimeout != 30*time.Second {
+		t.Errorf("server defaults not applied: %+v", cfg.Server)
+	}
+	if cfg.Store.Kind != StoreEmbedded || cfg.Store.Embedded.Path != filepath.Join("data", "tenure.db") {
+		t.Errorf("store defaults not applied: %+v", cfg.Store)
+	}
+	if got := cfg.Sources[0].Token.Value(); got != "s3cret-scim" {
+		t.Errorf("token = %q", got)
+	}
+	if s := cfg.Sources[0].Token.String(); strings.Contains(s, "s3cret") {
+		t.Errorf("Secret.String leaks the value: %q", s)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Setenv("SCIM_TOK", "a")
+	t.Setenv("SCIM_TOK2", "b")
+	t.Setenv("ADMIN_TOK", "admin")
+	secretFile := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(secretFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings that must all appear in the error
+	}{
+		{
+			name: "unknown key is an error",
+			yaml: "server:\n  lisen: 1.2.3.4:5\n",
+			want: []string{"field lisen not found"},
+		},
+		{
+			name: "every problem at once with its path",
+			yaml: `
+server:
+  listen: nope
+  base_url: ftp://x
+  max_body_bytes: 10
+store:
+  kind: cassandra
+sources:
+  - name: Bad Name
+    token: {env: SCIM_TOK}
+  - name: ok
+    token: {env: SCIM_TOK}
+  - name: ok
+    token: {env: UNSET_VAR_FOR_TEST, file: /x}
+admin:
+  token: {env: SCIM_TOK2}
+log:
+  level: loud
+`,
+			want: []string{
+				"server.listen: must be host:port",
+				"server.base_url: must be an absolute http(s) URL",
+				"server.max_body_bytes: must be at least 1024",
+				`store.kind: unknown kind "cassandra"`,
+				"sources[0].name: must match",
+				`sources[1].token: same token as source "Bad Name"`,
+				"sources[2].name: duplicate of sources[1]",
+				"sources[2].token: set env or file, not both",
+				"log.level: must be debug, info, warn or error",
+			},
+		},
+		{
+			name: "no sources, no admin token",
+			yaml: "log: {format: json}\n",
+			want: []string{"sources: at least one source is required", "admin.token: required: set env or file"},
+		},
+		{
+			name: "unset env var in a secret",
+			yaml: "sources: [{name: a, token: {env: UNSET_VAR_FOR_TEST}}]\nadmin: {token: {env: ADMIN_TOK}}\n",
+			want: []string{"sources[0].token: environment variable UNSET_VAR_FOR_TEST is not set"},
+		},
+		{
+			name: "admin token equal to a source token",
+			yaml: "sources: [{name: a, token: {env: ADMIN_TOK}}]\nadmin: {token: {env: ADMIN_TOK}}\n",
+			want: []string{`admin.token: must differ from the token of source "a"`},
+		},
+		{
+			name: "unset variable referenced without default",
+			yaml: "store: {embedded: {path: ${UNSET_VAR_FOR_TEST}/x.db}}\n",
+			want: []string{"environment variables referenced but not set: UNSET_VAR_FOR_TEST"},
+		},
+		{
+			name: "two documents",
+			yaml: "log: {level: info}\n---\nlog: {level: debug}\n",
+			want: []string{"more than one YAML document"},
+		},
+		{
+			name: "missing secret file",
+			yaml: "sources: [{name: a, token: {file: /nonexistent/tok}}]\nadmin: {token: {file: " + secretFile + "}}\n",
+			want: []string{"sources[0].token: read /nonexistent/tok"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil {
+				t.Fatal("Parse succeeded, want error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			for _, secret := range []string{"from-file", "admin"} {
+				if strings.Contains(err.Error(), ": "+secret) {
+					t.Errorf("error reveals a secret value: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretFromFileAndEnvExpansion(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "tok")
+	if err := os.WriteFile(tok, []byte("file-token\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ADMIN_TOK", "admin-token")
+	t.Setenv("DATA", dir)
+	cfg, err := Parse([]byte(`
+store: {embedded: {path: "${DATA}/t.db"}}
+server: {listen: "${LISTEN_UNSET:-127.0.0.1:9999}"}
+sources: [{name: hr, token: {file: ` + tok + `}}]
+admin: {token: {env: ADMIN_TOK}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Sources[0].Token.Value(); got != "file-token" {
+		t.Errorf("file token = %q, want trailing newline trimmed", got)
+	}
+	if cfg.Store.Embedded.Path != dir+"/t.db" {
+		t.Errorf("path = %q", cfg.Store.Embedded.Path)
+	}
+	if cfg.Server.Listen != "127.0.0.1:9999" {
+		t.Errorf("listen = %q, want the default from ${VAR:-default}", cfg.Server.Listen)
+	}
+}
+
+// Every file in configs/ must load: examples that rot mislead operators.
+func TestExampleConfigsLoad(t *testing.T) {
+	files, err := filepath.Glob("../configs/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs found: %v", err)
+	}
+	for _, env := range []string{"TENURE_SCIM_TOKEN", "TENURE_OKTA_TOKEN", "TENURE_ENTRA_TOKEN", "TENURE_ADMIN_TOKEN"} {
+		t.Setenv(env, "token-for-"+env)
+	}
+	t.Setenv("TENURE_DATA_DIR", t.TempDir())
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := Load(f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -1,0 +1,53 @@
+// Package targets defines what a downstream system (an LDAP/AD directory, a
+// SCIM app) must do for Tenure's engine: converge one identity's account to
+// a desired state, idempotently, and say whether a failure is worth retrying.
+//
+// Kinds live in subpackages (targets/scimclient; the LDAP kind builds on
+// ldapsync). There is no init() registration: cmd/tenure owns the map from
+// kind name to constructor.
+package targets
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Error classes the engine branches on.
+var (
+	// ErrRetryable marks failures that may succeed later: network errors,
+	// timeouts, busy or unavailable servers, 429/5xx.
+	ErrRetryable = errors.New("retryable")
+	// ErrPermanent marks failures that will fail again until someone changes
+	// data or configuration: schema and constraint violations, other 4xx.
+	ErrPermanent = errors.New("permanent")
+)
+
+// Error is a classified target failure.
+type Error struct {
+	Op         string        // what was attempted, e.g. "ldap add"
+	Class      error         // ErrRetryable or ErrPermanent
+	RetryAfter time.Duration // a delay the target asked for (Retry-After), if any
+	Err        error         // the underlying error, with the server's message
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Op, e.Err) }
+
+// Unwrap exposes both the class and the cause to errors.Is/As.
+func (e *Error) Unwrap() []error { return []error{e.Class, e.Err} }
+
+// Retryable wraps err as a retryable failure of op.
+func Retryable(op string, err error, after time.Duration) error {
+	return &Error{Op: op, Class: ErrRetryable, RetryAfter: after, Err: err}
+}
+
+// Permanent wraps err as a permanent failure of op.
+func Permanent(op string, err error) error {
+	return &Error{Op: op, Class: ErrPermanent, Err: err}
+}
+
+// IsRetryable reports whether err should be retried. Unclassified errors are
+// treated as retryable: losing a change is worse than trying again.
+func IsRetryable(err error) bool {
+	return err != nil && !errors.Is(err, ErrPermanent)
+}
