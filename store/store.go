@@ -63,13 +63,19 @@ type Resource struct {
 	Attributes map[string]any `json:"attributes,omitempty"`
 	// Version increases by one on every write; the SCIM layer serves it as
 	// the ETag. Create sets it to 1; Put sets it to the stored version + 1.
-	Version  uint64    `json:"version"`
+	Version uint64 `json:"version"`
+	// Seq is the creation sequence the backend assigns on Create and keeps
+	// on Put: it orders resources stably (List, Each, index lookups).
+	// The caller's value is ignored.
+	Seq      uint64    `json:"seq"`
 	Created  time.Time `json:"created"`
 	Modified time.Time `json:"modified"`
 }
 
 // Reader is the read side of a transaction. Lookups are scoped to a source:
-// one source never sees another's resources through an index.
+// one source never sees another's resources through an index. Resources a
+// Reader returns are the caller's own copies. "Case-insensitively" means
+// FoldName equality (strings.EqualFold).
 type Reader interface {
 	// Get returns the resource or an error wrapping ErrNotFound.
 	Get(kind Kind, id string) (*Resource, error)
@@ -85,14 +91,24 @@ type Reader interface {
 	// Count returns how many resources of kind the source owns.
 	Count(kind Kind, source string) (int, error)
 	// List returns up to limit resources of the source, skipping the first
-	// offset, in creation order (stable: a resource keeps its place).
+	// offset, in creation order (Seq; a resource keeps its place when Put).
+	// The offset counts the resources that exist at the time of the call, so
+	// deleting one the caller has already paged past shifts later pages up
+	// by one. A limit <= 0 returns nothing.
 	List(kind Kind, source string, offset, limit int) ([]*Resource, error)
 	// Each calls fn for every resource of the source in creation order until
-	// fn returns false or an error.
+	// fn returns false or an error. Inside Update, fn may write; resources
+	// created during Each are not visited.
 	Each(kind Kind, source string, fn func(*Resource) (bool, error)) error
 }
 
-// Tx is a read-write transaction.
+// Tx is a read-write transaction. A Create, Put or Delete that fails leaves
+// the transaction as it was, so fn may handle the error and still commit.
+//
+// Ids are unique across kinds (GroupsOf is keyed by member id alone), and
+// ids and sources must not contain NUL. Deleting a resource does not remove
+// it from the groups that list it: that is the caller's business, in the
+// same transaction.
 type Tx interface {
 	Reader
 	// Create stores a new resource with Version 1. It fails with ErrConflict
@@ -115,10 +131,14 @@ type Store interface {
 	// transaction is durable (committed and synced). Concurrent Updates may
 	// share one commit, and fn may therefore run more than once: it must have
 	// no effects outside the transaction. An error from fn aborts the
-	// transaction and is returned as is.
+	// transaction and is returned as is. ctx is checked before the
+	// transaction starts; once started it runs to the end, because an
+	// abandoned commit would leave the caller unsure whether it happened.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Ping reports whether the backend can serve requests (for /readyz).
 	Ping(ctx context.Context) error
+	// Close releases the backend; later calls fail with ErrClosed. Calling
+	// it twice is harmless.
 	Close() error
 }
 
