@@ -1,0 +1,99 @@
+// Command tenure is the Tenure SCIM gateway: one binary for the server and
+// the operator commands.
+//
+//	tenure serve --config FILE [--listen ADDR]
+//	tenure config validate --config FILE
+//	tenure version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	_ "time/tzdata" // time zones for date-only HR dates, even in a scratch image
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tenure:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// usageError marks errors caused by how the command was called.
+type usageError struct{ error }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `Usage: tenure <command> [flags]
+
+Commands:
+  serve             run the SCIM gateway
+  config validate   check a configuration file and report every problem
+  version           print the version
+
+Run 'tenure <command> -h' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{errors.New("no command")}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "config":
+		if len(args) < 2 || args[1] != "validate" {
+			fmt.Fprint(stderr, usage)
+			return usageError{errors.New("usage: tenure config validate --config FILE")}
+		}
+		return configValidate(args[2:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "tenure", versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Errorf("unknown command %q", args[0])}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		if v != "" {
+			return v
+		}
+	}
+	return "devel"
+}

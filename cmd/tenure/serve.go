@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/internal/httpx"
+	"github.com/tenurehq/tenure/scim"
+	"github.com/tenurehq/tenure/store"
+	"github.com/tenurehq/tenure/store/boltdb"
+)
+
+// storeOpeners is the registry of store backends; cmd owns it so packages
+// never register themselves.
+var storeOpeners = map[string]func(cfg config.Store, log *slog.Logger, reg prometheus.Registerer) (store.Store, error){
+	config.StoreEmbedded: func(cfg config.Store, log *slog.Logger, reg prometheus.Registerer) (store.Store, error) {
+		if err := os.MkdirAll(filepath.Dir(cfg.Embedded.Path), 0o700); err != nil {
+			return nil, err
+		}
+		return boltdb.Open(cfg.Embedded.Path, boltdb.Options{
+			Logger: log, Registerer: reg, Timeout: cfg.Embedded.LockTimeout,
+		})
+	},
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (required)")
+	listen := fs.String("listen", "", "listen address host:port (overrides server.listen)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *path == "" {
+		return usageError{errors.New("--config is required")}
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		if _, _, err := net.SplitHostPort(*listen); err != nil {
+			return usageError{fmt.Errorf("--listen: %w", err)}
+		}
+		cfg.Server.Listen = *listen
+	}
+	log := newLogger(cfg.Log, stderr)
+	return runServer(ctx, cfg, log)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// runServer wires the store, the SCIM API and the operational endpoints, and
+// serves until ctx ends, then drains in-flight requests.
+func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "tenure", Name: "build_info", Help: "Build information.",
+		ConstLabels: prometheus.Labels{"version": versionString()},
+	}, func() float64 { return 1 }))
+
+	open, ok := storeOpeners[cfg.Store.Kind]
+	if !ok {
+		return fmt.Errorf("store kind %q is not built in", cfg.Store.Kind)
+	}
+	st, err := open(cfg.Store, log.With("component", "store"), reg)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if cfg.Server.TLS != nil {
+		scheme = "https"
+	}
+	base := cfg.Server.BaseURL
+	if base == "" {
+		base = scheme + "://" + ln.Addr().String()
+	}
+	sources := make([]scim.Source, len(cfg.Sources))
+	for i, s := range cfg.Sources {
+		sources[i] = scim.Source{Name: s.Name, Token: s.Token.Value()}
+	}
+	api, err := scim.New(scim.Options{
+		Store: st, Sources: sources, BaseURL: base, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Logger: log.With("component", "scim"), Registerer: reg,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	root := mux.NewRouter()
+	root.PathPrefix(scim.Prefix).Handler(api)
+	root.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	root.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(pctx); err != nil {
+			http.Error(w, "store not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	root.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+
+	srv := &http.Server{
+		Handler:           httpx.Wrap(log.With("component", "http"), root),
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		ReadHeaderTimeout: min(cfg.Server.ReadTimeout, 10*time.Second),
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.Server.TLS != nil {
+			errc <- srv.ServeTLS(ln, cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("tenure serving", "version", versionString(), "listen", ln.Addr().String(),
+		"scim", base+scim.Prefix, "store", cfg.Store.Kind, "sources", len(sources))
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,455 @@
+// Package scim is Tenure's SCIM 2.0 service provider (RFC 7643, RFC 7644), the
+// door through which Okta, Entra ID and HR connectors push users and groups.
+//
+// Routing and the discovery endpoints come from github.com/elimity-com/scim,
+// mounted behind gorilla/mux. Around it this package adds what the library
+// leaves to handlers and what real clients need: bearer auth per source,
+// body limits, rewriting of client quirks before the library validates
+// (scim/compat), filters the library cannot parse (scim/query), a PATCH
+// engine that understands Okta's and Entra's shapes (scim/patch), ETags,
+// sorting, attribute projection, and a store write that is durable before
+// any 2xx leaves.
+package scim
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	libscim "github.com/elimity-com/scim"
+	scimerr "github.com/elimity-com/scim/errors"
+	"github.com/elimity-com/scim/optional"
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tenurehq/tenure/scim/compat"
+	"github.com/tenurehq/tenure/store"
+)
+
+// Prefix is the path under which the SCIM API is served.
+const Prefix = "/scim/v2"
+
+// MaxResults caps count on list and search requests.
+const MaxResults = 1000
+
+// Source is a SCIM client allowed to push to Tenure.
+type Source struct {
+	Name  string
+	Token string
+}
+
+// Options configures a Server.
+type Options struct {
+	Store   store.Store
+	Sources []Source
+	// BaseURL is the externally visible root URL (scheme://host[:port]); the
+	// SCIM base is BaseURL + Prefix. Empty gives relative locations.
+	BaseURL      string
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+	// Now and NewID are injectable for tests; defaults are time.Now and UUIDv4.
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Server serves the SCIM API. It implements http.Handler for paths under Prefix.
+type Server struct {
+	store   store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	newID   func() string
+	maxBody int64
+	sources []sourceToken
+	lib     libscim.Server
+	router  *mux.Router
+	metrics *metrics
+	users   *resourceHandler
+	groups  *resourceHandler
+	spc     []byte
+}
+
+type sourceToken struct {
+	name string
+	hash [sha256.Size]byte
+}
+
+// New builds the server.
+func New(o Options) (*Server, error) {
+	if o.Store == nil {
+		return nil, errors.New("scim: no store")
+	}
+	if len(o.Sources) == 0 {
+		return nil, errors.New("scim: no sources")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = newUUID
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	s := &Server{
+		store:   o.Store,
+		log:     o.Logger,
+		now:     o.Now,
+		newID:   o.NewID,
+		maxBody: o.MaxBodyBytes,
+	}
+	for _, src := range o.Sources {
+		if src.Name == "" || src.Token == "" {
+			return nil, errors.New("scim: source needs a name and a token")
+		}
+		s.sources = append(s.sources, sourceToken{name: src.Name, hash: sha256.Sum256([]byte(src.Token))})
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+
+	userSchema, userExts := userSchemas()
+	groupSchema, groupExts := groupSchemas()
+	s.users = &resourceHandler{srv: s, kind: store.KindUser, schema: userSchema, exts: userExts, endpoint: "Users"}
+	s.groups = &resourceHandler{srv: s, kind: store.KindGroup, schema: groupSchema, exts: groupExts, endpoint: "Groups"}
+
+	base := strings.TrimRight(o.BaseURL, "/")
+	if base != "" {
+		base += Prefix
+	}
+	s.users.base, s.groups.base = base, base
+	lib, err := libscim.NewServer(&libscim.ServerArgs{
+		ServiceProviderConfig: &libscim.ServiceProviderConfig{
+			DocumentationURI: optional.NewString(docURL),
+			MaxResults:       MaxResults,
+			SupportFiltering: true,
+			SupportPatch:     true,
+		},
+		ResourceTypes: []libscim.ResourceType{
+			{
+				ID:               optional.NewString("User"),
+				Name:             "User",
+				Description:      optional.NewString("People whose accounts Tenure provisions."),
+				Endpoint:         "/Users",
+				Schema:           userSchema,
+				SchemaExtensions: extensions(userExts),
+				Handler:          s.users,
+			},
+			{
+				ID:          optional.NewString("Group"),
+				Name:        "Group",
+				Description: optional.NewString("Groups of users and groups."),
+				Endpoint:    "/Groups",
+				Schema:      groupSchema,
+				Handler:     s.groups,
+			},
+		},
+	}, libscim.WithBaseURL(base), libscim.WithLogger(slogAdapter{o.Logger}))
+	if err != nil {
+		return nil, err
+	}
+	s.lib = lib
+	if s.spc, err = json.Marshal(serviceProviderConfig(base)); err != nil {
+		return nil, err
+	}
+	s.router = s.routes()
+	return s, nil
+}
+
+func extensions(exts []schemaT) []libscim.SchemaExtension {
+	out := make([]libscim.SchemaExtension, len(exts))
+	for i, e := range exts {
+		out[i] = libscim.SchemaExtension{Schema: e}
+	}
+	return out
+}
+
+func (s *Server) routes() *mux.Router {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, scimerr.ScimError{Status: http.StatusNotFound, Detail: "Specified endpoint does not exist."})
+	})
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, scimerr.ScimError{Status: http.StatusMethodNotAllowed, Detail: "Method not allowed on this endpoint."})
+	})
+	r := mux.NewRouter()
+	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
+	api := r.PathPrefix(Prefix).Subrouter()
+	api.NotFoundHandler, api.MethodNotAllowedHandler = notFound, notAllowed
+	api.Use(s.instrument, s.authenticate, s.readBody)
+
+	api.HandleFunc("/ServiceProviderConfig", s.serveSPC).Methods(http.MethodGet)
+	const res = "/{resource:Users|Groups}"
+	api.HandleFunc(res, s.serveList).Methods(http.MethodGet)
+	api.HandleFunc(res, s.serveWrite(compat.NormalizeResource)).Methods(http.MethodPost)
+	api.HandleFunc(res+"/.search", s.serveSearch).Methods(http.MethodPost)
+	api.HandleFunc(res+"/{id}", s.serveGet).Methods(http.MethodGet)
+	api.HandleFunc(res+"/{id}", s.serveWrite(compat.NormalizeResource)).Methods(http.MethodPut)
+	api.HandleFunc(res+"/{id}", s.serveWrite(compat.NormalizePatch)).Methods(http.MethodPatch)
+	api.HandleFunc(res+"/{id}", s.serveLib).Methods(http.MethodDelete)
+	api.HandleFunc("/{resource:Schemas|ResourceTypes}", s.serveLib).Methods(http.MethodGet)
+	api.HandleFunc("/{resource:Schemas|ResourceTypes}/{id}", s.serveLib).Methods(http.MethodGet)
+	// gorilla/mux loses the method mismatch behind a subrouter; known paths
+	// with other methods end here instead of in the 404 handler.
+	for _, p := range []string{res, res + "/.search", res + "/{id}", "/ServiceProviderConfig"} {
+		api.Handle(p, notAllowed)
+	}
+	api.HandleFunc("/{resource:Bulk|Me|\\.search}", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, scimerr.ScimError{Status: http.StatusNotImplemented, Detail: "Not supported; see /ServiceProviderConfig."})
+	})
+	return r
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// serveLib hands the request to the library, which routes on paths starting
+// at /v2.
+func (s *Server) serveLib(w http.ResponseWriter, r *http.Request) {
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path = strings.TrimPrefix(u.Path, "/scim")
+	u.RawPath = ""
+	r2.URL = &u
+	s.lib.ServeHTTP(w, r2)
+}
+
+type ctxKey int
+
+const (
+	ctxSource ctxKey = iota
+	ctxFilter
+)
+
+func sourceOf(ctx context.Context) string {
+	v, _ := ctx.Value(ctxSource).(string)
+	return v
+}
+
+// rawFilter is the filter the client sent, moved out of the library's way.
+func rawFilter(ctx context.Context) string {
+	v, _ := ctx.Value(ctxFilter).(string)
+	return v
+}
+
+// authenticate resolves the bearer token to a source. Every token is compared
+// (as SHA-256 digests, so lengths do not leak either) to keep timing flat.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		scheme, token, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			s.unauthorized(w, "Missing bearer token.")
+			return
+		}
+		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		name := ""
+		for _, src := range s.sources {
+			if subtle.ConstantTimeCompare(got[:], src.hash[:]) == 1 {
+				name = src.name
+			}
+		}
+		if name == "" {
+			s.unauthorized(w, "Invalid bearer token.")
+			return
+		}
+		setLogSource(r.Context(), name)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxSource, name)))
+	})
+}
+
+func (s *Server) unauthorized(w http.ResponseWriter, detail string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="tenure", error="invalid_token"`)
+	writeError(w, scimerr.ScimError{Status: http.StatusUnauthorized, Detail: detail})
+}
+
+// readBody buffers the request body under the size limit, so a too-large body
+// is a clean 413 (the library would read it whole and report invalid syntax),
+// and checks the media type of requests that carry one.
+func (s *Server) readBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || (mt != "application/scim+json" && mt != "application/json") {
+				writeError(w, scimerr.ScimError{Status: http.StatusUnsupportedMediaType,
+					Detail: "Content-Type must be application/scim+json or application/json."})
+				return
+			}
+		}
+		if r.ContentLength > s.maxBody {
+			s.tooLarge(w)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				s.tooLarge(w)
+				return
+			}
+			writeError(w, scimerr.ScimError{Status: http.StatusBadRequest, ScimType: scimerr.ScimTypeInvalidSyntax,
+				Detail: "Could not read the request body."})
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter) {
+	// Close the connection: the rest of an oversized body is not worth reading.
+	w.Header().Set("Connection", "close")
+	writeError(w, scimerr.ScimError{Status: http.StatusRequestEntityTooLarge,
+		Detail: "Request body exceeds the server's limit."})
+}
+
+func (s *Server) handlerFor(r *http.Request) *resourceHandler {
+	if mux.Vars(r)["resource"] == "Groups" {
+		return s.groups
+	}
+	return s.users
+}
+
+// serveWrite rewrites client quirks in the body, then lets the library
+// validate and dispatch.
+func (s *Server) serveWrite(normalize func([]byte, schemaT, ...schemaT) ([]byte, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := s.handlerFor(r)
+		body, _ := io.ReadAll(r.Body) // already buffered by readBody
+		out, err := normalize(body, h.schema, h.exts...)
+		if err != nil {
+			writeError(w, scimerr.ScimErrorInvalidSyntax)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(out))
+		r.ContentLength = int64(len(out))
+		s.serveLib(w, r)
+	}
+}
+
+// serveList moves the filter out of the query: the library validates filters
+// itself and rejects valid ones (emails[type eq "work"].value eq "x"); the
+// handler evaluates it with scim/query instead.
+func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := q.Get("filter")
+	q.Del("filter")
+	r2 := r.WithContext(context.WithValue(r.Context(), ctxFilter, f))
+	u := *r.URL
+	u.RawQuery = q.Encode()
+	r2.URL = &u
+	s.serveLib(w, r2)
+}
+
+// serveSearch does for POST /.search what serveList does for GET.
+func (s *Server) serveSearch(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, scimerr.ScimErrorInvalidSyntax)
+		return
+	}
+	var f string
+	if raw, ok := req["filter"]; ok {
+		if err := json.Unmarshal(raw, &f); err != nil {
+			writeError(w, scimerr.ScimErrorInvalidFilter)
+			return
+		}
+		delete(req, "filter")
+		body, _ = json.Marshal(req)
+	}
+	r = r.WithContext(context.WithValue(r.Context(), ctxFilter, f))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	s.serveLib(w, r)
+}
+
+// serveGet answers If-None-Match with 304 when the representation's ETag
+// matches; the library has no notion of conditional GET.
+func (s *Server) serveGet(w http.ResponseWriter, r *http.Request) {
+	inm := r.Header.Get("If-None-Match")
+	if inm == "" {
+		s.serveLib(w, r)
+		return
+	}
+	buf := &bufferedWriter{header: http.Header{}, status: http.StatusOK}
+	s.serveLib(buf, r)
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	if buf.status == http.StatusOK && etagMatches(inm, buf.header.Get("Etag")) {
+		w.Header().Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.WriteHeader(buf.status)
+	_, _ = w.Write(buf.body.Bytes())
+}
+
+func (s *Server) serveSPC(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/scim+json")
+	_, _ = w.Write(s.spc)
+}
+
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+	wrote  bool
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) WriteHeader(code int) {
+	if !b.wrote {
+		b.status, b.wrote = code, true
+	}
+}
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	b.wrote = true
+	return b.body.Write(p)
+}
+
+// writeError writes a SCIM Error response (RFC 7644 §3.12).
+func writeError(w http.ResponseWriter, e scimerr.ScimError) {
+	raw, _ := json.Marshal(e)
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(raw)
+}
+
+// slogAdapter lets the library log through our logger.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Error(args ...any) {
+	if len(args) > 0 {
+		if msg, ok := args[0].(string); ok {
+			a.l.Error(msg, args[1:]...)
+			return
+		}
+	}
+	a.l.Error("scim library error", "args", args)
+}
