@@ -275,6 +275,7 @@ func (h *resourceHandler) list(ctx context.Context, lq listQuery) (libscim.Page,
 	if err != nil {
 		return libscim.Page{}, h.scimError(ctx, err, "")
 	}
+	setPageLen(ctx, len(page.Resources))
 	return page, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -236,7 +237,62 @@ type ctxKey int
 const (
 	ctxSource ctxKey = iota
 	ctxFilter
+	ctxPageLen
 )
+
+// pageLen carries the number of resources a list handler returned back to
+// the route, which corrects itemsPerPage: the library reports the requested
+// count there, while RFC 7644 §3.4.2.4 and the clients expect the number of
+// resources in the page.
+type pageLen struct{ n int }
+
+func withPageLen(r *http.Request) (*http.Request, *pageLen) {
+	pl := &pageLen{n: -1}
+	return r.WithContext(context.WithValue(r.Context(), ctxPageLen, pl)), pl
+}
+
+func setPageLen(ctx context.Context, n int) {
+	if pl, ok := ctx.Value(ctxPageLen).(*pageLen); ok {
+		pl.n = n
+	}
+}
+
+// serveListResponse runs the library's list handling and rewrites
+// itemsPerPage. encoding/json writes map keys sorted, so the top-level
+// "itemsPerPage" key follows "Resources" and is the last occurrence of the
+// unescaped key in the body (inside a string it would be escaped).
+func (s *Server) serveListResponse(w http.ResponseWriter, r *http.Request) {
+	r, pl := withPageLen(r)
+	buf := &bufferedWriter{header: http.Header{}, status: http.StatusOK}
+	s.serveLib(buf, r)
+	body := buf.body.Bytes()
+	if buf.status == http.StatusOK && pl.n >= 0 {
+		body = rewriteItemsPerPage(body, pl.n)
+	}
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(buf.status)
+	_, _ = w.Write(body)
+}
+
+func rewriteItemsPerPage(body []byte, n int) []byte {
+	key := []byte(`"itemsPerPage":`)
+	i := bytes.LastIndex(body, key)
+	if i < 0 {
+		return body
+	}
+	start := i + len(key)
+	end := start
+	for end < len(body) && body[end] >= '0' && body[end] <= '9' {
+		end++
+	}
+	out := make([]byte, 0, len(body))
+	out = append(out, body[:start]...)
+	out = strconv.AppendInt(out, int64(n), 10)
+	return append(out, body[end:]...)
+}
 
 func sourceOf(ctx context.Context) string {
 	v, _ := ctx.Value(ctxSource).(string)
@@ -362,7 +418,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	u := *r.URL
 	u.RawQuery = q.Encode()
 	r2.URL = &u
-	s.serveLib(w, r2)
+	s.serveListResponse(w, r2)
 }
 
 // serveSearch does for POST /.search what serveList does for GET.
@@ -385,7 +441,7 @@ func (s *Server) serveSearch(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), ctxFilter, f))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	s.serveLib(w, r)
+	s.serveListResponse(w, r)
 }
 
 // serveGet answers If-None-Match with 304 when the representation's ETag

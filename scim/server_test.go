@@ -340,3 +340,24 @@ tenure_scim_requests_total{method="POST",resource="Users",status="201"} 1
 		t.Error(err)
 	}
 }
+
+func TestItemsPerPageIsThePageSize(t *testing.T) {
+	srv := newTestServer(t)
+	// A value that spells the key, to prove the rewrite only touches the
+	// top-level member.
+	srv.createUser("hr", "ipp@example.com", map[string]any{"displayName": `"itemsPerPage":5`})
+	srv.createUser("hr", "ipp2@example.com", nil)
+	for _, tt := range []struct {
+		query string
+		want  float64
+	}{{"", 2}, {"count=1", 1}, {"count=0", 0}, {"startIndex=2", 1}, {"startIndex=9", 0}} {
+		r := srv.do("hr", http.MethodGet, "/Users?"+tt.query, nil).JSON(t)
+		if r["itemsPerPage"] != tt.want || r["totalResults"] != float64(2) {
+			t.Errorf("%q: itemsPerPage %v totalResults %v, want %v and 2", tt.query, r["itemsPerPage"], r["totalResults"], tt.want)
+		}
+	}
+	r := srv.do("hr", http.MethodGet, "/Users?filter="+urlq(`userName eq "ipp@example.com"`), nil).JSON(t)
+	if r["Resources"].([]any)[0].(map[string]any)["displayName"] != `"itemsPerPage":5` {
+		t.Errorf("resource content rewritten: %v", r["Resources"])
+	}
+}

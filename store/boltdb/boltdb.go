@@ -220,12 +220,13 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	path := s.db.Path() // empty once closed
 	err := s.db.Close()
 	s.metrics.unregister()
 	if err != nil {
-		return fmt.Errorf("boltdb: close %s: %w", s.db.Path(), err)
+		return fmt.Errorf("boltdb: close %s: %w", path, err)
 	}
-	s.log.Info("store closed", "backend", "boltdb", "path", s.db.Path())
+	s.log.Info("store closed", "backend", "boltdb", "path", path)
 	return nil
 }
 
