@@ -56,11 +56,48 @@ type TLS struct {
 	KeyFile  string `yaml:"key_file"`
 }
 
-// Store selects and configures the storage backend.
+// Store selects and configures the storage backend, which also holds the
+// delay queue.
 type Store struct {
-	// Kind is "embedded" (a bbolt file, single replica).
+	// Kind is "embedded" (a bbolt file, single replica) or "redis" (shared
+	// by any number of replicas).
 	Kind     string         `yaml:"kind"`
 	Embedded *EmbeddedStore `yaml:"embedded"`
+	Redis    *RedisStore    `yaml:"redis"`
+}
+
+// RedisStore configures the Redis backend: a standalone server (URL) or a
+// Sentinel-managed master. Cluster works too, because every key carries the
+// same {prefix} hash tag and so lives in one slot.
+type RedisStore struct {
+	// URL is redis://[user@]host:port[/db] or rediss:// for TLS.
+	URL      string         `yaml:"url"`
+	Sentinel *RedisSentinel `yaml:"sentinel"`
+	Username string         `yaml:"username"`
+	Password Secret         `yaml:"password"` // optional
+	DB       int            `yaml:"db"`
+	TLS      *RedisTLS      `yaml:"tls"`
+	// Prefix names the hash tag all keys share: {prefix}:... Default "tenure".
+	Prefix       string        `yaml:"prefix"`
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	PoolSize     int           `yaml:"pool_size"`
+}
+
+// RedisSentinel names a Sentinel-managed master.
+type RedisSentinel struct {
+	Master    string   `yaml:"master"`
+	Addresses []string `yaml:"addresses"`
+	Password  Secret   `yaml:"password"` // optional: the Sentinels' own password
+}
+
+// RedisTLS configures TLS to Redis (implied by a rediss:// URL).
+type RedisTLS struct {
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
 }
 
 // EmbeddedStore configures the bbolt backend.
@@ -97,6 +134,10 @@ type Secret struct {
 
 	value string
 }
+
+// IsSet reports whether the secret names a source at all; optional
+// secrets (a Redis password) may be left out.
+func (s Secret) IsSet() bool { return s.Env != "" || s.File != "" }
 
 // Value returns the resolved secret (empty before Load resolved it).
 func (s Secret) Value() string { return s.value }
@@ -146,6 +187,7 @@ func (s *Secret) resolve() error {
 // Store kinds.
 const (
 	StoreEmbedded = "embedded"
+	StoreRedis    = "redis"
 )
 
 // applyDefaults is the one place defaults live.
@@ -164,6 +206,12 @@ func (c *Config) applyDefaults() {
 		}
 		def(&c.Store.Embedded.Path, filepath.Join("data", "tenure.db"))
 		def(&c.Store.Embedded.LockTimeout, 10*time.Second)
+	}
+	if r := c.Store.Redis; c.Store.Kind == StoreRedis && r != nil {
+		def(&r.Prefix, "tenure")
+		def(&r.DialTimeout, 5*time.Second)
+		def(&r.ReadTimeout, 3*time.Second)
+		def(&r.WriteTimeout, 3*time.Second)
 	}
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "json")
@@ -295,8 +343,16 @@ func (c *Config) Validate() error {
 		if c.Store.Embedded == nil || c.Store.Embedded.Path == "" {
 			add("store.embedded.path", "required")
 		}
+		if c.Store.Redis != nil {
+			add("store.redis", "set, but store.kind is embedded")
+		}
+	case StoreRedis:
+		c.validateRedis(add)
+		if c.Store.Embedded != nil {
+			add("store.embedded", "set, but store.kind is redis")
+		}
 	default:
-		add("store.kind", "unknown kind %q (known: %s)", c.Store.Kind, StoreEmbedded)
+		add("store.kind", "unknown kind %q (known: %s, %s)", c.Store.Kind, StoreEmbedded, StoreRedis)
 	}
 
 	if len(c.Sources) == 0 {
@@ -345,4 +401,60 @@ func (c *Config) Validate() error {
 		return p
 	}
 	return nil
+}
+
+var redisPrefix = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+func (c *Config) validateRedis(add func(path, format string, args ...any)) {
+	r := c.Store.Redis
+	if r == nil {
+		add("store.redis", "required when store.kind is redis")
+		return
+	}
+	switch {
+	case r.URL == "" && r.Sentinel == nil:
+		add("store.redis", "set url or sentinel")
+	case r.URL != "" && r.Sentinel != nil:
+		add("store.redis", "set url or sentinel, not both")
+	case r.URL != "":
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			add("store.redis.url", "must be redis://host:port or rediss://host:port")
+		}
+	}
+	if s := r.Sentinel; s != nil {
+		if s.Master == "" {
+			add("store.redis.sentinel.master", "required")
+		}
+		if len(s.Addresses) == 0 {
+			add("store.redis.sentinel.addresses", "at least one address is required")
+		}
+		for i, a := range s.Addresses {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				add(fmt.Sprintf("store.redis.sentinel.addresses[%d]", i), "must be host:port")
+			}
+		}
+		if s.Password.IsSet() {
+			if err := s.Password.resolve(); err != nil {
+				add("store.redis.sentinel.password", "%v", err)
+			}
+		}
+	}
+	if r.Password.IsSet() {
+		if err := r.Password.resolve(); err != nil {
+			add("store.redis.password", "%v", err)
+		}
+	}
+	if t := r.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		add("store.redis.tls", "cert_file and key_file go together")
+	}
+	if !redisPrefix.MatchString(r.Prefix) {
+		add("store.redis.prefix", "must match %s", redisPrefix)
+	}
+	if r.DB < 0 {
+		add("store.redis.db", "must not be negative")
+	}
+	if r.PoolSize < 0 {
+		add("store.redis.pool_size", "must not be negative")
+	}
 }

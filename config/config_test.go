@@ -137,6 +137,36 @@ log:
 	}
 }
 
+func TestRedisStore(t *testing.T) {
+	t.Setenv("ADMIN_TOK", "admin")
+	t.Setenv("SCIM_TOK", "scim")
+	base := "sources: [{name: a, token: {env: SCIM_TOK}}]\nadmin: {token: {env: ADMIN_TOK}}\n"
+	cfg, err := Parse([]byte(base + "store: {kind: redis, redis: {url: redis://localhost:6379/2}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Store.Redis; r.Prefix != "tenure" || r.DialTimeout != 5*time.Second || cfg.Store.Embedded != nil {
+		t.Errorf("redis defaults: %+v, embedded %+v", r, cfg.Store.Embedded)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"store: {kind: redis}", "store.redis: required when store.kind is redis"},
+		{"store: {kind: redis, redis: {}}", "store.redis: set url or sentinel"},
+		{"store: {kind: redis, redis: {url: http://x, sentinel: {master: m, addresses: [a:1]}}}", "set url or sentinel, not both"},
+		{"store: {kind: redis, redis: {url: http://x}}", "store.redis.url: must be redis://"},
+		{"store: {kind: redis, redis: {sentinel: {addresses: [nohost]}}}", "store.redis.sentinel.master: required"},
+		{"store: {kind: redis, redis: {sentinel: {master: m, addresses: [nohost]}}}", "store.redis.sentinel.addresses[0]: must be host:port"},
+		{"store: {kind: redis, redis: {url: redis://x:1, password: {env: UNSET_VAR_FOR_TEST}}}", "store.redis.password: environment variable UNSET_VAR_FOR_TEST is not set"},
+		{"store: {kind: redis, redis: {url: redis://x:1, prefix: 'a b'}}", "store.redis.prefix: must match"},
+		{"store: {kind: redis, redis: {url: redis://x:1, tls: {cert_file: c}}}", "store.redis.tls: cert_file and key_file go together"},
+		{"store: {kind: embedded, redis: {url: redis://x:1}}", "store.redis: set, but store.kind is embedded"},
+	} {
+		_, err := Parse([]byte(base + tt.yaml + "\n"))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+}
+
 func TestSecretFromFileAndEnvExpansion(t *testing.T) {
 	dir := t.TempDir()
 	tok := filepath.Join(dir, "tok")
@@ -171,9 +201,11 @@ func TestExampleConfigsLoad(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example configs found: %v", err)
 	}
-	for _, env := range []string{"TENURE_SCIM_TOKEN", "TENURE_OKTA_TOKEN", "TENURE_ENTRA_TOKEN", "TENURE_ADMIN_TOKEN"} {
+	for _, env := range []string{"TENURE_SCIM_TOKEN", "TENURE_OKTA_TOKEN", "TENURE_ENTRA_TOKEN", "TENURE_ADMIN_TOKEN",
+		"TENURE_REDIS_PASSWORD", "TENURE_SENTINEL_PASSWORD"} {
 		t.Setenv(env, "token-for-"+env)
 	}
+	t.Setenv("TENURE_REDIS_URL", "redis://127.0.0.1:6379/0")
 	t.Setenv("TENURE_DATA_DIR", t.TempDir())
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
