@@ -6,6 +6,7 @@ set -euo pipefail
 # binary:package pairs; tests start these servers themselves on loopback.
 need=()
 want=(
+  redis-server:redis-server
 )
 
 for pair in "${want[@]}"; do
