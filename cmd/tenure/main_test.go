@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tenurehq/tenure/internal/testenv"
 )
 
 type lockedBuffer struct {
@@ -41,6 +43,81 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// runningServer is `tenure serve` run in-process.
+type runningServer struct {
+	base   string
+	logs   *lockedBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startServe runs `tenure serve --config cfg --listen <free port>` and waits
+// until /readyz answers.
+func startServe(t *testing.T, cfg string) *runningServer {
+	t.Helper()
+	addr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &runningServer{base: "http://" + addr, logs: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		s.done <- run(ctx, []string{"serve", "--config", cfg, "--listen", addr}, io.Discard, s.logs)
+	}()
+	t.Cleanup(func() { s.stop(t) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v\n%s", err, s.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop cancels the server and waits for a clean shutdown (once).
+func (s *runningServer) stop(t *testing.T) {
+	t.Helper()
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("serve did not shut down")
+	}
+}
+
+func (s *runningServer) request(t *testing.T, method, path, token, body string) (int, http.Header, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, s.base+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
 // The README's quickstart command, run in-process: serve the quickstart
 // config, answer health, readiness, metrics and a SCIM POST/GET, then shut
 // down cleanly on cancellation.
@@ -48,88 +125,64 @@ func TestServeQuickstart(t *testing.T) {
 	t.Setenv("TENURE_SCIM_TOKEN", "scim-test-token")
 	t.Setenv("TENURE_ADMIN_TOKEN", "admin-test-token")
 	t.Setenv("TENURE_DATA_DIR", t.TempDir())
-	addr := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--config", "../../configs/quickstart.yaml", "--listen", addr}, io.Discard, logs)
-	}()
-	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil && resp.StatusCode == http.StatusOK {
-			resp.Body.Close()
-			break
-		}
-		if err == nil {
-			resp.Body.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v\n%s", err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	get := func(path string, hdr ...string) (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, _ := get("/healthz"); code != http.StatusOK {
+	s := startServe(t, "../../configs/quickstart.yaml")
+	if code, _, _ := s.request(t, "GET", "/healthz", "", ""); code != http.StatusOK {
 		t.Errorf("/healthz: %d", code)
 	}
-	req, _ := http.NewRequest(http.MethodPost, base+"/scim/v2/Users", strings.NewReader(
-		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"quick@example.com"}`))
-	req.Header.Set("Authorization", "Bearer scim-test-token")
-	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	code, hdr, _ := s.request(t, "POST", "/scim/v2/Users", "scim-test-token",
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"quick@example.com"}`)
+	loc := hdr.Get("Location")
+	if code != http.StatusCreated || !strings.HasPrefix(loc, s.base+"/scim/v2/Users/") {
+		t.Fatalf("POST: %d, Location %q", code, loc)
 	}
-	resp.Body.Close()
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(loc, base+"/scim/v2/Users/") {
-		t.Fatalf("POST: %d, Location %q", resp.StatusCode, loc)
-	}
-	if code, body := get(strings.TrimPrefix(loc, base), "Authorization", "Bearer scim-test-token"); code != http.StatusOK || !strings.Contains(body, "quick@example.com") {
+	if code, _, body := s.request(t, "GET", strings.TrimPrefix(loc, s.base), "scim-test-token", ""); code != http.StatusOK || !strings.Contains(body, "quick@example.com") {
 		t.Errorf("GET %s: %d %s", loc, code, body)
 	}
-	if code, _ := get("/scim/v2/Users", "Authorization", "Bearer admin-test-token"); code != http.StatusUnauthorized {
+	if code, _, _ := s.request(t, "GET", "/scim/v2/Users", "admin-test-token", ""); code != http.StatusUnauthorized {
 		t.Errorf("admin token accepted as a SCIM token: %d", code)
 	}
-	code, metrics := get("/metrics")
-	for _, m := range []string{"tenure_scim_requests_total", "tenure_build_info", "go_goroutines"} {
+	code, _, metrics := s.request(t, "GET", "/metrics", "", "")
+	for _, m := range []string{"tenure_scim_requests_total", "tenure_build_info", "go_goroutines", "tenure_queue_jobs"} {
 		if code != http.StatusOK || !strings.Contains(metrics, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not shut down")
+	s.stop(t)
+	logs := s.logs.String()
+	if !strings.Contains(logs, `"msg":"tenure serving"`) {
+		t.Errorf("no startup log:\n%s", logs)
 	}
-	if !strings.Contains(logs.String(), `"msg":"tenure serving"`) {
-		t.Errorf("no startup log:\n%s", logs.String())
-	}
-	if strings.Contains(logs.String(), "scim-test-token") || strings.Contains(logs.String(), "admin-test-token") {
+	if strings.Contains(logs, "scim-test-token") || strings.Contains(logs, "admin-test-token") {
 		t.Error("a token reached the logs")
 	}
 	if _, err := os.Stat(filepath.Join(os.Getenv("TENURE_DATA_DIR"), "tenure.db")); err != nil {
 		t.Errorf("data not under TENURE_DATA_DIR: %v", err)
+	}
+}
+
+// Two replicas on one Redis share users: a user POSTed to one is read from
+// the other, and its userName is taken on both.
+func TestTwoReplicasShareRedis(t *testing.T) {
+	rs := testenv.Redis(t)
+	t.Setenv("TENURE_SCIM_TOKEN", "scim-test-token")
+	t.Setenv("TENURE_ADMIN_TOKEN", "admin-test-token")
+	t.Setenv("TENURE_REDIS_URL", rs.URL())
+	a := startServe(t, "../../configs/redis.yaml")
+	b := startServe(t, "../../configs/redis.yaml")
+	const user = `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"shared@example.com"}`
+	code, hdr, body := a.request(t, "POST", "/scim/v2/Users", "scim-test-token", user)
+	if code != http.StatusCreated {
+		t.Fatalf("POST to a: %d %s", code, body)
+	}
+	path := hdr.Get("Location")[len(a.base):]
+	if code, _, body := b.request(t, "GET", path, "scim-test-token", ""); code != http.StatusOK || !strings.Contains(body, "shared@example.com") {
+		t.Errorf("GET from b: %d %s", code, body)
+	}
+	if code, _, body := b.request(t, "GET", "/scim/v2/Users?filter=userName%20eq%20%22SHARED@example.com%22", "scim-test-token", ""); code != http.StatusOK || !strings.Contains(body, `"totalResults":1`) {
+		t.Errorf("filter on b: %d %s", code, body)
+	}
+	if code, _, _ := b.request(t, "POST", "/scim/v2/Users", "scim-test-token", user); code != http.StatusConflict {
+		t.Errorf("duplicate POST to b: %d, want 409", code)
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -21,22 +19,7 @@ import (
 	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/internal/httpx"
 	"github.com/tenurehq/tenure/scim"
-	"github.com/tenurehq/tenure/store"
-	"github.com/tenurehq/tenure/store/boltdb"
 )
-
-// storeOpeners is the registry of store backends; cmd owns it so packages
-// never register themselves.
-var storeOpeners = map[string]func(cfg config.Store, log *slog.Logger, reg prometheus.Registerer) (store.Store, error){
-	config.StoreEmbedded: func(cfg config.Store, log *slog.Logger, reg prometheus.Registerer) (store.Store, error) {
-		if err := os.MkdirAll(filepath.Dir(cfg.Embedded.Path), 0o700); err != nil {
-			return nil, err
-		}
-		return boltdb.Open(cfg.Embedded.Path, boltdb.Options{
-			Logger: log, Registerer: reg, Timeout: cfg.Embedded.LockTimeout,
-		})
-	},
-}
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -83,19 +66,20 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		ConstLabels: prometheus.Labels{"version": versionString()},
 	}, func() float64 { return 1 }))
 
-	open, ok := storeOpeners[cfg.Store.Kind]
+	open, ok := backendOpeners()[cfg.Store.Kind]
 	if !ok {
 		return fmt.Errorf("store kind %q is not built in", cfg.Store.Kind)
 	}
-	st, err := open(cfg.Store, log.With("component", "store"), reg)
+	be, err := open(cfg.Store, log.With("component", "store"), reg)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer func() {
-		if err := st.Close(); err != nil {
+		if err := be.close(); err != nil {
 			log.Error("close store", "err", err)
 		}
 	}()
+	st := be.store
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {

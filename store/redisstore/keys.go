@@ -1,0 +1,64 @@
+package redisstore
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tenurehq/tenure/store"
+)
+
+// DefaultPrefix is the key prefix when Options.Prefix is empty.
+const DefaultPrefix = "tenure"
+
+// keys builds the store's key names; see the package documentation.
+type keys struct {
+	base string // "{prefix}:"
+}
+
+func newKeys(prefix string) (keys, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	// The prefix is the hash tag; braces inside it would end the tag early
+	// and scatter the keys over cluster slots.
+	if strings.ContainsAny(prefix, "{}") {
+		return keys{}, fmt.Errorf("prefix %q contains a brace", prefix)
+	}
+	return keys{base: "{" + prefix + "}:"}, nil
+}
+
+// tx is WATCHed by every Update and never written: a cluster client needs a
+// key to pick the node of a transaction, and go-redis releases a WATCH it
+// issued itself even when an Update ends without EXEC.
+func (k keys) tx() string  { return k.base + "tx" }
+func (k keys) seq() string { return k.base + "seq" }
+
+func (k keys) res(kind store.Kind, id string) string { return k.resPrefix(kind) + id }
+
+// resPrefix is what the range script puts before an id to read its record.
+func (k keys) resPrefix(kind store.Kind) string { return k.base + "res:" + string(kind) + ":" }
+
+func (k keys) order(kind store.Kind, source string) string {
+	return k.base + "order:" + string(kind) + ":" + source
+}
+
+// uname is the unique userName index of a source's users.
+func (k keys) uname(source string) string { return k.base + "uname:User:" + source }
+
+// gname holds the groups of a source whose folded displayName is fold. The
+// NUL keeps the key unambiguous: a source cannot contain one, a name can.
+func (k keys) gname(source, fold string) string {
+	return k.base + "gname:Group:" + source + "\x00" + fold
+}
+
+func (k keys) xid(kind store.Kind, source, externalID string) string {
+	return k.base + "xid:" + string(kind) + ":" + source + "\x00" + externalID
+}
+
+// groups is the set of groups that list memberID as a direct member.
+func (k keys) groups(memberID string) string { return k.base + "groups:" + memberID }
+
+// validPart reports whether s can be an id or source: not empty, no NUL.
+func validPart(s string) bool {
+	return s != "" && strings.IndexByte(s, 0) < 0
+}

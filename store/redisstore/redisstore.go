@@ -1,0 +1,295 @@
+// Package redisstore is the store backend on Redis, shared by any number of
+// Tenure replicas. It takes a go-redis UniversalClient, so it runs on a
+// standalone server, behind Sentinel (UniversalOptions.MasterName) or on a
+// Redis Cluster: every key carries the hash tag {prefix}, which puts them
+// all in one cluster slot — a cluster then holds Tenure's data on a single
+// shard, but transactions and scripts work across all keys, which they
+// must. Another package keeping its keys under the same hash tag (the
+// Redis queue) can write in the store's transactions.
+//
+// # Layout
+//
+// With the default prefix "tenure", for kind K ("User" or "Group"):
+//
+//	{tenure}:res:K:<id>                      string  JSON record: store.Resource with seq and version
+//	{tenure}:order:K:<source>                zset    id, score seq (creation order; ZCARD is Count)
+//	{tenure}:uname:User:<source>             hash    FoldName(userName) → id (unique per source)
+//	{tenure}:gname:Group:<source>\0<fold>    zset    id, score seq (groups of that folded displayName)
+//	{tenure}:xid:K:<source>\0<externalId>    zset    id, score seq (case-exact, not unique)
+//	{tenure}:groups:<memberID>               set     ids of the groups listing memberID
+//	{tenure}:seq                             string  last creation sequence number
+//	{tenure}:tx                              —       never written; WATCHed by every Update
+//
+// seq is fixed when a resource is created and kept by Put, so a resource
+// keeps its place in every creation-ordered index. Ids and sources must not
+// contain NUL, which keeps the keys with a NUL separator unambiguous. Names
+// fold as in store.FoldName, the rule every backend shares.
+//
+// # Transactions
+//
+// [Store.Update] is optimistic: the update function reads with plain
+// commands on a connection of its own, WATCHing each key before reading
+// it, and its writes are buffered and sent as one MULTI/EXEC. If another
+// client changed a key it read, EXEC does nothing and the function runs
+// again after a short random backoff (up to 100 runs; the backoff honours
+// the context). A function that returns an error runs again too when what
+// it read had changed, since the error may come from an inconsistent read;
+// otherwise its error is returned as is. Concurrent creates conflict on
+// the sequence counter, so sequence numbers follow commit order.
+//
+// Redis has no read snapshots. [Store.View] reads with plain commands;
+// the EXECs of this Store's Updates wait for the Views it has open (and new
+// Views wait for EXECs already waiting), so a View is a consistent
+// snapshot with respect to its own process, while another process's writes
+// can land between two reads of a View (each read is atomic: a List or an
+// Each chunk reads index and records in one script). A View's function
+// therefore must not call View or Update on the same Store, nor wait for
+// one, and long Views delay that Store's commits.
+//
+// # Durability
+//
+// Update returns when EXEC has been answered. Whether that write survives
+// a crash of Redis depends on the server's AOF setting: with appendfsync
+// always it does, with everysec up to a second of writes can be lost, and
+// replication to replicas is asynchronous.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenurehq/tenure/store"
+)
+
+// Retry policy of Update when other clients change what it read.
+const (
+	maxRuns    = 100
+	minBackoff = 500 * time.Microsecond
+	maxBackoff = 50 * time.Millisecond
+)
+
+// Options configures New. The zero value is usable.
+type Options struct {
+	// Prefix names the hash tag of every key: "{Prefix}:…". Empty means
+	// DefaultPrefix. Stores with different prefixes share a server
+	// without seeing each other's data.
+	Prefix string
+	// Logger receives backend failures. nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the store's metrics; nil registers none. Close
+	// unregisters them, so a store can be reopened on the same registerer.
+	Registerer prometheus.Registerer
+}
+
+// Store is a store.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	client  redis.UniversalClient
+	keys    keys
+	log     *slog.Logger
+	metrics *metrics
+	closed  atomic.Bool
+
+	// gate keeps open Views and commits apart, so that a View never sees
+	// this Store's commits half-way; commits do not wait for each other.
+	gate gate
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a Store on client. The client stays the caller's: Close does
+// not close it. New does not contact the server; use Ping for that.
+func New(client redis.UniversalClient, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: new: client is nil")
+	}
+	k, err := newKeys(opts.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: new: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: new: %w", err)
+	}
+	return &Store{client: client, keys: k, log: log, metrics: m}, nil
+}
+
+// Client returns the client the store uses.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
+// View runs fn with plain reads; see the package documentation for what it
+// sees of concurrent writes.
+func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
+	if err := s.ready(ctx, "view"); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := s.gate.enter(ctx, views); err != nil {
+		return fmt.Errorf("redisstore: view: %w", err)
+	}
+	defer s.gate.leave(views)
+	err := fn(newTx(s, ctx, nil))
+	result := "ok"
+	if err != nil {
+		result = "aborted"
+	}
+	s.metrics.observe("view", result, start)
+	return err
+}
+
+// Update runs fn in an optimistic transaction and commits its writes, and
+// the commands other packages queued with Tx.Queue, in one MULTI/EXEC. fn
+// may run more than once. ctx is checked before each run; once a run has
+// started it goes to the end, because an abandoned EXEC would leave the
+// caller unsure whether it happened.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if err := s.ready(ctx, "update"); err != nil {
+		return err
+	}
+	start := time.Now()
+	run := context.WithoutCancel(ctx)
+	for runs := 1; ; runs++ {
+		var fnErr error
+		err := s.client.Watch(run, func(rtx *redis.Tx) error {
+			t := newTx(s, run, rtx)
+			if fnErr = fn(t); fnErr != nil {
+				return t.validate()
+			}
+			return t.commit()
+		}, s.keys.tx())
+		switch {
+		case err == nil && fnErr != nil:
+			s.metrics.observe("update", "aborted", start)
+			return fnErr
+		case err == nil:
+			s.metrics.observe("update", "ok", start)
+			return nil
+		case !errors.Is(err, redis.TxFailedErr):
+			// A queued command's error is the caller's, like fn's.
+			var qe queuedError
+			if errors.As(err, &qe) {
+				s.metrics.observe("update", "aborted", start)
+				return qe.err
+			}
+			s.metrics.observe("update", "error", start)
+			err = fmt.Errorf("redisstore: update: %w", err)
+			s.log.Error("store transaction failed", "backend", "redis", "op", "update", "err", err)
+			return err
+		}
+		s.metrics.conflicts.Inc()
+		if runs == maxRuns {
+			s.metrics.observe("update", "error", start)
+			err = fmt.Errorf("redisstore: update: gave up after %d runs, each conflicting with another client's writes: %w", runs, err)
+			s.log.Error("store transaction failed", "backend", "redis", "op", "update", "err", err)
+			return err
+		}
+		if err := sleep(ctx, backoff(runs)); err != nil {
+			s.metrics.observe("update", "error", start)
+			return fmt.Errorf("redisstore: update: %w", err)
+		}
+		if s.closed.Load() {
+			return fmt.Errorf("redisstore: update: %w", store.ErrClosed)
+		}
+	}
+}
+
+// queuedError carries an error from a Tx.Queue function out of go-redis.
+type queuedError struct{ err error }
+
+func (e queuedError) Error() string { return e.err.Error() }
+
+// validate finds out whether the keys fn read are still as it read them,
+// by an EXEC that fails if they are not: then fn's error may come from an
+// inconsistent read, and it runs again.
+func (t *Tx) validate() error {
+	if !t.watched {
+		return nil
+	}
+	_, err := t.rtx.TxPipelined(t.ctx, func(p redis.Pipeliner) error {
+		p.Ping(t.ctx)
+		return nil
+	})
+	return err
+}
+
+// commit sends the buffered writes and the queued commands in one
+// MULTI/EXEC; it fails with redis.TxFailedErr if a watched key changed.
+func (t *Tx) commit() error {
+	if !t.hasWrites() {
+		return t.validate()
+	}
+	// This Store's open Views must not see the commit half-way.
+	if err := t.s.gate.enter(t.ctx, commits); err != nil {
+		return err
+	}
+	defer t.s.gate.leave(commits)
+	_, err := t.rtx.TxPipelined(t.ctx, func(p redis.Pipeliner) error {
+		t.writeTo(p)
+		for _, q := range t.queued {
+			if err := q(p); err != nil {
+				return queuedError{err}
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// backoff returns a random wait before run n+1, growing with n.
+func backoff(n int) time.Duration {
+	d := min(maxBackoff, minBackoff<<min(n-1, 16))
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Ping reports whether the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.ready(ctx, "ping"); err != nil {
+		return err
+	}
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Close makes later calls fail with store.ErrClosed and unregisters the
+// metrics. It leaves the client open. Closing twice is harmless.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.metrics.unregister()
+	return nil
+}
+
+func (s *Store) ready(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrClosed)
+	}
+	return nil
+}
