@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tenurehq/tenure/internal/promx"
 )
 
 // CountsTimeout bounds the Counts call a scrape makes, so that a slow or
@@ -29,9 +30,8 @@ const CountsTimeout = 2 * time.Second
 //
 // A Metrics is safe for concurrent use.
 type Metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
-	gauges     *gaugeCollector
+	set    *promx.Set
+	gauges *gaugeCollector
 
 	claims, acks, retries, deadLetters, leaseExpiries prometheus.Counter
 }
@@ -55,7 +55,6 @@ func NewMetrics(reg prometheus.Registerer, backend string, counts func(context.C
 		})
 	}
 	m := &Metrics{
-		reg:           reg,
 		claims:        counter("claims_total", "Jobs handed to workers by Claim."),
 		acks:          counter("acks_total", "Jobs finished by Ack."),
 		retries:       counter("retries_total", "Failed jobs returned to the schedule by Retry."),
@@ -74,18 +73,11 @@ func NewMetrics(reg prometheus.Registerer, backend string, counts func(context.C
 			"Scrapes whose Counts call failed or timed out; those scrapes lack the queue gauges."),
 	}
 	m.gauges = gauges
-	if reg == nil {
-		return m, nil
+	set, err := promx.Register(reg, m.claims, m.acks, m.retries, m.deadLetters, m.leaseExpiries, gauges, gauges.errors)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
 	}
-	for _, c := range []prometheus.Collector{
-		m.claims, m.acks, m.retries, m.deadLetters, m.leaseExpiries, gauges, gauges.errors,
-	} {
-		if err := reg.Register(c); err != nil {
-			m.Unregister()
-			return nil, fmt.Errorf("queue: register metrics: %w", err)
-		}
-		m.collectors = append(m.collectors, c)
-	}
+	m.set = set
 	return m, nil
 }
 
@@ -106,12 +98,7 @@ func (m *Metrics) LeaseExpired(n int) { m.leaseExpiries.Add(float64(n)) }
 
 // Unregister removes the metrics from the registerer, so that a queue can
 // be closed and opened again on the same one. It is safe to call twice.
-func (m *Metrics) Unregister() {
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-	m.collectors = nil
-}
+func (m *Metrics) Unregister() { m.set.Unregister() }
 
 // gaugeCollector reads the queue's gauges from Counts when scraped.
 type gaugeCollector struct {

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenurehq/tenure/internal/httpx"
+	"github.com/tenurehq/tenure/internal/promx"
 )
 
 type metrics struct {
@@ -29,10 +31,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"resource", "method"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if _, err := promx.Register(reg, m.requests, m.latency); err != nil {
+		return nil, fmt.Errorf("scim: %w", err)
 	}
 	return m, nil
 }

@@ -222,7 +222,7 @@ func (s *Store) Close() error {
 	}
 	path := s.db.Path() // empty once closed
 	err := s.db.Close()
-	s.metrics.unregister()
+	s.metrics.Unregister()
 	if err != nil {
 		return fmt.Errorf("boltdb: close %s: %w", path, err)
 	}

@@ -1,14 +1,13 @@
 package boltdb
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tenurehq/tenure/internal/promx"
 )
 
 type metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
+	*promx.Set
 
 	duration  *prometheus.HistogramVec
 	batchSize prometheus.Histogram
@@ -19,7 +18,6 @@ type metrics struct {
 // reg is nil, in which case they still count but nobody reads them.
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "tenure_store_operation_duration_seconds",
 			Help: "Duration of store View and Update calls, including the wait for a shared commit. " +
@@ -36,22 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Extra runs of Update functions: a failing function aborts its whole batch, which bbolt runs again without it.",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.duration, m.batchSize, m.reruns} {
-		if err := reg.Register(c); err != nil {
-			m.unregister()
-			return nil, fmt.Errorf("register metrics: %w", err)
-		}
-		m.collectors = append(m.collectors, c)
-	}
-	return m, nil
-}
-
-func (m *metrics) unregister() {
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-	m.collectors = nil
+	var err error
+	m.Set, err = promx.Register(reg, m.duration, m.batchSize, m.reruns)
+	return m, err
 }

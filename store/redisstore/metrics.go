@@ -1,15 +1,15 @@
 package redisstore
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tenurehq/tenure/internal/promx"
 )
 
 type metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
+	*promx.Set
 
 	duration  *prometheus.HistogramVec
 	conflicts prometheus.Counter
@@ -21,7 +21,6 @@ type metrics struct {
 // dashboards do not depend on the backend.
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "tenure_store_operation_duration_seconds",
 			Help: "Duration of store View and Update calls, including runs repeated after conflicts. " +
@@ -33,26 +32,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Update runs whose EXEC found a watched key changed by another client; each is followed by another run.",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.duration, m.conflicts} {
-		if err := reg.Register(c); err != nil {
-			m.unregister()
-			return nil, fmt.Errorf("register metrics: %w", err)
-		}
-		m.collectors = append(m.collectors, c)
-	}
-	return m, nil
+	var err error
+	m.Set, err = promx.Register(reg, m.duration, m.conflicts)
+	return m, err
 }
 
 func (m *metrics) observe(op, result string, start time.Time) {
 	m.duration.WithLabelValues(op, result).Observe(time.Since(start).Seconds())
-}
-
-func (m *metrics) unregister() {
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-	m.collectors = nil
 }

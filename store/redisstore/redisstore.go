@@ -280,7 +280,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.metrics.unregister()
+	s.metrics.Unregister()
 	return nil
 }
 
