@@ -12,6 +12,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -100,6 +102,57 @@ type Reader interface {
 	// fn returns false or an error. Inside Update, fn may write; resources
 	// created during Each are not visited.
 	Each(kind Kind, source string, fn func(*Resource) (bool, error)) error
+
+	// GetDoc returns the document stored under ns/key, or an error wrapping
+	// ErrNotFound. The returned slice is the caller's (non-nil for an empty
+	// document). An invalid namespace or key (see PutDoc) is an error that
+	// does not wrap ErrNotFound.
+	GetDoc(ns Namespace, key string) ([]byte, error)
+	// ScanDocs calls fn for every document of ns whose key starts with
+	// prefix, in ascending byte order of the key (descending if desc), until
+	// fn returns false or an error. Inside Update it sees the transaction's
+	// own writes; fn must not write to ns. The val passed to fn is fn's to
+	// keep. An invalid namespace is an error.
+	ScanDocs(ns Namespace, prefix string, desc bool, fn func(key string, val []byte) (bool, error)) error
+}
+
+// Namespace names a keyspace of documents: the engine's own state beside the
+// resources (lifecycle records, target links, audit events, guard state).
+// Documents are opaque bytes to the store; their owners encode them.
+type Namespace string
+
+// Valid reports whether ns can name a namespace: non-empty, at most 64
+// bytes of [a-z0-9_.-].
+func (ns Namespace) Valid() bool {
+	if ns == "" || len(ns) > 64 {
+		return false
+	}
+	for _, c := range []byte(ns) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxDocKey is the longest document key a backend must accept, in bytes.
+const MaxDocKey = 512
+
+// CheckDoc rejects a namespace or document key the contract does not allow;
+// backends call it before touching anything.
+func CheckDoc(ns Namespace, key string) error {
+	if !ns.Valid() {
+		return errors.New("invalid namespace")
+	}
+	switch {
+	case key == "":
+		return errors.New("empty document key")
+	case len(key) > MaxDocKey:
+		return fmt.Errorf("document key of %d bytes is longer than %d", len(key), MaxDocKey)
+	case strings.IndexByte(key, 0) >= 0:
+		return errors.New("document key contains NUL")
+	}
+	return nil
 }
 
 // Tx is a read-write transaction. A Create, Put or Delete that fails leaves
@@ -121,6 +174,13 @@ type Tx interface {
 	Put(r *Resource) error
 	// Delete removes a resource and its index entries; ErrNotFound if absent.
 	Delete(kind Kind, id string) error
+	// PutDoc stores val under ns/key, replacing any previous document. Keys
+	// are non-empty, at most MaxDocKey bytes and contain no NUL; an invalid
+	// namespace or key is an error (not ErrNotFound). The store keeps a copy
+	// of val.
+	PutDoc(ns Namespace, key string, val []byte) error
+	// DeleteDoc removes ns/key; deleting an absent document is not an error.
+	DeleteDoc(ns Namespace, key string) error
 }
 
 // Store is implemented by every backend.

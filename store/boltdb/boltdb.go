@@ -15,6 +15,7 @@
 //	store/externalid/K  source 0x00 externalId 0x00 seq  → id   (case-exact, not unique)
 //	store/count/K       source                      → count (8 bytes big-endian)
 //	store/members       memberID 0x00 groupID       → empty
+//	store/docs/<ns>     key                         → document (a bucket per namespace, nested in store/docs)
 //	store/meta          "schema"                    → layout version
 //
 // seq is an 8-byte big-endian number from the order bucket's NextSequence.
@@ -24,6 +25,10 @@
 // must not contain NUL, which keeps every prefix scan exact; names and
 // externalIds may contain anything, since the fixed-width seq that ends
 // their keys makes a key match a prefix only if it is exactly 8 bytes longer.
+//
+// A namespace's bucket is created by the first PutDoc to it; until then it
+// reads as empty. Opening a file written before documents existed adds the
+// (empty) store/docs bucket and keeps the layout version.
 //
 // # Case folding
 //

@@ -22,6 +22,13 @@
 //   - Membership lives on the group: deleting a member leaves the groups
 //     that list it (and GroupsOf) unchanged.
 //   - Close may be called twice; the second call returns nil or ErrClosed.
+//   - Documents are opaque bytes: an empty one is a document, and GetDoc
+//     returns it as a non-nil empty slice. Keys are compared as bytes, not
+//     as runes. Slices given to PutDoc and returned by GetDoc and ScanDocs
+//     are the caller's, in and outside Update.
+//   - An invalid namespace or key makes GetDoc, PutDoc and DeleteDoc (and
+//     an invalid namespace, ScanDocs) fail with an error that does not wrap
+//     ErrNotFound; a failed PutDoc or DeleteDoc leaves no trace.
 package conformance
 
 import (
@@ -80,6 +87,18 @@ func RunTests(t *testing.T, b Backend) {
 		{"Reopen", testReopen},
 		{"HelperGet", testHelperGet},
 		{"HelperModify", testHelperModify},
+		{"Docs", testDocs},
+		{"DocNamespaces", testDocNamespaces},
+		{"DocInvalid", testDocInvalid},
+		{"DocScan", testDocScan},
+		{"DocScanStops", testDocScanStops},
+		{"DocReadOwnWrites", testDocReadOwnWrites},
+		{"DocScanWritesElsewhere", testDocScanWritesElsewhere},
+		{"DocUpdateErrorAborts", testDocUpdateErrorAborts},
+		{"DocCopies", testDocCopies},
+		{"DocReopen", testDocReopen},
+		{"DocConcurrentCounter", testDocConcurrentCounter},
+		{"DocConcurrentDistinct", testDocConcurrentDistinct},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, b) })

@@ -58,6 +58,16 @@ func (k keys) xid(kind store.Kind, source, externalID string) string {
 // groups is the set of groups that list memberID as a direct member.
 func (k keys) groups(memberID string) string { return k.base + "groups:" + memberID }
 
+// doc is the string key of document key in namespace ns. A namespace
+// cannot contain ':' (store.Namespace.Valid), so the key is unambiguous.
+func (k keys) doc(ns store.Namespace, key string) string { return k.docPrefix(ns) + key }
+
+func (k keys) docPrefix(ns store.Namespace) string { return k.base + "doc:" + string(ns) + ":" }
+
+// docIndex lists the keys of ns's documents, all with score 0, so that
+// ZRANGE BYLEX walks them in byte order.
+func (k keys) docIndex(ns store.Namespace) string { return k.base + "docidx:" + string(ns) }
+
 // validPart reports whether s can be an id or source: not empty, no NUL.
 func validPart(s string) bool {
 	return s != "" && strings.IndexByte(s, 0) < 0

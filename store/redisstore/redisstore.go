@@ -17,6 +17,8 @@
 //	{tenure}:gname:Group:<source>\0<fold>    zset    id, score seq (groups of that folded displayName)
 //	{tenure}:xid:K:<source>\0<externalId>    zset    id, score seq (case-exact, not unique)
 //	{tenure}:groups:<memberID>               set     ids of the groups listing memberID
+//	{tenure}:doc:<ns>:<key>                  string  the document key of namespace ns
+//	{tenure}:docidx:<ns>                     zset    every document key of ns, score 0 (ZRANGE BYLEX)
 //	{tenure}:seq                             string  last creation sequence number
 //	{tenure}:tx                              —       never written; WATCHed by every Update
 //
@@ -24,6 +26,13 @@
 // keeps its place in every creation-ordered index. Ids and sources must not
 // contain NUL, which keeps the keys with a NUL separator unambiguous. Names
 // fold as in store.FoldName, the rule every backend shares.
+//
+// A document has a key of its own rather than a field in a hash per
+// namespace because WATCH works on whole keys: read-modify-writes of
+// different documents of one namespace (the lifecycle records of different
+// people) then never conflict. Only ScanDocs inside Update WATCHes the
+// namespace's index, which every write adding or removing a document of
+// that namespace changes.
 //
 // # Transactions
 //
@@ -44,7 +53,9 @@
 // can land between two reads of a View (each read is atomic: a List or an
 // Each chunk reads index and records in one script). A View's function
 // therefore must not call View or Update on the same Store, nor wait for
-// one, and long Views delay that Store's commits.
+// one, and long Views delay that Store's commits. ScanDocs in a View reads
+// the index, then the documents, a chunk at a time and skips keys whose
+// document another process deleted meanwhile; it is no snapshot either.
 //
 // # Durability
 //

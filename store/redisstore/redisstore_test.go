@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -148,7 +149,7 @@ func TestKeysInOneSlot(t *testing.T) {
 		u := &store.Resource{Kind: store.KindUser, ID: "u1", Source: "a", Name: "Alice", ExternalID: "e"}
 		g := &store.Resource{Kind: store.KindGroup, ID: "g1", Source: "a", Name: "G",
 			Members: []store.Member{{Value: "u1"}}}
-		return errors.Join(tx.Create(u), tx.Create(g))
+		return errors.Join(tx.Create(u), tx.Create(g), tx.PutDoc("lifecycle", "person/1", []byte("r1")))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +162,7 @@ func TestKeysInOneSlot(t *testing.T) {
 		"{p}:res:User:u1": true, "{p}:res:Group:g1": true, "{p}:order:User:a": true, "{p}:order:Group:a": true,
 		"{p}:uname:User:a": true, "{p}:gname:Group:a\x00g": true, "{p}:xid:User:a\x00e": true,
 		"{p}:groups:u1": true, "{p}:seq": true,
+		"{p}:doc:lifecycle:person/1": true, "{p}:docidx:lifecycle": true,
 	}
 	for _, k := range keys {
 		if !want[k] {
@@ -173,6 +175,13 @@ func TestKeysInOneSlot(t *testing.T) {
 	}
 	if name, _ := c.HGet(ctx, "{p}:uname:User:a", "alice").Result(); name != "u1" {
 		t.Errorf("uname index: %q", name)
+	}
+	if doc, _ := c.Get(ctx, "{p}:doc:lifecycle:person/1").Result(); doc != "r1" {
+		t.Errorf("document: %q", doc)
+	}
+	if idx, _ := c.ZRangeWithScores(ctx, "{p}:docidx:lifecycle", 0, -1).Result(); len(idx) != 1 ||
+		idx[0].Member != "person/1" || idx[0].Score != 0 {
+		t.Errorf("document index: %v", idx)
 	}
 }
 
@@ -219,6 +228,107 @@ func TestConflictsRetry(t *testing.T) {
 	for _, mf := range mfs {
 		if mf.GetName() == "tenure_store_redis_tx_conflicts_total" {
 			t.Logf("%d conflicts for %d updates", int(mf.GetMetric()[0].GetCounter().GetValue()), writers*each)
+		}
+	}
+}
+
+// conflicts returns the store's conflict counter.
+func conflicts(t *testing.T, reg *prometheus.Registry) int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "tenure_store_redis_tx_conflicts_total" {
+			return int(mf.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+	t.Fatal("no conflict counter")
+	return 0
+}
+
+// TestDocsNoFalseConflicts has writers read-modify-write documents of their
+// own in one namespace, as the lifecycle engine does for different people:
+// a document has a key of its own, so they never conflict.
+func TestDocsNoFalseConflicts(t *testing.T) {
+	srv := testenv.Redis(t)
+	reg := prometheus.NewRegistry()
+	s := open(t, client(t, srv), redisstore.Options{Registerer: reg})
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			key := fmt.Sprintf("person/%d", w)
+			for i := range each {
+				err := s.Update(t.Context(), func(tx store.Tx) error {
+					v, err := tx.GetDoc("lifecycle", key)
+					if err != nil && !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+					if want := fmt.Sprint(i); i > 0 && string(v) != want {
+						return fmt.Errorf("%s = %q, want %s", key, v, want)
+					}
+					return tx.PutDoc("lifecycle", key, []byte(fmt.Sprint(i+1)))
+				})
+				if err != nil {
+					t.Errorf("Update: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := conflicts(t, reg); n != 0 {
+		t.Errorf("%d conflicts between writers of different documents, want 0", n)
+	}
+}
+
+// TestDocScanConflicts checks that ScanDocs inside Update WATCHes what it
+// read: another client adding a document to the namespace, or changing one
+// the scan visited, runs the function again.
+func TestDocScanConflicts(t *testing.T) {
+	srv := testenv.Redis(t)
+	s := open(t, client(t, srv), redisstore.Options{})
+	other := open(t, client(t, srv), redisstore.Options{})
+	ctx := t.Context()
+	put := func(s store.Store, key, val string) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx store.Tx) error { return tx.PutDoc("audit", key, []byte(val)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(s, "e/1", "1")
+	for _, c := range []struct{ what, key, val, want string }{
+		{"a document added", "e/2", "2", "e/1=1 e/2=2"},
+		{"a visited document changed", "e/1", "changed", "e/1=changed e/2=2"},
+	} {
+		runs := 0
+		err := s.Update(ctx, func(tx store.Tx) error {
+			runs++
+			var seen []string
+			err := tx.ScanDocs("audit", "e/", false, func(k string, v []byte) (bool, error) {
+				seen = append(seen, k+"="+string(v))
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
+			if runs == 1 {
+				put(other, c.key, c.val) // another client, between the scan and EXEC
+			}
+			return tx.PutDoc("summary", "scan", []byte(strings.Join(seen, " ")))
+		})
+		if err != nil {
+			t.Fatalf("%s: Update: %v", c.what, err)
+		}
+		var summary []byte
+		err = s.View(ctx, func(r store.Reader) error {
+			summary, err = r.GetDoc("summary", "scan")
+			return err
+		})
+		if err != nil || runs != 2 || string(summary) != c.want {
+			t.Errorf("%s: %d runs, summary %q, %v; want 2 runs and %q", c.what, runs, summary, err, c.want)
 		}
 	}
 }

@@ -27,14 +27,15 @@ var errReadOnly = errors.New("read-only transaction")
 //
 // Reads inside Update see the transaction's own writes: the Tx keeps what
 // it has read and written per key and answers from that before asking
-// Redis. Create, Put and Delete check everything that can fail before they
-// change that state, so one that fails leaves the transaction as it was.
+// Redis. Create, Put, Delete, PutDoc and DeleteDoc check everything that
+// can fail before they change that state, so one that fails leaves the
+// transaction as it was.
 type Tx struct {
 	s   *Store
 	ctx context.Context
 	rtx *redis.Tx // the watched connection; nil in a View
 
-	recs   map[string]*rec               // resource key → record read or written
+	recs   map[string]*rec               // record or document key → value read or written
 	hashes map[string]map[string]*hfield // hash key → field → value read or written
 	zsets  map[string]*zset              // sorted set key → members added and removed
 	sets   map[string]*set               // set key → members added and removed
@@ -47,9 +48,10 @@ type Tx struct {
 
 var _ store.Tx = (*Tx)(nil)
 
-// rec is a resource record as this transaction knows it.
+// rec is a string key (a resource record or a document) as this
+// transaction knows it.
 type rec struct {
-	data  []byte // the encoded record; nil when there is none
+	data  []byte // the value; nil when there is none, non-nil when empty
 	dirty bool   // written by this transaction
 }
 
@@ -203,7 +205,7 @@ func replyErr(err error) error {
 	return err
 }
 
-// record returns the encoded record under key, or nil.
+// record returns the value of the string key, or nil if there is none.
 func (t *Tx) record(key string) ([]byte, error) {
 	if r, ok := t.recs[key]; ok {
 		return r.data, nil
