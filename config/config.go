@@ -30,6 +30,12 @@ type Config struct {
 	Sources []Source `yaml:"sources"`
 	Admin   Admin    `yaml:"admin"`
 	Log     Log      `yaml:"log"`
+
+	// Lifecycle, Birthright and Targets are the policy (see docs/policy.md).
+	Lifecycle  Lifecycle `yaml:"lifecycle"`
+	Birthright []Rule    `yaml:"birthright"`
+	Targets    []Target  `yaml:"targets"`
+	Engine     Engine    `yaml:"engine"`
 }
 
 // Server configures the HTTP listener.
@@ -215,6 +221,7 @@ func (c *Config) applyDefaults() {
 	}
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "json")
+	c.applyPolicyDefaults()
 }
 
 func def[T comparable](p *T, v T) {
@@ -396,6 +403,8 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format", "must be json or text, got %q", c.Log.Format)
 	}
+
+	c.validatePolicy(add)
 
 	if len(p) > 0 {
 		return p

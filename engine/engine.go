@@ -1,8 +1,528 @@
-// Package engine runs Tenure's level-triggered reconciliation: workers claim
-// keys "target/identity" from the delay queue, compute the desired state with
-// mapper at the current time, converge the target, record the link and the
-// result, and schedule the next boundary. Retries and duplicates are harmless
-// by construction; a periodic sweep re-enqueues anything a crash left behind.
-//
-// The implementation arrives with the lifecycle engine issue.
+// Package engine runs Tenure's level-triggered reconciliation. Its intake
+// (OnWrite, the SCIM server's write hook) turns each SCIM write into a
+// lifecycle transition, recorded with the person's lifecycle record and an
+// audit event in the write's own transaction, and schedules the key
+// "target/person" on every target. Workers claim due keys from the delay
+// queue, compute the desired state with mapper at the current time, converge
+// the target, record the link and the result, schedule the next boundary and
+// only then ack. Retries and duplicates are harmless by construction; a
+// periodic sweep re-enqueues anything a crash left behind.
 package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tenurehq/tenure/mapper"
+	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/store"
+	"github.com/tenurehq/tenure/targets"
+)
+
+// Options configure an Engine.
+type Options struct {
+	Store store.Store
+	// Queue must also implement queue.TxScheduler on Store's backend.
+	Queue   queue.Queue
+	Policy  *mapper.Policy
+	Targets map[string]targets.Target
+	// Workers, Lease, Poll and Sweep: see config.Engine. Zero values take
+	// the defaults 8, 15s, 250ms, 5m.
+	Workers int
+	Lease   time.Duration
+	Poll    time.Duration
+	Sweep   time.Duration
+	// Drain bounds how long Run waits for running converges after its
+	// context ends before cancelling them (their keys return to the queue).
+	Drain time.Duration
+	// Now is the clock; tests inject one. Default time.Now.
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Engine is the reconciler. It is safe for concurrent use.
+type Engine struct {
+	st      store.Store
+	q       queue.Queue
+	sched   queue.TxScheduler
+	targets map[string]targets.Target
+	policy  atomic.Pointer[mapper.Policy]
+	opts    Options
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *metrics
+	wake    chan struct{}
+}
+
+// Default tuning.
+const (
+	DefaultWorkers = 8
+	DefaultLease   = 15 * time.Second
+	DefaultPoll    = 250 * time.Millisecond
+	DefaultSweep   = 5 * time.Minute
+	DefaultDrain   = 10 * time.Second
+	// waitRetry is how soon a person waiting for another's account (their
+	// manager) is retried; the other's link appearing wakes them sooner.
+	waitRetry = 5 * time.Second
+	// waitAttempts is how many times a missing reference holds a converge
+	// back before the account is converged without it (the reference is
+	// set when the other account appears).
+	waitAttempts = 3
+	maxBackoff   = 5 * time.Minute
+)
+
+// New builds an engine. It does not start workers: call Run.
+func New(o Options) (*Engine, error) {
+	if o.Store == nil || o.Queue == nil || o.Policy == nil {
+		return nil, errors.New("engine: store, queue and policy are required")
+	}
+	sched, ok := o.Queue.(queue.TxScheduler)
+	if !ok {
+		return nil, errors.New("engine: the queue cannot schedule inside store transactions")
+	}
+	for _, name := range o.Policy.TargetNames {
+		if o.Targets[name] == nil {
+			return nil, fmt.Errorf("engine: target %q has a policy but no implementation", name)
+		}
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.Sweep <= 0 {
+		o.Sweep = DefaultSweep
+	}
+	if o.Drain <= 0 {
+		o.Drain = DefaultDrain
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		st: o.Store, q: o.Queue, sched: sched, targets: o.Targets, opts: o,
+		now: o.Now, log: o.Logger, metrics: m, wake: make(chan struct{}, 1),
+	}
+	e.policy.Store(o.Policy)
+	return e, nil
+}
+
+// Policy returns the policy in force.
+func (e *Engine) Policy() *mapper.Policy { return e.policy.Load() }
+
+// SetPolicy replaces the policy (a validated reload). Every target it names
+// must have an implementation; the sweep re-converges everyone under it.
+func (e *Engine) SetPolicy(p *mapper.Policy) error {
+	for _, name := range p.TargetNames {
+		if e.targets[name] == nil {
+			return fmt.Errorf("engine: target %q has a policy but no implementation (adding targets needs a restart)", name)
+		}
+	}
+	e.policy.Store(p)
+	return nil
+}
+
+// Wake makes idle workers claim now instead of at their next poll.
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close releases the engine's metrics.
+func (e *Engine) Close() { e.metrics.set.Unregister() }
+
+// Run claims and converges due keys until ctx ends, then lets running
+// converges finish for up to Options.Drain before cancelling them.
+func (e *Engine) Run(ctx context.Context) error {
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); e.sweepLoop(ctx) }()
+
+	slots := make(chan struct{}, e.opts.Workers)
+	for range e.opts.Workers {
+		slots <- struct{}{}
+	}
+	var running sync.WaitGroup
+	defer func() {
+		done := make(chan struct{})
+		go func() { running.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(e.opts.Drain):
+			cancelWork()
+			<-done
+		}
+		wg.Wait()
+	}()
+	idle := time.NewTimer(0)
+	defer idle.Stop()
+	for {
+		// Wait for a free worker, then claim as many keys as are free.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-slots:
+		}
+		n := 1
+	more:
+		for n < e.opts.Workers {
+			select {
+			case <-slots:
+				n++
+			default:
+				break more
+			}
+		}
+		jobs, err := e.q.Claim(ctx, n, e.opts.Lease)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("engine: claim failed", "err", err)
+		}
+		for i := len(jobs); i < n; i++ {
+			slots <- struct{}{}
+		}
+		for _, job := range jobs {
+			running.Add(1)
+			go func() {
+				defer func() { slots <- struct{}{}; running.Done() }()
+				e.run(work, job)
+			}()
+		}
+		if len(jobs) == n {
+			continue // there may be more due right now
+		}
+		idle.Reset(e.opts.Poll)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-e.wake:
+		case <-idle.C:
+		}
+	}
+}
+
+// run converges one claimed key, keeping its lease alive meanwhile.
+func (e *Engine) run(ctx context.Context, job queue.Job) {
+	e.metrics.inflight.Inc()
+	defer e.metrics.inflight.Dec()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobc := make(chan queue.Job, 1)
+	jobc <- job
+	go e.keepLease(ctx, jobc)
+	out := e.Converge(ctx, job.Key, job.Attempts)
+	cur := <-jobc // the latest lease token; keepLease stops here
+	cancel()
+	e.finish(ctx, cur, out)
+}
+
+// keepLease extends the job's lease at a third of its length until ctx
+// ends. It owns the job value in jobc while it extends.
+func (e *Engine) keepLease(ctx context.Context, jobc chan queue.Job) {
+	t := time.NewTicker(e.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		select {
+		case job := <-jobc:
+			if j, err := e.q.Extend(ctx, job, e.opts.Lease); err == nil {
+				job = j
+			} else if ctx.Err() == nil {
+				e.log.Warn("engine: lease extension failed", "key", job.Key, "err", err)
+			}
+			jobc <- job
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Outcome is what a converge asks the queue to do with its key.
+type Outcome struct {
+	// Err is nil on success.
+	Err error
+	// Retry: after Delay (Err is retryable, or the key waits for another).
+	Retry bool
+	Delay time.Duration
+}
+
+// finish acks, retries or dead-letters the job.
+func (e *Engine) finish(ctx context.Context, job queue.Job, out Outcome) {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	switch {
+	case out.Err == nil:
+		err = e.q.Ack(ctx, job)
+	case out.Retry:
+		err = e.q.Retry(ctx, job, out.Delay, out.Err)
+	default:
+		err = e.q.Kill(ctx, job, out.Err)
+	}
+	if err != nil {
+		e.log.Warn("engine: finishing job failed; it will run again", "key", job.Key, "err", err)
+	}
+}
+
+// Converge runs one key now: the engine's whole level-triggered step. It
+// is exported for `tenure reconcile` and tests; workers call it for claimed
+// keys. attempts is how many times the key failed before.
+func (e *Engine) Converge(ctx context.Context, key string, attempts int) Outcome {
+	target, person, ok := SplitKey(key)
+	pol := e.Policy()
+	tgt := e.targets[target]
+	if _, known := pol.Target(target); !ok || !known || tgt == nil {
+		e.log.Warn("engine: dropping job for unknown target", "key", key)
+		return Outcome{}
+	}
+	now := e.now()
+	var (
+		rec  *mapper.Record
+		link *LinkState
+	)
+	err := e.st.View(ctx, func(r store.Reader) error {
+		var err error
+		if rec, err = loadRecord(r, person); err != nil {
+			return err
+		}
+		link, err = loadLink(r, target, person)
+		return err
+	})
+	if err != nil {
+		return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
+	}
+	if rec == nil {
+		return Outcome{} // nobody: a stale key
+	}
+	d, err := pol.Desired(rec, target, link.Linked(), now)
+	if err != nil {
+		return e.fail(ctx, target, person, targets.Permanent("policy", err), attempts)
+	}
+	waiting, err := e.resolve(ctx, target, person, d)
+	if err != nil {
+		return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
+	}
+	if len(waiting) > 0 && attempts < waitAttempts {
+		e.metrics.converges.WithLabelValues(target, "waiting").Inc()
+		return Outcome{Err: fmt.Errorf("waiting for the account of %v on %s", waiting, target), Retry: true, Delay: waitRetry}
+	}
+	var prev *targets.Link
+	var applied *targets.Account
+	if link != nil {
+		prev = &link.Link
+		applied = link.Applied
+	}
+	ops := targets.Plan(applied, &d.Account)
+	if destructive(ops) {
+		held, err := e.admit(ctx, target, person, now)
+		if err != nil {
+			return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
+		}
+		if held {
+			e.metrics.converges.WithLabelValues(target, "held").Inc()
+			return Outcome{}
+		}
+	}
+	res, err := tgt.Converge(ctx, &targets.Request{Identity: person, Desired: &d.Account, Link: prev, Ops: ops})
+	if err != nil {
+		for _, op := range ops {
+			e.metrics.operations.WithLabelValues(target, string(op.Kind), "error").Inc()
+		}
+		return e.fail(ctx, target, person, err, attempts)
+	}
+	if err := e.record(ctx, target, person, rec, d, res, now); err != nil {
+		// The change is applied but not recorded: run again (idempotent).
+		return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
+	}
+	for _, op := range res.Ops {
+		e.metrics.operations.WithLabelValues(target, string(op.Kind), "ok").Inc()
+	}
+	e.metrics.converges.WithLabelValues(target, "ok").Inc()
+	if len(res.Ops) > 0 && (link == nil || link.Generation < rec.Generation) {
+		e.metrics.latency.WithLabelValues(target).Observe(e.now().Sub(rec.Changed).Seconds())
+	}
+	return Outcome{}
+}
+
+// resolve replaces the SCIM user ids in d.References with the referenced
+// people's Refs on the target. It returns the people still without an
+// account there, after registering this person to be woken when they get
+// one; their references are left out of d.
+func (e *Engine) resolve(ctx context.Context, target, person string, d *mapper.Desired) ([]string, error) {
+	if len(d.References) == 0 {
+		return nil, nil
+	}
+	var waiting []string
+	err := e.st.View(ctx, func(r store.Reader) error {
+		for attr, uid := range d.References {
+			other, err := personOf(r, uid)
+			if err != nil {
+				return err
+			}
+			var l *LinkState
+			if other != "" {
+				if l, err = loadLink(r, target, other); err != nil {
+					return err
+				}
+			}
+			if l == nil || l.Ref == "" {
+				delete(d.References, attr)
+				if other != "" {
+					waiting = append(waiting, other)
+				}
+				continue
+			}
+			d.References[attr] = l.Ref
+		}
+		return nil
+	})
+	if err != nil || len(waiting) == 0 {
+		return nil, err
+	}
+	err = e.st.Update(ctx, func(tx store.Tx) error {
+		for _, other := range waiting {
+			if err := tx.PutDoc(nsWait, target+"/"+other+"/"+person, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return waiting, err
+}
+
+// record stores the converge's result and schedules the next boundary in
+// one transaction, before the job is acked: a crash after it loses nothing.
+func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.Record, d *mapper.Desired, res *targets.Result, now time.Time) error {
+	return e.st.Update(ctx, func(tx store.Tx) error {
+		old, err := loadLink(tx, target, person)
+		if err != nil {
+			return err
+		}
+		ls := LinkState{Link: res.Link, Generation: rec.Generation, Next: d.Next, At: now, Result: "ok"}
+		if ls.Applied == nil {
+			ls.Applied = d.Account.Clone()
+		}
+		if err := putJSON(tx, nsLink, Key(target, person), ls); err != nil {
+			return err
+		}
+		if len(res.Ops) > 0 {
+			if err := newAuditor(tx, now).add(person, Event{Kind: EventApplied, Target: target, Ops: res.Ops, Generation: rec.Generation}); err != nil {
+				return err
+			}
+		}
+		if !d.Next.IsZero() {
+			if err := e.sched.ScheduleTx(tx, Key(target, person), d.Next); err != nil {
+				return err
+			}
+		}
+		if ls.Ref != "" && (old == nil || old.Ref != ls.Ref) {
+			// Wake the people whose account refers to this one.
+			var woken []string
+			err := tx.ScanDocs(nsWait, target+"/"+person+"/", false, func(k string, _ []byte) (bool, error) {
+				woken = append(woken, k)
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range woken {
+				_, other, _ := SplitKey(k[len(target)+1:])
+				if err := e.sched.ScheduleTx(tx, Key(target, other), now); err != nil {
+					return err
+				}
+				if err := tx.DeleteDoc(nsWait, k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// fail classifies a converge failure, audits it and says what to do.
+func (e *Engine) fail(ctx context.Context, target, person string, err error, attempts int) Outcome {
+	retry := targets.IsRetryable(err)
+	var te *targets.Error
+	var after time.Duration
+	if errors.As(err, &te) {
+		after = te.RetryAfter
+	}
+	result := "retry"
+	if !retry {
+		result = "dead"
+		e.metrics.dead.WithLabelValues(target).Inc()
+	}
+	e.metrics.converges.WithLabelValues(target, result).Inc()
+	e.log.Warn("engine: converge failed", "target", target, "person", person, "retry", retry, "attempts", attempts+1, "err", err)
+	now := e.now()
+	aerr := e.st.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		return newAuditor(tx, now).add(person, Event{Kind: EventFailed, Target: target, Error: err.Error(), Retry: retry})
+	})
+	if aerr != nil {
+		e.log.Warn("engine: audit failed", "err", aerr)
+	}
+	return Outcome{Err: err, Retry: retry, Delay: backoff(attempts, after)}
+}
+
+// backoff is exponential from 1s with ±20% jitter, capped at maxBackoff; a
+// delay the target asked for (Retry-After) wins when it is longer.
+func backoff(attempts int, asked time.Duration) time.Duration {
+	d := time.Second << min(attempts, 16)
+	d = min(d, maxBackoff)
+	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return max(d, asked)
+}
+
+func destructive(ops []targets.Op) bool {
+	for _, op := range ops {
+		if op.Kind.Destructive() {
+			return true
+		}
+	}
+	return false
+}
+
+// RunDue claims and converges every key due now, a batch at a time, until
+// none is left; it returns how many converges ran. Tests drive the engine
+// with it on an injected clock, and `tenure reconcile` uses it.
+func (e *Engine) RunDue(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		jobs, err := e.q.Claim(ctx, e.opts.Workers, e.opts.Lease)
+		if err != nil {
+			return n, err
+		}
+		if len(jobs) == 0 {
+			return n, nil
+		}
+		for _, job := range jobs {
+			e.finish(ctx, job, e.Converge(ctx, job.Key, job.Attempts))
+			n++
+		}
+	}
+}

@@ -86,11 +86,14 @@ func (h *resourceHandler) Create(r *http.Request, attrs libscim.ResourceAttribut
 	res.ID = h.srv.newID()
 	res.Source = sourceOf(ctx)
 	res.Created, res.Modified = now, now
-	err = h.srv.store.Update(ctx, func(tx store.Tx) error {
+	err = h.srv.update(ctx, func(tx store.Tx) error {
 		if err := h.checkMembers(tx, res); err != nil {
 			return err
 		}
-		return tx.Create(res)
+		if err := tx.Create(res); err != nil {
+			return err
+		}
+		return h.srv.onWrite(tx, nil, res)
 	})
 	if err != nil {
 		return libscim.Resource{}, h.scimError(ctx, err, res.ID)
@@ -342,7 +345,7 @@ func (h *resourceHandler) Replace(r *http.Request, id string, attrs libscim.Reso
 		return libscim.Resource{}, h.scimError(ctx, err, id)
 	}
 	var out *store.Resource
-	err = h.srv.store.Update(ctx, func(tx store.Tx) error {
+	err = h.srv.update(ctx, func(tx store.Tx) error {
 		old, err := h.getForWrite(tx, r, id)
 		if err != nil {
 			return err
@@ -372,6 +375,9 @@ func (h *resourceHandler) write(tx store.Tx, old, next *store.Resource) (*store.
 	if err := tx.Put(&res); err != nil {
 		return nil, err
 	}
+	if err := h.srv.onWrite(tx, old, &res); err != nil {
+		return nil, err
+	}
 	return &res, nil
 }
 
@@ -393,7 +399,7 @@ func sameContent(a, b *store.Resource) bool {
 func (h *resourceHandler) Patch(r *http.Request, id string, ops []libscim.PatchOperation) (libscim.Resource, error) {
 	ctx := r.Context()
 	var out *store.Resource
-	err := h.srv.store.Update(ctx, func(tx store.Tx) error {
+	err := h.srv.update(ctx, func(tx store.Tx) error {
 		old, err := h.getForWrite(tx, r, id)
 		if err != nil {
 			return err
@@ -428,8 +434,9 @@ func (h *resourceHandler) Patch(r *http.Request, id string, ops []libscim.PatchO
 // it from every group that lists it, in the same transaction.
 func (h *resourceHandler) Delete(r *http.Request, id string) error {
 	ctx := r.Context()
-	err := h.srv.store.Update(ctx, func(tx store.Tx) error {
-		if _, err := h.getForWrite(tx, r, id); err != nil {
+	err := h.srv.update(ctx, func(tx store.Tx) error {
+		old, err := h.getForWrite(tx, r, id)
+		if err != nil {
 			return err
 		}
 		gids, err := tx.GroupsOf(id)
@@ -441,13 +448,20 @@ func (h *resourceHandler) Delete(r *http.Request, id string) error {
 			if err != nil {
 				return err
 			}
-			g.Members = slices.DeleteFunc(g.Members, func(m store.Member) bool { return m.Value == id })
+			before := *g
+			g.Members = slices.DeleteFunc(slices.Clone(g.Members), func(m store.Member) bool { return m.Value == id })
 			g.Modified = h.srv.now().UTC()
 			if err := tx.Put(g); err != nil {
 				return err
 			}
+			if err := h.srv.onWrite(tx, &before, g); err != nil {
+				return err
+			}
 		}
-		return tx.Delete(h.kind, id)
+		if err := tx.Delete(h.kind, id); err != nil {
+			return err
+		}
+		return h.srv.onWrite(tx, old, nil)
 	})
 	if err != nil {
 		return h.scimError(ctx, err, id)
@@ -701,7 +715,10 @@ func (h *resourceHandler) scimError(ctx context.Context, err error, id string) e
 	if errors.As(err, &sp) && sp != nil {
 		return *sp
 	}
+	var rej interface{ Rejected() string }
 	switch {
+	case errors.As(err, &rej):
+		return invalidValue(rej.Rejected())
 	case errors.Is(err, store.ErrNotFound):
 		return scimerr.ScimErrorResourceNotFound(id)
 	case errors.Is(err, store.ErrConflict):

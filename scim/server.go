@@ -61,11 +61,32 @@ type Options struct {
 	// Now and NewID are injectable for tests; defaults are time.Now and UUIDv4.
 	Now   func() time.Time
 	NewID func() string
+	// Hook, if set, sees every resource write inside its transaction: the
+	// lifecycle intake records transitions and schedules jobs there, so a
+	// 2xx means the write and everything it implies are durable together.
+	Hook WriteHook
 }
+
+// WriteHook observes resource writes. The scim package knows nothing of the
+// lifecycle; cmd wires the engine's intake in here.
+type WriteHook interface {
+	// OnWrite runs inside the write's store transaction after the resource
+	// change: before is nil for a create, after is nil for a delete. It
+	// may run more than once (store.Update re-runs on conflict) and must
+	// have no effect outside tx; effects that belong after the commit
+	// (metrics, waking workers) go in the returned func, which runs once
+	// the transaction committed, for the final run only. An error aborts
+	// the write; an error with a Rejected() string method is the client's
+	// fault (400 invalidValue with that detail), anything else a 500.
+	OnWrite(tx store.Tx, before, after *store.Resource) (committed func(), err error)
+}
+
+
 
 // Server serves the SCIM API. It implements http.Handler for paths under Prefix.
 type Server struct {
 	store   store.Store
+	hook    WriteHook
 	log     *slog.Logger
 	now     func() time.Time
 	newID   func() string
@@ -109,6 +130,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		store:   o.Store,
+		hook:    o.Hook,
 		log:     o.Logger,
 		now:     o.Now,
 		newID:   o.NewID,
@@ -508,4 +530,47 @@ func (a slogAdapter) Error(args ...any) {
 		}
 	}
 	a.l.Error("scim library error", "args", args)
+}
+
+// update runs fn in a store transaction and tells the hook once it committed.
+// hooked records whether the final run of fn reached the hook; a run that
+// wrote nothing (a no-op PUT) does not wake anyone.
+func (s *Server) update(ctx context.Context, fn func(tx store.Tx) error) error {
+	var after []func()
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		htx := &hookTx{Tx: tx}
+		err := fn(htx)
+		after = htx.committed
+		return err
+	})
+	if err == nil {
+		for _, f := range after {
+			f()
+		}
+	}
+	return err
+}
+
+// hookTx carries the hook's after-commit funcs out of an update function.
+// The hook itself gets the backend's own Tx, because a queue's ScheduleTx
+// needs its concrete type.
+type hookTx struct {
+	store.Tx
+	committed []func()
+}
+
+// onWrite passes a write to the hook.
+func (s *Server) onWrite(tx store.Tx, before, after *store.Resource) error {
+	if s.hook == nil {
+		return nil
+	}
+	h, ok := tx.(*hookTx)
+	if ok {
+		tx = h.Tx
+	}
+	f, err := s.hook.OnWrite(tx, before, after)
+	if ok && f != nil {
+		h.committed = append(h.committed, f)
+	}
+	return err
 }

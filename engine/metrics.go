@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tenurehq/tenure/internal/promx"
+)
+
+// metrics are the engine's instruments:
+//
+//	tenure_engine_transitions_total{transition,source}       SCIM writes by lifecycle transition
+//	tenure_engine_operations_total{target,op,result}          account operations applied (result ok|error)
+//	tenure_engine_converges_total{target,result}              converge runs: ok, retry, dead, held, waiting
+//	tenure_engine_convergence_latency_seconds{target}         SCIM accept → change applied on the target
+//	tenure_engine_dead_letters_total{target}                  keys dead-lettered by the engine
+//	tenure_engine_guard_tripped{target}                       1 while the target's destructive work is held
+//	tenure_engine_inflight                                    converges running now
+type metrics struct {
+	set         *promx.Set
+	transitions *prometheus.CounterVec
+	operations  *prometheus.CounterVec
+	converges   *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	dead        *prometheus.CounterVec
+	guard       *prometheus.GaugeVec
+	inflight    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	opts := func(name, help string) prometheus.Opts {
+		return prometheus.Opts{Namespace: "tenure", Subsystem: "engine", Name: name, Help: help}
+	}
+	m := &metrics{
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts(opts("transitions_total",
+			"SCIM writes by the lifecycle transition they are.")), []string{"transition", "source"}),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts(opts("operations_total",
+			"Account operations on targets by kind and result.")), []string{"target", "op", "result"}),
+		converges: prometheus.NewCounterVec(prometheus.CounterOpts(opts("converges_total",
+			"Converge runs by outcome: ok, retry, dead, held (guard), waiting (dependency).")), []string{"target", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "tenure", Subsystem: "engine", Name: "convergence_latency_seconds",
+			Help:    "Time from a SCIM write being accepted to its change being applied on a target.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
+		}, []string{"target"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts(opts("dead_letters_total",
+			"Keys the engine dead-lettered (permanent failures, or failing past the retry horizon).")), []string{"target"}),
+		guard: prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("guard_tripped",
+			"1 while the target's destructive operations are held for approval.")), []string{"target"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts(opts("inflight", "Converges running now."))),
+	}
+	set, err := promx.Register(reg, m.transitions, m.operations, m.converges, m.latency, m.dead, m.guard, m.inflight)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	m.set = set
+	return m, nil
+}
