@@ -428,3 +428,43 @@ func TestDriftRepairedBySweepOfChangedPolicy(t *testing.T) {
 	})
 }
 
+
+func TestPlanTouchesNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, policy)
+		id := e.user("plan.one", map[string]any{enterpriseURN: map[string]any{"department": "Engineering"}})
+		e.run()
+		calls := len(e.targets["dir"].Calls())
+		p, err := e.eng.Plan(context.Background(), engine.PlanRequest{User: map[string]any{
+			"id": id, "userName": "plan.one", "active": false,
+			"name": map[string]any{"givenName": "plan", "familyName": "Test"},
+			enterpriseURN: map[string]any{"department": "Engineering"},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Change.Transition != "leaver" || p.Person != id || len(p.Targets) != 1 {
+			t.Fatalf("plan = %+v", p)
+		}
+		tp := p.Targets[0]
+		var ops []string
+		for _, op := range tp.Ops {
+			ops = append(ops, op.String())
+		}
+		want := []string{"move ou=disabled", "disable", "revoke employees", "revoke engineering", "revoke staff"}
+		if !slices.Equal(ops, want) {
+			t.Errorf("ops now = %v, want %v", ops, want)
+		}
+		if len(tp.Later) != 1 || !tp.Later[0].At.Equal(T0.Add(720*time.Hour)) || tp.Later[0].Ops[0].Kind != targets.OpDelete {
+			t.Errorf("later = %+v, want a delete at T0+720h", tp.Later)
+		}
+		// Nothing happened.
+		e.run()
+		if len(e.targets["dir"].Calls()) != calls || !e.acct("dir", id).Enabled {
+			t.Errorf("plan changed something")
+		}
+		if v, _ := e.eng.Identity(context.Background(), id); v.State != "active" {
+			t.Errorf("state after plan = %s", v.State)
+		}
+	})
+}

@@ -31,14 +31,16 @@ type backend struct {
 
 // backendOpeners is the registry of backends by store kind; cmd owns it so
 // no package registers itself.
-func backendOpeners() map[string]func(config.Store, *slog.Logger, prometheus.Registerer) (*backend, error) {
-	return map[string]func(config.Store, *slog.Logger, prometheus.Registerer) (*backend, error){
+type backendOpener func(config.Store, queue.Options, *slog.Logger, prometheus.Registerer) (*backend, error)
+
+func backendOpeners() map[string]backendOpener {
+	return map[string]backendOpener{
 		config.StoreEmbedded: openEmbedded,
 		config.StoreRedis:    openRedis,
 	}
 }
 
-func openEmbedded(cfg config.Store, log *slog.Logger, reg prometheus.Registerer) (*backend, error) {
+func openEmbedded(cfg config.Store, qo queue.Options, log *slog.Logger, reg prometheus.Registerer) (*backend, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Embedded.Path), 0o700); err != nil {
 		return nil, err
 	}
@@ -46,7 +48,7 @@ func openEmbedded(cfg config.Store, log *slog.Logger, reg prometheus.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	q, err := boltq.New(st, queue.Options{}, log.With("component", "queue"), reg)
+	q, err := boltq.New(st, qo, log.With("component", "queue"), reg)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -54,7 +56,7 @@ func openEmbedded(cfg config.Store, log *slog.Logger, reg prometheus.Registerer)
 	return &backend{store: st, queue: q, close: func() error { return errors.Join(q.Close(), st.Close()) }}, nil
 }
 
-func openRedis(cfg config.Store, log *slog.Logger, reg prometheus.Registerer) (*backend, error) {
+func openRedis(cfg config.Store, qo queue.Options, log *slog.Logger, reg prometheus.Registerer) (*backend, error) {
 	client, err := redisClient(cfg.Redis)
 	if err != nil {
 		return nil, err
@@ -64,7 +66,7 @@ func openRedis(cfg config.Store, log *slog.Logger, reg prometheus.Registerer) (*
 		client.Close()
 		return nil, err
 	}
-	q, err := redisq.New(client, queue.Options{}, redisq.Options{Prefix: cfg.Redis.Prefix, Logger: log.With("component", "queue"), Registerer: reg})
+	q, err := redisq.New(client, qo, redisq.Options{Prefix: cfg.Redis.Prefix, Logger: log.With("component", "queue"), Registerer: reg})
 	if err != nil {
 		st.Close()
 		client.Close()

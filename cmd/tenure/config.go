@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/mapper"
 )
 
 func configValidate(args []string, stdout, stderr io.Writer) error {
@@ -22,6 +23,16 @@ func configValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok (store %s, %d source(s))\n", *path, cfg.Store.Kind, len(cfg.Sources))
+	if _, err := mapper.Compile(*path, cfg); err != nil {
+		return err
+	}
+	kinds := targetKinds()
+	for i, t := range cfg.Targets {
+		if _, ok := kinds[t.Kind]; !ok {
+			return fmt.Errorf("%s: targets[%d].kind: %q is not built into this binary", *path, i, t.Kind)
+		}
+	}
+	fmt.Fprintf(stdout, "%s: ok (store %s, %d source(s), %d target(s), %d birthright rule(s))\n",
+		*path, cfg.Store.Kind, len(cfg.Sources), len(cfg.Targets), len(cfg.Birthright))
 	return nil
 }

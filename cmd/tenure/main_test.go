@@ -201,7 +201,7 @@ func TestCommands(t *testing.T) {
 		exitCode int
 	}{
 		{"version", []string{"version"}, "", "tenure ", 0},
-		{"validate ok", []string{"config", "validate", "--config", "../../configs/quickstart.yaml"}, "", "ok (store embedded, 1 source(s))", 0},
+		{"validate ok", []string{"config", "validate", "--config", "../../configs/quickstart.yaml"}, "", "ok (store embedded, 1 source(s), 0 target(s)", 0},
 		{"validate bad", []string{"config", "validate", "--config", bad}, "field bogus not found", "", 1},
 		{"validate no flag", []string{"config", "validate"}, "--config is required", "", 2},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`, "", 2},

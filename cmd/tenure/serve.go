@@ -17,7 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/internal/httpx"
+	"github.com/tenurehq/tenure/mapper"
+	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/scim"
 )
 
@@ -36,6 +39,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pol, err := mapper.Compile(*path, cfg)
+	if err != nil {
+		return err
+	}
 	if *listen != "" {
 		if _, _, err := net.SplitHostPort(*listen); err != nil {
 			return usageError{fmt.Errorf("--listen: %w", err)}
@@ -43,7 +50,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Server.Listen = *listen
 	}
 	log := newLogger(cfg.Log, stderr)
-	return runServer(ctx, cfg, log)
+	return runServer(ctx, cfg, pol, log)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -58,7 +65,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // runServer wires the store, the SCIM API and the operational endpoints, and
 // serves until ctx ends, then drains in-flight requests.
-func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func runServer(ctx context.Context, cfg *config.Config, pol *mapper.Policy, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -70,7 +77,11 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	if !ok {
 		return fmt.Errorf("store kind %q is not built in", cfg.Store.Kind)
 	}
-	be, err := open(cfg.Store, log.With("component", "store"), reg)
+	tgts, err := buildTargets(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	be, err := open(cfg.Store, queue.Options{RetryHorizon: cfg.Engine.RetryHorizon}, log.With("component", "store"), reg)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -80,6 +91,15 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		}
 	}()
 	st := be.store
+	eng, err := engine.New(engine.Options{
+		Store: st, Queue: be.queue, Policy: pol, Targets: tgts,
+		Workers: cfg.Engine.Workers, Lease: cfg.Engine.Lease, Poll: cfg.Engine.Poll, Sweep: cfg.Engine.Sweep,
+		Drain: cfg.Server.ShutdownTimeout, Logger: log.With("component", "engine"), Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -99,7 +119,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	}
 	api, err := scim.New(scim.Options{
 		Store: st, Sources: sources, BaseURL: base, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Logger: log.With("component", "scim"), Registerer: reg,
+		Logger: log.With("component", "scim"), Registerer: reg, Hook: eng,
 	})
 	if err != nil {
 		ln.Close()
@@ -139,21 +159,33 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		}
 	}()
 	log.Info("tenure serving", "version", versionString(), "listen", ln.Addr().String(),
-		"scim", base+scim.Prefix, "store", cfg.Store.Kind, "sources", len(sources))
+		"scim", base+scim.Prefix, "store", cfg.Store.Kind, "sources", len(sources),
+		"targets", len(tgts), "workers", cfg.Engine.Workers)
 
+	// The engine stops claiming when ctx ends and drains its running
+	// converges (Drain) while the HTTP server drains its requests.
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- eng.Run(ctx) }()
+
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", cfg.Server.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if serveErr == nil {
+		if err := srv.Shutdown(sctx); err != nil {
+			serveErr = fmt.Errorf("shutdown: %w", err)
+		} else if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			serveErr = err
+		}
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if ctx.Err() != nil {
+		if err := <-engineDone; err != nil && serveErr == nil {
+			serveErr = err
+		}
 	}
-	return nil
+	return serveErr
 }
