@@ -468,3 +468,25 @@ func TestPlanTouchesNothing(t *testing.T) {
 		}
 	})
 }
+
+func TestSweepReenqueuesUnreconciledChange(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, policy)
+		id := e.user("lost.job", nil)
+		// Someone cancels the job by hand before it ran.
+		if err := e.q.Cancel(context.Background(), "dir/"+id); err != nil {
+			t.Fatal(err)
+		}
+		e.run()
+		wantAbsent(t, e.acct("dir", id))
+		n, err := e.eng.Sweep(context.Background())
+		if err != nil || n != 1 {
+			t.Fatalf("sweep = %d, %v; want 1 key re-enqueued", n, err)
+		}
+		e.run()
+		wantAccount(t, e.acct("dir", id), true, "ou=people", "employees", "staff")
+		if n, err := e.eng.Sweep(context.Background()); err != nil || n != 0 {
+			t.Fatalf("second sweep = %d, %v; want nothing to do", n, err)
+		}
+	})
+}

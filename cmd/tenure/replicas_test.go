@@ -314,3 +314,51 @@ func TestKilledReplicaWorkReclaimed(t *testing.T) {
 		t.Errorf("re-claim took %v, more than 2× the lease (%v)", took, 2*lease)
 	}
 }
+
+// TestKill9BetweenAcceptAndConverge SIGKILLs an embedded-store process right
+// after it answered 201 (its only worker is stuck), then starts a new one on
+// the same file: the accepted write is converged, nothing was lost.
+func TestKill9BetweenAcceptAndConverge(t *testing.T) {
+	t.Setenv("TENURE_SCIM_TOKEN", "scim-test-token")
+	t.Setenv("TENURE_ADMIN_TOKEN", "admin-test-token")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tenure.yaml")
+	if err := os.WriteFile(cfg, []byte(`
+store: {kind: embedded, embedded: {path: `+filepath.Join(dir, "tenure.db")+`}}
+sources: [{name: default, token: {env: TENURE_SCIM_TOKEN}}]
+admin: {token: {env: TENURE_ADMIN_TOKEN}}
+targets: [{name: probe, kind: probe}]
+engine: {workers: 1, poll: 20ms, lease: 3s}
+log: {level: warn}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	probeFile := filepath.Join(dir, "probe.log")
+	a := startChild(t, cfg, probeFile, "TENURE_PROBE_HANG=1")
+	first := postUser(t, a, "first") // occupies the only worker
+	for deadline := time.Now().Add(10 * time.Second); len(readProbe(t, probeFile)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("worker never started")
+		}
+	}
+	second := postUser(t, a, "second") // accepted, never converged
+	if err := a.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.cmd.Wait()
+	startChild(t, cfg, probeFile)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		done := map[string]bool{}
+		for _, l := range readProbe(t, probeFile) {
+			if l.kind == "E" {
+				done[l.identity] = true
+			}
+		}
+		if done[first] && done[second] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart converged %v, want %s and %s", done, first, second)
+		}
+	}
+}
