@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,17 +51,17 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 // restarted process on the same data.
 type backend struct {
 	name string
-	open func(t *testing.T, now func() time.Time) (store.Store, queue.Queue, func())
+	open func(t testing.TB, now func() time.Time) (store.Store, queue.Queue, func())
 }
 
 var redisPrefixes atomic.Int64
 
-func backends(t *testing.T) []backend {
+func backends(t testing.TB) []backend {
 	dir := t.TempDir()
 	var srv *testenv.RedisServer
 	prefix := fmt.Sprintf("eng%d", redisPrefixes.Add(1))
 	return []backend{
-		{"embedded", func(t *testing.T, now func() time.Time) (store.Store, queue.Queue, func()) {
+		{"embedded", func(t testing.TB, now func() time.Time) (store.Store, queue.Queue, func()) {
 			st, err := boltdb.Open(filepath.Join(dir, "tenure.db"), boltdb.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -70,7 +72,7 @@ func backends(t *testing.T) []backend {
 			}
 			return st, q, func() { q.Close(); st.Close() }
 		}},
-		{"redis", func(t *testing.T, now func() time.Time) (store.Store, queue.Queue, func()) {
+		{"redis", func(t testing.TB, now func() time.Time) (store.Store, queue.Queue, func()) {
 			if srv == nil {
 				srv = testenv.Redis(t)
 			}
@@ -95,12 +97,20 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	}
 }
 
+// testLogger logs to stderr with TENURE_TEST_LOG=1, else nowhere.
+func testLogger() *slog.Logger {
+	if os.Getenv("TENURE_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
 const scimToken = "hr-token-0123456789"
 
 // env is Tenure in a test: the real SCIM server with the engine's intake as
 // its hook, the engine on an injected clock, recording targets.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	b       backend
 	clock   *clock
 	pol     *mapper.Policy
@@ -115,7 +125,7 @@ type env struct {
 
 // newEnv starts Tenure with the policy YAML (lifecycle/birthright/targets
 // sections; sources and admin are added) on backend b.
-func newEnv(t *testing.T, b backend, policyYAML string) *env {
+func newEnv(t testing.TB, b backend, policyYAML string) *env {
 	t.Helper()
 	t.Setenv("TEST_SCIM_TOKEN", scimToken)
 	t.Setenv("TEST_ADMIN_TOKEN", "admin-token-0123456789")
@@ -139,16 +149,24 @@ admin: {token: {env: TEST_ADMIN_TOKEN}}
 	return e
 }
 
-func (e *env) start() {
+func (e *env) start() { e.startWith(e.clock.Now) }
+
+// restartWithClock restarts on another clock (benchmarks use the real one).
+func (e *env) restartWithClock(now func() time.Time) {
+	e.stop()
+	e.startWith(now)
+}
+
+func (e *env) startWith(now func() time.Time) {
 	t := e.t
-	e.st, e.q, e.close = e.b.open(t, e.clock.Now)
+	e.st, e.q, e.close = e.b.open(t, now)
 	e.reg = prometheus.NewRegistry()
 	tg := map[string]targets.Target{}
 	for n, r := range e.targets {
 		tg[n] = r
 	}
 	eng, err := engine.New(engine.Options{
-		Store: e.st, Queue: e.q, Policy: e.pol, Targets: tg, Now: e.clock.Now, Registerer: e.reg,
+		Store: e.st, Queue: e.q, Policy: e.pol, Targets: tg, Now: now, Registerer: e.reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +174,7 @@ func (e *env) start() {
 	e.eng = eng
 	srv, err := scim.New(scim.Options{
 		Store: e.st, Sources: []scim.Source{{Name: "hr", Token: scimToken}},
-		Now: e.clock.Now, Hook: eng, Registerer: e.reg,
+		Now: now, Hook: eng, Registerer: e.reg, Logger: testLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)

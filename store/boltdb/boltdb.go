@@ -86,6 +86,7 @@ type Store struct {
 	log     *slog.Logger
 	metrics *metrics
 	closed  atomic.Bool
+	writers atomic.Int64 // Write calls in progress
 
 	// commit tracks the bolt transaction the current batch runs in, for the
 	// batch size metric. Only update functions touch it, and bbolt runs
@@ -158,10 +159,7 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 	return s.done("view", start, err, fnErr)
 }
 
-// Update runs fn through bbolt's Batch and returns after the commit is on
-// disk. A batch commits when it holds bbolt's MaxBatchSize (1000) calls or
-// MaxBatchDelay (10ms) after its first call, so a lone writer pays that delay
-// on top of the fsync; in exchange, concurrent writers share commits. ctx is
+// Update runs fn through Write and returns after the commit is on disk. ctx is
 // only checked before fn is queued: bbolt cannot abandon a transaction, and
 // returning early would leave the caller unsure whether its write happened.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
@@ -174,7 +172,7 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	// when fn fails and a commit error otherwise, so it tells them apart.
 	// Runs are sequential: Batch hands fn to the batch goroutine and back.
 	var fnErr error
-	err := s.db.Batch(func(btx *bbolt.Tx) error {
+	err := s.Write(func(btx *bbolt.Tx) error {
 		runs++
 		s.countCall(btx)
 		fnErr = fn(&Tx{btx: btx})
@@ -184,6 +182,22 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		s.metrics.reruns.Add(float64(runs - 1))
 	}
 	return s.done("update", start, err, fnErr)
+}
+
+// Write runs fn in a write transaction and returns once it is on disk. A
+// writer alone runs its own transaction and pays one fsync. Writers that
+// overlap go through bbolt's Batch and share commits: a batch commits when
+// it holds MaxBatchSize (1000) calls or MaxBatchDelay (10ms) after its first
+// call. Always batching would make every lone write (a single SCIM POST, a
+// worker's ack) wait out the delay. fn may run more than once (Batch re-runs
+// the rest of a batch without a call that failed). The queue in the same
+// file writes through here too, so the count of writers is shared.
+func (s *Store) Write(fn func(*bbolt.Tx) error) error {
+	defer s.writers.Add(-1)
+	if s.writers.Add(1) == 1 {
+		return s.db.Update(fn)
+	}
+	return s.db.Batch(fn)
 }
 
 // countCall counts fn runs per bolt transaction and reports the count when

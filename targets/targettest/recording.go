@@ -30,6 +30,9 @@ type Recording struct {
 	Fail func(req *targets.Request) error
 	// Delay makes each converge take this long (to expose overlaps).
 	Delay time.Duration
+	// Applied, if set, is called after each successful converge (outside
+	// the target's lock), for latency measurements.
+	Applied func(identity string)
 
 	mu       sync.Mutex
 	accounts map[string]*targets.Account // by anchor
@@ -78,6 +81,9 @@ func (r *Recording) Converge(ctx context.Context, req *targets.Request) (*target
 			r.mu.Unlock()
 			return nil, err
 		}
+	}
+	if r.Applied != nil {
+		defer r.Applied(req.Identity)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
