@@ -241,8 +241,10 @@ func (e *Expr) Value(vars map[string]any) (v any, ok bool, err error) {
 	return v, true, nil
 }
 
-// Time evaluates an expiry expression in loc (for date-only strings).
-func (e *Expr) Time(vars map[string]any, loc *time.Location, endOfDay bool) (time.Time, error) {
+// Time evaluates an expiry expression: a timestamp, or a string read as an
+// end in loc (a date-only string includes that whole local day). An expiry
+// in the year 9999 is none; so is an absent or null result.
+func (e *Expr) Time(vars map[string]any, loc *time.Location) (time.Time, error) {
 	v, err := e.eval(vars)
 	if errors.Is(err, errAbsent) {
 		return time.Time{}, nil
@@ -252,12 +254,15 @@ func (e *Expr) Time(vars map[string]any, loc *time.Location, endOfDay bool) (tim
 	}
 	switch x := v.(type) {
 	case time.Time:
+		if x.UTC().Year() >= openEnded {
+			return time.Time{}, nil
+		}
 		return x, nil
 	case string:
 		if x == "" {
 			return time.Time{}, nil
 		}
-		t, err := ParseDate(x, loc, endOfDay)
+		t, err := parseEnd(x, loc)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%s: %q: %w", e.Path, e.Text, err)
 		}

@@ -190,7 +190,7 @@ func (p *Policy) Observe(rec *Record, userID, source string, after *Identity, no
 	}
 	switch ch.Transition {
 	case Joiner, PreHire:
-		rec.Start = orNow(start, now)
+		rec.Start = rec.startFrom(start, now)
 		rec.End = end
 	case Rehire:
 		rec.PrevEnd = rec.End
@@ -209,14 +209,14 @@ func (p *Policy) Observe(rec *Record, userID, source string, after *Identity, no
 				rec.End = now
 			}
 		} else {
-			rec.End = end // a future-dated termination
+			rec.follow(start, end) // a future-dated termination
 		}
 	case Mover, Conversion:
 		rec.Moved = now
 		if ch.Transition == Conversion && p.RevokeAll {
 			rec.OldGrants = nil
-		} else if err := p.keepOldGrants(rec, before, after, now); err != nil {
-			return nil, Change{}, err
+		} else {
+			p.keepOldGrants(rec, before, after, now)
 		}
 		fallthrough
 	default:
@@ -224,10 +224,7 @@ func (p *Policy) Observe(rec *Record, userID, source string, after *Identity, no
 			// Created inactive: a record that has ended without starting.
 			rec.End = now
 		} else if after != nil && rec.StateAt(now) != StateTerminated {
-			if s := rec.startFrom(start, time.Time{}); !s.IsZero() {
-				rec.Start = s
-			}
-			rec.End = end
+			rec.follow(start, end)
 		}
 	}
 	if after == nil && p.SourceDelete == "purge" && rec.Purged.IsZero() {
@@ -237,6 +234,7 @@ func (p *Policy) Observe(rec *Record, userID, source string, after *Identity, no
 	if after != nil {
 		rec.Identity = Identity{User: plainCopy(after.User), Groups: slices.Clone(after.Groups)}
 	}
+	rec.utc()
 	if fresh || ch.Transition != None || !orig.sameState(rec) {
 		rec.Generation++
 		rec.Changed = now
@@ -247,28 +245,24 @@ func (p *Policy) Observe(rec *Record, userID, source string, after *Identity, no
 	return rec, ch, nil
 }
 
-func orNow(t, now time.Time) time.Time {
-	if t.IsZero() {
-		return now
-	}
-	return t
-}
-
 // keepOldGrants records, per target, what the old position granted that the
-// new one does not, to be kept until the mover grace ends.
-func (p *Policy) keepOldGrants(rec *Record, before, after *Identity, now time.Time) error {
+// new one does not, to be kept until the mover grace ends. A target whose
+// rules fail to evaluate keeps nothing: a policy mistake must not refuse
+// the HR system's write (the converge reports it), and revoking at once is
+// the safe side.
+func (p *Policy) keepOldGrants(rec *Record, before, after *Identity, now time.Time) {
 	if p.MoverGrace <= 0 {
-		return nil
+		return
 	}
 	until := now.Add(p.MoverGrace)
 	for _, name := range p.TargetNames {
 		old, err := p.grants(before, rec, name, now)
 		if err != nil {
-			return err
+			continue
 		}
 		cur, err := p.grants(after, rec, name, now)
 		if err != nil {
-			return err
+			continue
 		}
 		have := map[string]bool{}
 		for _, g := range cur {
@@ -292,5 +286,4 @@ func (p *Policy) keepOldGrants(rec *Record, before, after *Identity, now time.Ti
 			rec.OldGrants = append(rec.OldGrants, OldGrant{Target: name, Entitlement: g.Entitlement, Until: keep})
 		}
 	}
-	return nil
 }

@@ -12,7 +12,7 @@ import (
 // Grant is one entitlement in a desired state and where it comes from.
 type Grant struct {
 	Entitlement string    `json:"entitlement"`
-	Rule        string    `json:"rule"`            // birthright rule name, or "mover grace"
+	Rule        string    `json:"rule"`           // birthright rule name, or "mover grace"
 	Until       time.Time `json:"until,omitzero"` // expiry, if time-bound
 }
 
@@ -49,10 +49,11 @@ func (p *Policy) Desired(rec *Record, target string, linked bool, now time.Time)
 		d.Reason = "purged at the source"
 		return d, nil
 	case StateTerminated:
-		if err := p.leaver(d, tp, rec, vars, rec.End, linked, now, &bounds); err != nil {
+		del, err := p.leaver(d, tp, vars, rec.End, linked, now)
+		if err != nil {
 			return nil, err
 		}
-		d.Next = next(bounds, now)
+		d.Next = next([]time.Time{del}, now)
 		return d, nil
 	}
 
@@ -147,34 +148,35 @@ func (p *Policy) beforeWindow(d *Desired, tp *TargetPolicy, rec *Record, vars ma
 	return nil
 }
 
-// leaver fills d for a person terminated at end.
-func (p *Policy) leaver(d *Desired, tp *TargetPolicy, rec *Record, vars map[string]any, end time.Time, linked bool, now time.Time, bounds *[]time.Time) error {
+// leaver fills d for a person terminated at end, and returns when the
+// account is to be deleted (zero: not by the clock).
+func (p *Policy) leaver(d *Desired, tp *TargetPolicy, vars map[string]any, end time.Time, linked bool, now time.Time) (time.Time, error) {
 	lv := tp.Leaver
 	switch {
 	case !linked:
 		d.Reason = "terminated, no account"
-		return nil
+		return time.Time{}, nil
 	case lv.Mode == config.LeaverDelete:
 		d.Reason = "terminated, deleted"
-		return nil
+		return time.Time{}, nil
 	case lv.DeleteAfter > 0 && !now.Before(end.Add(lv.DeleteAfter)):
 		d.Reason = "terminated, deleted after " + lv.DeleteAfter.String()
-		return nil
+		return time.Time{}, nil
 	}
 	if err := p.account(d, tp, vars); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	d.Enabled = false
 	if lv.MoveTo != "" {
 		d.Container = lv.MoveTo
 	}
 	d.Reason = "terminated, disabled"
-	if lv.DeleteAfter > 0 {
-		del := end.Add(lv.DeleteAfter)
-		*bounds = append(*bounds, del)
-		d.Reason += ", delete at " + del.UTC().Format(time.RFC3339)
+	if lv.DeleteAfter <= 0 {
+		return time.Time{}, nil
 	}
-	return nil
+	del := end.Add(lv.DeleteAfter)
+	d.Reason += ", delete at " + del.UTC().Format(time.RFC3339)
+	return del, nil
 }
 
 // account sets Exists, Container, Attributes and References from the
@@ -237,10 +239,12 @@ func (p *Policy) grants(id *Identity, rec *Record, target string, now time.Time)
 		}
 		var until time.Time
 		switch {
-		case r.For > 0:
-			until = rec.Start.Add(r.For)
+		case r.For > 0 && !rec.Start.IsZero():
+			if until = rec.Start.Add(r.For); until.UTC().Year() > 9999 {
+				until = time.Time{} // beyond what anything stores: never
+			}
 		case r.Until != nil:
-			if until, err = r.Until.Time(vars, id.Location(p.Location), true); err != nil {
+			if until, err = r.Until.Time(vars, id.Location(p.Location)); err != nil {
 				return nil, err
 			}
 		}
@@ -270,11 +274,12 @@ func entitlements(gs []Grant) []string {
 	return out
 }
 
-// next returns the earliest bound after now, or zero.
+// next returns the earliest bound after now, or zero. Bounds after the
+// year 9999 (a delete_after added to an end far off) are never.
 func next(bounds []time.Time, now time.Time) time.Time {
 	var n time.Time
 	for _, b := range bounds {
-		if b.After(now) && (n.IsZero() || b.Before(n)) {
+		if b.After(now) && b.UTC().Year() <= 9999 && (n.IsZero() || b.Before(n)) {
 			n = b
 		}
 	}
@@ -288,4 +293,3 @@ func (p *Policy) Correlate(id *Identity, now time.Time) (string, error) {
 	}
 	return p.Correlation.String(id.vars(nil, now))
 }
-

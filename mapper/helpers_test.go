@@ -33,7 +33,13 @@ admin:
 // compilePolicy parses preamble+policyYAML and compiles it.
 func compilePolicy(t testing.TB, policyYAML string) *Policy {
 	t.Helper()
-	cfg, err := config.Parse([]byte(preamble + policyYAML))
+	return compileFull(t, preamble+policyYAML)
+}
+
+// compileFull parses a whole config file and compiles it.
+func compileFull(t testing.TB, file string) *Policy {
+	t.Helper()
+	cfg, err := config.Parse([]byte(file))
 	if err != nil {
 		t.Fatalf("config.Parse: %v", err)
 	}
@@ -47,17 +53,14 @@ func compilePolicy(t testing.TB, policyYAML string) *Policy {
 // compileErr parses preamble+policyYAML and returns Compile's error.
 func compileErr(t testing.TB, policyYAML string) error {
 	t.Helper()
-	cfg, err := config.Parse([]byte(preamble + policyYAML))
-	if err != nil {
-		t.Fatalf("config.Parse: %v", err)
-	}
-	_, err = Compile("policy.yaml", cfg)
+	_, err := Compile("policy.yaml", mustConfig(t, policyYAML))
 	return err
 }
 
 // stdPolicy is the policy most tests share: an AD-like directory that
 // disables, moves and deletes after 30 days; a SCIM app for employees that
-// deletes at once; a wiki that only disables.
+// deletes at once; a wiki that only disables; a VPN directory for members
+// of the vpn-users group.
 const stdPolicy = `
 lifecycle:
   timezone: Europe/Berlin
@@ -68,7 +71,7 @@ lifecycle:
 birthright:
   - name: everyone
     when: "true"
-    grants: {ad: ["CN=Staff"], app: [users], wiki: [readers]}
+    grants: {ad: ["CN=Staff"], app: [users], wiki: [readers], vpn: [vpn]}
   - name: engineering
     when: 'enterprise.?department.orValue("") == "Engineering"'
     grants: {ad: ["CN=Engineering"], wiki: [editors]}
@@ -114,7 +117,22 @@ targets:
     kind: scim
     attributes:
       login: user.userName
+  - name: vpn
+    kind: ldap
+    scope: '"vpn-users" in groups'
+    leaver:
+      move_to: ou=disabled-vpn
+      delete_after: 240h
 `
+
+// stdWith is stdPolicy with more lifecycle keys, e.g. "source_delete: purge".
+func stdWith(lifecycleKeys ...string) string {
+	extra := ""
+	for _, k := range lifecycleKeys {
+		extra += "  " + k + "\n"
+	}
+	return strings.Replace(stdPolicy, "lifecycle:\n", "lifecycle:\n"+extra, 1)
+}
 
 const (
 	adOU       = "ou=Staff,dc=example,dc=com"
@@ -190,8 +208,6 @@ func (id *Identity) withGroups(groups ...string) *Identity {
 	return c
 }
 
-func date(t time.Time, loc *time.Location) string { return t.In(loc).Format("2006-01-02") }
-
 // observe runs p.Observe and fails the test on error.
 func observe(t testing.TB, p *Policy, rec *Record, userID string, after *Identity, now time.Time) (*Record, Change) {
 	t.Helper()
@@ -241,10 +257,6 @@ func fmtT(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// linkedAfter says whether the account exists once d has been applied: the
-// engine keeps a link exactly while the account exists.
-func linkedAfter(d *Desired) bool { return d.Exists }
-
 // planOps renders targets.Plan as strings.
 func planOps(applied, want *targets.Account) []string {
 	var out []string
@@ -267,4 +279,14 @@ func roundTrip(t testing.TB, rec *Record) *Record {
 		t.Fatal(err)
 	}
 	return &out
+}
+
+// mustConfig parses preamble+policyYAML.
+func mustConfig(t testing.TB, policyYAML string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(preamble + policyYAML))
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	return cfg
 }

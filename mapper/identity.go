@@ -2,9 +2,11 @@ package mapper
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -97,21 +99,57 @@ func (id *Identity) StartDate(def *time.Location) (time.Time, error) {
 	return id.date("startDate", def, false)
 }
 
-// EndDate: see StartDate.
+// EndDate: see StartDate. An end in the year 9999 means none (see parseEnd).
 func (id *Identity) EndDate(def *time.Location) (time.Time, error) {
 	return id.date("endDate", def, true)
 }
 
-func (id *Identity) date(attr string, def *time.Location, endOfDay bool) (time.Time, error) {
+func (id *Identity) date(attr string, def *time.Location, end bool) (time.Time, error) {
 	s, _ := id.ext(TenureURN)[attr].(string)
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := ParseDate(s, id.Location(def), endOfDay)
+	parse := func(s string, loc *time.Location) (time.Time, error) { return ParseDate(s, loc, false) }
+	if end {
+		parse = parseEnd
+	}
+	t, err := parse(s, id.Location(def))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s: %w", attr, err)
 	}
 	return t, nil
+}
+
+// openEnded is the year HR systems (SAP SuccessFactors among them) put in
+// an end date that is not one: 9999-12-31 means "no end".
+const openEnded = 9999
+
+// errRange is a date or time that parses but is outside the years 1 to
+// 9999, which is what every store and queue of Tenure can hold.
+var errRange = errors.New("outside the years 0001 to 9999")
+
+// parseEnd parses an end (an endDate, a string from an until expression)
+// as ParseDate with endOfDay. An end written in the year 9999 is no end:
+// zero, not an error (its end of day may not fit) and not a real time.
+func parseEnd(s string, loc *time.Location) (time.Time, error) {
+	t, err := ParseDate(s, loc, true)
+	if (err == nil || errors.Is(err, errRange)) && writtenYear(s) >= openEnded {
+		return time.Time{}, nil
+	}
+	return t, err
+}
+
+// writtenYear is the year a date or time string starts with, or 0.
+func writtenYear(s string) int {
+	s = strings.TrimSpace(s)
+	if len(s) < 5 || s[4] != '-' {
+		return 0
+	}
+	y, err := strconv.Atoi(s[:4])
+	if err != nil {
+		return 0
+	}
+	return y
 }
 
 // ParseDate parses an outside date or time:
@@ -137,15 +175,24 @@ func ParseDate(s string, loc *time.Location, endOfDay bool) (time.Time, error) {
 		if endOfDay {
 			d = d.AddDate(0, 0, 1)
 		}
-		return dayStart(d.Year(), d.Month(), d.Day(), loc), nil
+		return inRange(s, dayStart(d.Year(), d.Month(), d.Day(), loc))
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+		return inRange(s, t)
 	}
 	if t, err := time.ParseInLocation("2006-01-02T15:04:05", s, loc); err == nil {
-		return t, nil
+		return inRange(s, t)
 	}
 	return time.Time{}, fmt.Errorf("invalid date or time %q", s)
+}
+
+// inRange refuses times outside the years 1 to 9999, in UTC or in their
+// own zone (either would fail to encode).
+func inRange(s string, t time.Time) (time.Time, error) {
+	if y, ly := t.UTC().Year(), t.Year(); y < 1 || y > 9999 || ly < 1 || ly > 9999 {
+		return time.Time{}, fmt.Errorf("invalid date %q: %w", s, errRange)
+	}
+	return t, nil
 }
 
 // dayStart is the first instant of the local day y-m-d in loc.

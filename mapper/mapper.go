@@ -5,9 +5,8 @@
 // time (Desired: exists, enabled, container, attributes, entitlements, and the
 // next boundary time). Being pure is what lets `tenure plan` show exactly what
 // the engine would do, and lets table tests cover every lifecycle rule.
-//
-// The implementation arrives with the lifecycle engine; the transition names
-// below are the vocabulary the rest of Tenure shares.
+// docs/policy.md is the user's description of the semantics; the tests
+// (including one that loads every example of that page) hold the code to it.
 package mapper
 
 // Transition names the edge a SCIM write represents.

@@ -34,11 +34,13 @@ type Record struct {
 	// the leaver's accounts can still be converged).
 	Identity Identity `json:"identity"`
 
-	Hired time.Time `json:"hired"`           // first seen
-	Start time.Time `json:"start"`           // effective start (start date, or when seen active)
-	End   time.Time `json:"end,omitzero"`    // effective termination (zero: none)
-	// PrevEnd is the termination before the latest rehire: until the
-	// rehire's own prehire window opens, that termination still rules.
+	Hired time.Time `json:"hired"`        // first seen
+	Start time.Time `json:"start"`        // effective start (start date, or when seen active); zero: never started
+	End   time.Time `json:"end,omitzero"` // effective termination (zero: none)
+	// PrevEnd is the termination before the latest rehire. Until the
+	// rehire's own prehire window opens, an account they still have stays
+	// as that termination left it (disabled, in the leaver container), but
+	// its pending delete is cancelled.
 	PrevEnd time.Time `json:"prevEnd,omitzero"`
 	Rehired time.Time `json:"rehired,omitzero"`
 	Moved   time.Time `json:"moved,omitzero"`
@@ -124,20 +126,31 @@ func plainCopy(m map[string]any) map[string]any {
 	return out
 }
 
+// celView is the lifecycle variable of policy expressions. Times that are
+// not set are left out, so has(lifecycle.end) and lifecycle.?end work, and a
+// mapping of lifecycle.end leaves the attribute unset for someone without a
+// termination.
 func (r *Record) celView(now time.Time) map[string]any {
-	ts := func(t time.Time) any {
-		if t.IsZero() {
-			return nil
+	v := map[string]any{"state": string(r.StateAt(now))}
+	for k, t := range map[string]time.Time{
+		"hired": r.Hired, "start": r.Start, "end": r.End, "rehired": r.Rehired, "moved": r.Moved,
+	} {
+		if !t.IsZero() {
+			v[k] = t
 		}
-		return t
 	}
-	return map[string]any{
-		"state":   string(r.StateAt(now)),
-		"hired":   ts(r.Hired),
-		"start":   ts(r.Start),
-		"end":     ts(r.End),
-		"rehired": ts(r.Rehired),
-		"moved":   ts(r.Moved),
+	return v
+}
+
+// utc stores the record's times in UTC: RFC 3339 keeps offsets to the
+// minute only, so a time in a zone with a historical offset in seconds
+// (local mean time before 1900) would not survive the engine's JSON storage.
+func (r *Record) utc() {
+	for _, t := range []*time.Time{&r.Hired, &r.Start, &r.End, &r.PrevEnd, &r.Rehired, &r.Moved, &r.Purged, &r.Changed} {
+		*t = t.UTC()
+	}
+	for i := range r.OldGrants {
+		r.OldGrants[i].Until = r.OldGrants[i].Until.UTC()
 	}
 }
 
@@ -150,6 +163,15 @@ func (r *Record) startFrom(start, fallback time.Time) time.Time {
 		return fallback
 	}
 	return start
+}
+
+// follow takes the start and end dates of the document of someone hired:
+// the record's times follow the HR data until the person leaves.
+func (r *Record) follow(start, end time.Time) {
+	if s := r.startFrom(start, time.Time{}); !s.IsZero() {
+		r.Start = s
+	}
+	r.End = end
 }
 
 // sameState reports whether o and r lead to the same desired state at every
