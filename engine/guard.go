@@ -24,8 +24,13 @@ type GuardState struct {
 	Allowance int `json:"allowance,omitempty"`
 }
 
-// ErrGuardNotTripped: approve or discard on a guard that holds nothing.
-var ErrGuardNotTripped = errors.New("engine: guard is not tripped")
+// Errors admin callers branch on.
+var (
+	// ErrGuardNotTripped: approve or discard on a guard that holds nothing.
+	ErrGuardNotTripped = errors.New("engine: guard is not tripped")
+	// ErrNoTarget: the policy names no such target.
+	ErrNoTarget = errors.New("engine: no such target")
+)
 
 // admit decides whether a destructive converge of person on target may run
 // now. When the target's guard is tripped, or this converge trips it, the
@@ -90,6 +95,9 @@ func loadGuard(r store.Reader, target string) (*GuardState, error) {
 
 // Guard returns a target's guard state.
 func (e *Engine) Guard(ctx context.Context, target string) (*GuardState, error) {
+	if _, ok := e.Policy().Target(target); !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNoTarget, target)
+	}
 	var gs *GuardState
 	err := e.st.View(ctx, func(r store.Reader) error {
 		var err error
@@ -115,7 +123,7 @@ func (e *Engine) DiscardGuard(ctx context.Context, target, actor string) (*Guard
 
 func (e *Engine) resolveGuard(ctx context.Context, target, actor string, approve bool) (*GuardState, error) {
 	if _, ok := e.Policy().Target(target); !ok {
-		return nil, fmt.Errorf("engine: no target %q: %w", target, store.ErrNotFound)
+		return nil, fmt.Errorf("%w: %q", ErrNoTarget, target)
 	}
 	now := e.now()
 	var out *GuardState

@@ -83,7 +83,7 @@ func (e *Engine) Identity(ctx context.Context, id string) (*IdentityView, error)
 // how many keys it scheduled.
 func (e *Engine) Reconcile(ctx context.Context, target string) (int, error) {
 	if _, ok := e.Policy().Target(target); !ok {
-		return 0, fmt.Errorf("engine: reconcile: no target %q", target)
+		return 0, fmt.Errorf("%w: %q", ErrNoTarget, target)
 	}
 	var people []string
 	err := e.st.View(ctx, func(r store.Reader) error {

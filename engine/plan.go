@@ -57,8 +57,14 @@ type PlanStep struct {
 // handful of boundaries per person).
 const maxPlanSteps = 20
 
-// ErrPlanInput: the request names nothing to plan.
-var ErrPlanInput = errors.New("engine: plan needs an id or a user document")
+// Errors a plan caller branches on.
+var (
+	// ErrPlanInput: the request names nothing to plan.
+	ErrPlanInput = errors.New("engine: plan needs an id or a user document")
+	// ErrPolicy: the policy could not be evaluated on the input (a bad
+	// date, an expression failing on this identity).
+	ErrPolicy = errors.New("engine: policy evaluation failed")
+)
 
 // Plan computes, through the same Observe, Desired and targets.Plan the
 // intake and workers use, the transition a write would be and what every
@@ -152,7 +158,7 @@ func (e *Engine) planRecord(r store.Reader, pol *mapper.Policy, req PlanRequest,
 	if rec == nil {
 		corr, err := pol.Correlate(ident, at)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 		}
 		if corr != "" {
 			pid, err := getString(r, nsCorr, corrKey(source, corr))
@@ -174,7 +180,7 @@ func (e *Engine) planRecord(r store.Reader, pol *mapper.Policy, req PlanRequest,
 	}
 	next, ch, err := pol.Observe(rec, userID, source, ident, at)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
 	p.Change = ch
 	return next, nil
@@ -185,7 +191,7 @@ func (e *Engine) planRecord(r store.Reader, pol *mapper.Policy, req PlanRequest,
 func planTarget(pol *mapper.Policy, rec *mapper.Record, target string, link *LinkState, at time.Time) (*TargetPlan, error) {
 	d, err := pol.Desired(rec, target, link.Linked(), at)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
 	var applied *targets.Account
 	if link != nil {
@@ -196,7 +202,7 @@ func planTarget(pol *mapper.Policy, rec *mapper.Record, target string, link *Lin
 	for t := d.Next; !t.IsZero() && len(tp.Later) < maxPlanSteps; {
 		nd, err := pol.Desired(rec, target, cur.Exists, t)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 		}
 		tp.Later = append(tp.Later, PlanStep{At: t, State: nd.State, Reason: nd.Reason, Ops: targets.Plan(&cur.Account, &nd.Account)})
 		cur, t = nd, nd.Next

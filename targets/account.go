@@ -98,7 +98,9 @@ func (o Op) String() string {
 func Plan(applied *Account, desired *Account) []Op {
 	var ops []Op
 	if !desired.Exists {
-		if applied == nil || applied.Exists {
+		// Never applied means nothing to delete as far as Tenure knows; a
+		// target that reads its directory still removes a stray account.
+		if applied != nil && applied.Exists {
 			ops = append(ops, Op{Kind: OpDelete})
 		}
 		return ops

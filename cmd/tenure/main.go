@@ -4,6 +4,7 @@
 //	tenure serve --config FILE [--listen ADDR]
 //	tenure config validate --config FILE
 //	tenure version
+//	tenure jobs|identity|guard|reconcile|plan|policy …  (the admin API's commands)
 package main
 
 import (
@@ -52,6 +53,17 @@ Commands:
   config validate   check a configuration file and report every problem
   version           print the version
 
+Operator commands (call a running server's admin API):
+  jobs list|counts|show|replay|cancel|run   the job queue (KEY is target/person)
+  identity show ID                          everything Tenure knows about a person
+  guard status|approve|discard [TARGET]     a target's guard on destructive operations
+  reconcile --target NAME                   re-converge everyone on a target
+  plan (--user FILE | --id ID) [--at TIME]  dry run: what a write would do, now and later
+  policy reload                             re-read the server's config file's policy
+
+  They take --server URL (default $TENURE_SERVER or http://127.0.0.1:8080),
+  the token from $TENURE_ADMIN_TOKEN or --token-file FILE, and -o json.
+
 Run 'tenure <command> -h' for a command's flags.
 `
 
@@ -69,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{errors.New("usage: tenure config validate --config FILE")}
 		}
 		return configValidate(args[2:], stdout, stderr)
+	case "jobs", "identity", "guard", "reconcile", "plan", "policy":
+		return adminCommand(ctx, args, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tenure", versionString())
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tenurehq/tenure/admin"
 	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/internal/httpx"
@@ -50,7 +51,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Server.Listen = *listen
 	}
 	log := newLogger(cfg.Log, stderr)
-	return runServer(ctx, cfg, pol, log)
+	return runServer(ctx, *path, cfg, pol, log)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -63,9 +64,9 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// runServer wires the store, the SCIM API and the operational endpoints, and
+// runServer wires the store, the SCIM and admin APIs and the operational endpoints, and
 // serves until ctx ends, then drains in-flight requests.
-func runServer(ctx context.Context, cfg *config.Config, pol *mapper.Policy, log *slog.Logger) error {
+func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *mapper.Policy, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -100,6 +101,11 @@ func runServer(ctx context.Context, cfg *config.Config, pol *mapper.Policy, log 
 		return err
 	}
 	defer eng.Close()
+	adm, closeAdmin, err := adminAPI(cfgPath, cfg, eng, be.queue, log, reg)
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -128,6 +134,7 @@ func runServer(ctx context.Context, cfg *config.Config, pol *mapper.Policy, log 
 
 	root := mux.NewRouter()
 	root.PathPrefix(scim.Prefix).Handler(api)
+	root.PathPrefix(admin.Prefix).Handler(adm)
 	root.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

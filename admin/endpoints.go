@@ -1,0 +1,275 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/tenurehq/tenure/engine"
+	"github.com/tenurehq/tenure/queue"
+)
+
+// GET /identities/{id}: a person by person id or SCIM user id.
+func (h *Handler) identity(r *http.Request) (any, error) {
+	v, err := h.eng.Identity(r.Context(), pathVar(r, "id"))
+	if err != nil {
+		return nil, err
+	}
+	out := &Identity{IdentityView: v, Targets: make(map[string]IdentityTarget, len(v.Targets))}
+	for t, tv := range v.Targets {
+		it := IdentityTarget{Link: tv.Link}
+		if tv.Job != nil {
+			it.Job = jobOf(*tv.Job)
+		}
+		out.Targets[t] = it
+	}
+	return out, nil
+}
+
+// GET /jobs?state=&offset=&limit=. Without a state, every state is listed:
+// in flight, then scheduled, then dead.
+func (h *Handler) jobs(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	state := queue.State(q.Get("state"))
+	switch state {
+	case "", queue.Scheduled, queue.InFlight, queue.Dead:
+	default:
+		return nil, errorf(http.StatusBadRequest, "state must be %s, %s or %s, got %q", queue.Scheduled, queue.InFlight, queue.Dead, state)
+	}
+	offset, err := intParam(q, "offset", 0)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := intParam(q, "limit", DefaultLimit)
+	if err != nil {
+		return nil, err
+	}
+	if limit == 0 {
+		return nil, errorf(http.StatusBadRequest, "limit must be at least 1")
+	}
+	limit = min(limit, MaxLimit)
+	ctx := r.Context()
+	type part struct {
+		state queue.State
+		size  int // -1: unknown (the only state listed)
+	}
+	parts := []part{{state, -1}}
+	if state == "" {
+		c, err := h.q.Counts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		parts = []part{{queue.InFlight, c.InFlight}, {queue.Scheduled, c.Scheduled}, {queue.Dead, c.Dead}}
+	}
+	out := &JobList{State: state, Offset: offset, Limit: limit, Jobs: []Job{}}
+	skip := offset
+	for _, p := range parts {
+		if p.size >= 0 && skip >= p.size {
+			skip -= p.size
+			continue
+		}
+		entries, err := h.q.List(ctx, p.state, skip, limit-len(out.Jobs))
+		if err != nil {
+			return nil, err
+		}
+		skip = 0
+		for _, e := range entries {
+			out.Jobs = append(out.Jobs, *jobOf(e))
+		}
+		if len(out.Jobs) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func intParam(q url.Values, name string, def int) (int, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, "%s must be a non-negative integer, got %q", name, s)
+	}
+	return n, nil
+}
+
+// GET /jobs/counts.
+func (h *Handler) counts(r *http.Request) (any, error) {
+	c, err := h.q.Counts(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return &Counts{Scheduled: c.Scheduled, InFlight: c.InFlight, Dead: c.Dead, OldestDue: c.OldestDue}, nil
+}
+
+// GET /jobs/{target}/{person}.
+func (h *Handler) job(r *http.Request) (any, error) {
+	key := subject(r)
+	e, err := h.q.Get(r.Context(), key)
+	if errors.Is(err, queue.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "no job %s", key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return jobOf(e), nil
+}
+
+// POST /jobs/{target}/{person}/replay: a dead letter scheduled now.
+func (h *Handler) replay(r *http.Request) (any, error) {
+	ctx, key := r.Context(), subject(r)
+	if err := h.q.Replay(ctx, key); errors.Is(err, queue.ErrNotFound) {
+		if e, gerr := h.q.Get(ctx, key); gerr == nil {
+			return nil, errorf(http.StatusConflict, "%s is %s, not a dead letter", key, e.State)
+		}
+		return nil, errorf(http.StatusNotFound, "no job %s", key)
+	} else if err != nil {
+		return nil, err
+	}
+	h.eng.Wake()
+	return h.after(r, "replay", key)
+}
+
+// POST /jobs/{target}/{person}/cancel: a scheduled or dead key removed; a
+// key in flight loses its pending due time.
+func (h *Handler) cancel(r *http.Request) (any, error) {
+	if _, err := h.job(r); err != nil {
+		return nil, err
+	}
+	key := subject(r)
+	if err := h.q.Cancel(r.Context(), key); err != nil && !errors.Is(err, queue.ErrNotFound) {
+		return nil, err
+	}
+	return h.after(r, "cancel", key)
+}
+
+// POST /jobs/{target}/{person}/run: converge now. The person may be named
+// by SCIM user id; a dead letter must be replayed instead.
+func (h *Handler) run(r *http.Request) (any, error) {
+	ctx := r.Context()
+	target, err := h.target(r)
+	if err != nil {
+		return nil, err
+	}
+	v, err := h.eng.Identity(ctx, pathVar(r, "person"))
+	if err != nil {
+		return nil, err
+	}
+	key := engine.Key(target, v.Record.ID)
+	if e, err := h.q.Get(ctx, key); err == nil && e.State == queue.Dead {
+		return nil, errorf(http.StatusConflict, "%s is a dead letter: replay it", key)
+	}
+	if err := h.q.Schedule(ctx, key, h.now()); err != nil {
+		return nil, err
+	}
+	h.eng.Wake()
+	return h.after(r, "run", key)
+}
+
+// after describes key once action is done.
+func (h *Handler) after(r *http.Request, action, key string) (*JobAction, error) {
+	out := &JobAction{Action: action, Key: key}
+	e, err := h.q.Get(r.Context(), key)
+	switch {
+	case err == nil:
+		out.Job = jobOf(e)
+	case !errors.Is(err, queue.ErrNotFound):
+		return nil, err
+	}
+	return out, nil
+}
+
+// target is the {target} of r, which the policy must name.
+func (h *Handler) target(r *http.Request) (string, error) {
+	t := pathVar(r, "target")
+	if _, ok := h.eng.Policy().Target(t); !ok {
+		return "", errorf(http.StatusNotFound, "no target %q in the policy", t)
+	}
+	return t, nil
+}
+
+// GET /guards: every target's guard, in policy order.
+func (h *Handler) guards(r *http.Request) (any, error) {
+	out := []*engine.GuardState{}
+	for _, t := range h.eng.Policy().TargetNames {
+		gs, err := h.eng.Guard(r.Context(), t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, gs)
+	}
+	return out, nil
+}
+
+// GET /guards/{target}.
+func (h *Handler) guard(r *http.Request) (any, error) {
+	t, err := h.target(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.eng.Guard(r.Context(), t)
+}
+
+// POST /guards/{target}/approve: the held destructive work runs.
+func (h *Handler) approve(r *http.Request) (any, error) {
+	t, err := h.target(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.eng.ApproveGuard(r.Context(), t, Actor(r))
+}
+
+// POST /guards/{target}/discard: the held destructive work is dropped.
+func (h *Handler) discard(r *http.Request) (any, error) {
+	t, err := h.target(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.eng.DiscardGuard(r.Context(), t, Actor(r))
+}
+
+// POST /plan: body engine.PlanRequest. Failures of the policy on the
+// request (a date that does not parse, an expression that fails) are 422.
+func (h *Handler) plan(r *http.Request) (any, error) {
+	var req engine.PlanRequest
+	if err := h.decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	p, err := h.eng.Plan(r.Context(), req)
+	switch {
+	case errors.Is(err, engine.ErrNoIdentity), errors.Is(err, engine.ErrPlanInput):
+		return nil, err
+	case err != nil:
+		// The engine does not tell policy failures from store failures;
+		// Plan only reads, so a failure is almost always the input's.
+		return nil, errorf(http.StatusUnprocessableEntity, "plan: %v", err)
+	}
+	return &Plan{Plan: p, Change: Change(p.Change)}, nil
+}
+
+// POST /reconcile/{target}: everyone scheduled on target now.
+func (h *Handler) reconcile(r *http.Request) (any, error) {
+	t, err := h.target(r)
+	if err != nil {
+		return nil, err
+	}
+	n, err := h.eng.Reconcile(r.Context(), t)
+	if err != nil {
+		return nil, err
+	}
+	return &ReconcileResult{Target: t, Scheduled: n}, nil
+}
+
+// POST /policy/reload.
+func (h *Handler) reloadPolicy(r *http.Request) (any, error) {
+	if h.reload == nil {
+		return nil, errorf(http.StatusNotImplemented, "policy reload is not available on this server")
+	}
+	if err := h.reload(r.Context()); err != nil {
+		return nil, errorf(http.StatusUnprocessableEntity, "policy not reloaded (the old policy stays): %v", err)
+	}
+	return &ReloadResult{Reloaded: true, Targets: h.eng.Policy().TargetNames}, nil
+}

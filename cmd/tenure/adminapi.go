@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tenurehq/tenure/admin"
+	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/engine"
+	"github.com/tenurehq/tenure/mapper"
+	"github.com/tenurehq/tenure/queue"
+)
+
+// adminAPI builds the admin API of a server started from the config file
+// at cfgPath, with policy reload on POST /admin/v1/policy/reload and on
+// SIGHUP. close stops both.
+func adminAPI(cfgPath string, cfg *config.Config, eng *engine.Engine, q queue.Queue, log *slog.Logger, reg prometheus.Registerer) (*admin.Handler, func(), error) {
+	log = log.With("component", "admin")
+	reload := policyReloader(cfgPath, cfg, eng, log)
+	h, err := admin.New(admin.Options{
+		Engine: eng, Queue: q, Token: cfg.Admin.Token.Value(), Reload: reload,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := reloadOnHangup(reload, log)
+	return h, func() { stop(); h.Close() }, nil
+}
+
+// policyReloader re-reads the config file, compiles its policy and
+// installs it, unless a target was added or changed kind (targets are
+// built at start: that needs a restart). Only the policy sections
+// (lifecycle, birthright, targets' mappings) take effect; the old policy
+// stays on any error. Reloads run one at a time.
+func policyReloader(path string, started *config.Config, eng *engine.Engine, log *slog.Logger) func(context.Context) error {
+	kinds := map[string]string{}
+	for _, t := range started.Targets {
+		kinds[t.Name] = t.Kind
+	}
+	var mu sync.Mutex
+	return func(context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		cfg, err := config.Load(path)
+		if err != nil {
+			return err
+		}
+		pol, err := mapper.Compile(path, cfg)
+		if err != nil {
+			return err
+		}
+		var problems []string
+		for i, t := range cfg.Targets {
+			switch kind, ok := kinds[t.Name]; {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("targets[%d] (%s): a new target needs a restart", i, t.Name))
+			case kind != t.Kind:
+				problems = append(problems, fmt.Sprintf("targets[%d] (%s): kind changed from %q to %q, which needs a restart", i, t.Name, kind, t.Kind))
+			}
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("%s: %s", path, strings.Join(problems, "; "))
+		}
+		if err := eng.SetPolicy(pol); err != nil {
+			return err
+		}
+		log.Info("policy reloaded", "config", path, "targets", len(pol.TargetNames), "rules", len(pol.Rules))
+		return nil
+	}
+}
+
+// reloadOnHangup runs reload on every SIGHUP until stop is called.
+func reloadOnHangup(reload func(context.Context) error, log *slog.Logger) (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-sig:
+				if err := reload(context.Background()); err != nil {
+					log.Error("policy reload on SIGHUP failed; the old policy stays", "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+		wg.Wait()
+	}
+}

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tenurehq/tenure/admin"
+	"github.com/tenurehq/tenure/engine"
+	"github.com/tenurehq/tenure/mapper"
+	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/targets"
+)
+
+// The operator commands' text output: what a person reads. -o json is for
+// machines.
+
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+// ts formats a time as RFC 3339 in UTC, "-" when unset.
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// accountSummary says what an account is in one line.
+func accountSummary(a *targets.Account) string {
+	if a == nil {
+		return "unknown"
+	}
+	if !a.Exists {
+		return "no account"
+	}
+	s := "exists, disabled"
+	if a.Enabled {
+		s = "exists, enabled"
+	}
+	if a.Container != "" {
+		s += ", container " + a.Container
+	} else {
+		s += ", default container"
+	}
+	if len(a.Entitlements) == 0 {
+		return s + "; no entitlements"
+	}
+	return s + "; entitlements: " + strings.Join(a.Entitlements, ", ")
+}
+
+func opsText(ops []targets.Op) string {
+	if len(ops) == 0 {
+		return "nothing to do"
+	}
+	parts := make([]string, len(ops))
+	for i, op := range ops {
+		parts[i] = op.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func grantsText(gs []mapper.Grant) string {
+	parts := make([]string, len(gs))
+	for i, g := range gs {
+		parts[i] = g.Entitlement + " (" + g.Rule
+		if !g.Until.IsZero() {
+			parts[i] += ", until " + ts(g.Until)
+		}
+		parts[i] += ")"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// transitionText is a transition with when it takes effect and what
+// changed.
+func transitionText(t mapper.Transition, effective time.Time, changed []string) string {
+	var notes []string
+	if !effective.IsZero() {
+		notes = append(notes, "effective "+ts(effective))
+	}
+	if len(changed) > 0 {
+		notes = append(notes, "changed: "+strings.Join(changed, ", "))
+	}
+	if len(notes) == 0 {
+		return string(t)
+	}
+	return string(t) + " (" + strings.Join(notes, "; ") + ")"
+}
+
+func writePlan(w io.Writer, p *admin.Plan) {
+	change := "stored identity, no write"
+	if p.Change.Transition != "" {
+		change = "transition: " + transitionText(p.Change.Transition, p.Change.Effective, p.Change.Changed)
+	}
+	fmt.Fprintf(w, "person %s  %s\n", p.Person, change)
+	fmt.Fprintf(w, "state at %s: %s\n", ts(p.At), p.State)
+	for _, tp := range p.Targets {
+		fmt.Fprintf(w, "\ntarget %s\n", tp.Target)
+		tw := newTable(w)
+		if d := tp.Desired; d != nil {
+			fmt.Fprintf(tw, "  desired:\t%s (%s)\n", accountSummary(&d.Account), d.Reason)
+			if len(d.Grants) > 0 {
+				fmt.Fprintf(tw, "  grants:\t%s\n", grantsText(d.Grants))
+			}
+		}
+		fmt.Fprintf(tw, "  now:\t%s\n", opsText(tp.Ops))
+		for _, st := range tp.Later {
+			fmt.Fprintf(tw, "  %s\t%s: %s\n", ts(st.At), st.Reason, opsText(st.Ops))
+		}
+		tw.Flush()
+	}
+	if len(p.Targets) == 0 {
+		fmt.Fprintln(w, "\nno targets in the policy")
+	}
+}
+
+func writeIdentity(w io.Writer, v *admin.Identity) {
+	rec := v.Record
+	tw := newTable(w)
+	fmt.Fprintf(tw, "person\t%s\n", rec.ID)
+	fmt.Fprintf(tw, "user\t%s (source %s)\n", orNone(rec.UserID), orNone(rec.Source))
+	if name, ok := rec.Identity.User["userName"].(string); ok {
+		fmt.Fprintf(tw, "userName\t%s\n", name)
+	}
+	fmt.Fprintf(tw, "state\t%s\n", v.State)
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{
+		{"hired", rec.Hired}, {"start", rec.Start}, {"end", rec.End},
+		{"rehired", rec.Rehired}, {"moved", rec.Moved}, {"purged", rec.Purged},
+	} {
+		if !f.t.IsZero() {
+			fmt.Fprintf(tw, "%s\t%s\n", f.name, ts(f.t))
+		}
+	}
+	fmt.Fprintf(tw, "generation\t%d (changed %s)\n", rec.Generation, ts(rec.Changed))
+	tw.Flush()
+	if len(rec.History) > 0 {
+		fmt.Fprintln(w, "\nhistory (oldest first)")
+		tw = newTable(w)
+		for _, ev := range rec.History {
+			fmt.Fprintf(tw, "  %s\t%s\n", ts(ev.At), transitionText(ev.Transition, ev.Effective, ev.Changed))
+		}
+		tw.Flush()
+	}
+	for _, name := range slices.Sorted(maps.Keys(v.Targets)) {
+		t := v.Targets[name]
+		fmt.Fprintf(w, "\ntarget %s\n", name)
+		tw = newTable(w)
+		if l := t.Link; l != nil {
+			fmt.Fprintf(tw, "  account\tid %s, ref %s\n", orNone(l.ID), orNone(l.Ref))
+			fmt.Fprintf(tw, "  applied\t%s\n", accountSummary(l.Applied))
+			fmt.Fprintf(tw, "  converged\tgeneration %d at %s: %s\n", l.Generation, ts(l.At), orNone(l.Result))
+			fmt.Fprintf(tw, "  next\t%s\n", ts(l.Next))
+		} else {
+			fmt.Fprintf(tw, "  account\tnone (never converged)\n")
+		}
+		job := "none"
+		if t.Job != nil {
+			job = jobText(t.Job)
+		}
+		fmt.Fprintf(tw, "  job\t%s\n", job)
+		tw.Flush()
+	}
+	if len(v.Events) > 0 {
+		fmt.Fprintln(w, "\nrecent events (newest first)")
+		tw = newTable(w)
+		for _, ev := range v.Events {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", ts(ev.At), ev.Kind, eventText(ev))
+		}
+		tw.Flush()
+	}
+}
+
+func eventText(ev engine.Event) string {
+	var parts []string
+	add := func(s string) {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	add(ev.Target)
+	if ev.Transition != "" {
+		add(transitionText(ev.Transition, ev.Effective, ev.Changed))
+	}
+	if len(ev.Ops) > 0 {
+		add(opsText(ev.Ops))
+	}
+	if ev.Error != "" {
+		if ev.Retry {
+			add("error (retrying): " + ev.Error)
+		} else {
+			add("error (dead letter): " + ev.Error)
+		}
+	}
+	add(ev.Detail)
+	if ev.Actor != "" {
+		add("by " + ev.Actor)
+	}
+	return strings.Join(parts, "  ")
+}
+
+// jobText says where a key is in one line.
+func jobText(j *admin.Job) string {
+	var s string
+	switch j.State {
+	case queue.Scheduled:
+		s = "scheduled, due " + ts(j.Due)
+	case queue.InFlight:
+		s = "in flight, lease ends " + ts(j.Due)
+		if !j.Pending.IsZero() {
+			s += ", due again " + ts(j.Pending)
+		}
+	case queue.Dead:
+		s = "dead since " + ts(j.Due)
+	default:
+		s = string(j.State) + " " + ts(j.Due)
+	}
+	if j.Attempts > 0 {
+		s += fmt.Sprintf(", %d failed attempt(s)", j.Attempts)
+	}
+	if j.LastError != "" {
+		s += ": " + j.LastError
+	}
+	return s
+}
+
+func writeJobs(w io.Writer, l *admin.JobList) {
+	if len(l.Jobs) == 0 {
+		fmt.Fprintln(w, "no jobs")
+		return
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "KEY\tSTATE\tDUE\tATTEMPTS\tLAST ERROR")
+	for _, j := range l.Jobs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", j.Key, j.State, ts(j.Due), j.Attempts, orNone(j.LastError))
+	}
+	tw.Flush()
+	if len(l.Jobs) == l.Limit {
+		fmt.Fprintf(w, "(there may be more: --offset %d)\n", l.Offset+l.Limit)
+	}
+}
+
+func writeCounts(w io.Writer, c *admin.Counts) {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "scheduled\t%d", c.Scheduled)
+	if !c.OldestDue.IsZero() {
+		fmt.Fprintf(tw, "\t(oldest due %s)", ts(c.OldestDue))
+	}
+	fmt.Fprintf(tw, "\ninflight\t%d\ndead\t%d\n", c.InFlight, c.Dead)
+	tw.Flush()
+}
+
+func writeJob(w io.Writer, j *admin.Job) {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "key\t%s\nstate\t%s\ndue\t%s\n", j.Key, j.State, ts(j.Due))
+	if !j.Pending.IsZero() {
+		fmt.Fprintf(tw, "pending\t%s\n", ts(j.Pending))
+	}
+	fmt.Fprintf(tw, "attempts\t%d\nfirst failure\t%s\nlast error\t%s\n", j.Attempts, ts(j.FirstFail), orNone(j.LastError))
+	tw.Flush()
+}
+
+func writeJobAction(w io.Writer, a *admin.JobAction) {
+	done := map[string]string{"replay": "replayed", "cancel": "cancelled", "run": "scheduled now"}[a.Action]
+	now := "no longer queued"
+	if a.Job != nil {
+		now = jobText(a.Job)
+	}
+	fmt.Fprintf(w, "%s %s (%s)\n", orNone(done), a.Key, now)
+}
+
+func writeGuards(w io.Writer, all []engine.GuardState) {
+	if len(all) == 0 {
+		fmt.Fprintln(w, "no targets in the policy")
+		return
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "TARGET\tTRIPPED\tSINCE\tHELD\tRECENT\tALLOWANCE")
+	for _, g := range all {
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t%d\t%d\n", g.Target, g.Tripped, ts(g.TrippedAt), len(g.Held), len(g.Recent), g.Allowance)
+	}
+	tw.Flush()
+}
+
+func writeGuard(w io.Writer, g *engine.GuardState) {
+	tw := newTable(w)
+	state := "not tripped"
+	if g.Tripped {
+		state = "TRIPPED at " + ts(g.TrippedAt) + ": destructive operations are held until `tenure guard approve|discard " + g.Target + "`"
+	}
+	fmt.Fprintf(tw, "target\t%s\nguard\t%s\n", g.Target, state)
+	fmt.Fprintf(tw, "recent\t%d destructive converge(s) in the window\n", len(g.Recent))
+	if g.Allowance > 0 {
+		fmt.Fprintf(tw, "allowance\t%d approved converge(s) still to run\n", g.Allowance)
+	}
+	fmt.Fprintf(tw, "held\t%d\n", len(g.Held))
+	tw.Flush()
+	for _, p := range g.Held {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
