@@ -215,3 +215,26 @@ func TestExampleConfigsLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestZeroDurationsAreNotDefaults(t *testing.T) {
+	t.Setenv("T_SCIM", "s")
+	t.Setenv("T_ADMIN", "a")
+	cfg, err := Parse([]byte(`
+sources: [{name: x, token: {env: T_SCIM}}]
+admin: {token: {env: T_ADMIN}}
+lifecycle: {prehire_lead: 0s, mover_grace: 0s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *cfg.Lifecycle.PrehireLead != 0 || *cfg.Lifecycle.MoverGrace != 0 {
+		t.Errorf("prehire_lead %v, mover_grace %v; want both 0", *cfg.Lifecycle.PrehireLead, *cfg.Lifecycle.MoverGrace)
+	}
+	def, err := Parse([]byte("sources: [{name: x, token: {env: T_SCIM}}]\nadmin: {token: {env: T_ADMIN}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *def.Lifecycle.PrehireLead != 72*time.Hour || *def.Lifecycle.MoverGrace != 72*time.Hour {
+		t.Errorf("defaults: prehire_lead %v, mover_grace %v; want 72h", *def.Lifecycle.PrehireLead, *def.Lifecycle.MoverGrace)
+	}
+}

@@ -21,8 +21,8 @@ type Lifecycle struct {
 	// "tenure.<attr>" for the enterprise and Tenure extensions.
 	PositionAttributes []string `yaml:"position_attributes"`
 	// PrehireLead is how long before the start date accounts exist
-	// (disabled). Default 72h.
-	PrehireLead time.Duration `yaml:"prehire_lead"`
+	// (disabled). Default 72h; "0s" creates accounts at the start.
+	PrehireLead *time.Duration `yaml:"prehire_lead"`
 	// MoverGrace is how long a mover keeps the old position's grants.
 	// Default 72h; "0s" revokes at once.
 	MoverGrace *time.Duration `yaml:"mover_grace"`
@@ -150,7 +150,10 @@ func (c *Config) applyPolicyDefaults() {
 	if l.PositionAttributes == nil {
 		l.PositionAttributes = slices.Clone(DefaultPositionAttributes)
 	}
-	def(&l.PrehireLead, defaultPrehireLead)
+	if l.PrehireLead == nil {
+		d := defaultPrehireLead
+		l.PrehireLead = &d
+	}
 	if l.MoverGrace == nil {
 		g := defaultMoverGrace
 		l.MoverGrace = &g
@@ -181,7 +184,7 @@ func (c *Config) validatePolicy(add func(path, format string, args ...any)) {
 	if _, err := time.LoadLocation(l.Timezone); err != nil {
 		add("lifecycle.timezone", "unknown time zone %q", l.Timezone)
 	}
-	if l.PrehireLead < 0 {
+	if l.PrehireLead != nil && *l.PrehireLead < 0 {
 		add("lifecycle.prehire_lead", "must not be negative")
 	}
 	if l.MoverGrace != nil && *l.MoverGrace < 0 {

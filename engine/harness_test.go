@@ -121,6 +121,7 @@ type env struct {
 	http    *httptest.Server
 	reg     *prometheus.Registry
 	close   func()
+	drain   time.Duration // engine.Options.Drain; 0 is the default
 }
 
 // newEnv starts Tenure with the policy YAML (lifecycle/birthright/targets
@@ -166,7 +167,7 @@ func (e *env) startWith(now func() time.Time) {
 		tg[n] = r
 	}
 	eng, err := engine.New(engine.Options{
-		Store: e.st, Queue: e.q, Policy: e.pol, Targets: tg, Now: now, Registerer: e.reg,
+		Store: e.st, Queue: e.q, Policy: e.pol, Targets: tg, Now: now, Registerer: e.reg, Drain: e.drain,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -490,3 +490,40 @@ func TestSweepReenqueuesUnreconciledChange(t *testing.T) {
 		}
 	})
 }
+
+// TestShutdownReleasesRunningWork stops the worker loop while a converge
+// is stuck: Run returns after the drain period and the key goes back to the
+// queue, to be converged by the next process.
+func TestShutdownReleasesRunningWork(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, policy)
+		e.drain = 200 * time.Millisecond
+		e.restart()
+		e.targets["dir"].Delay = time.Hour // until cancelled
+		id := e.user("stuck.one", nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.eng.Run(ctx) }()
+		for deadline := time.Now().Add(10 * time.Second); len(e.targets["dir"].Running()) == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("converge never started")
+			}
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after the drain period")
+		}
+		ent, err := e.q.Get(context.Background(), "dir/"+id)
+		if err != nil || ent.State != queue.Scheduled {
+			t.Fatalf("after shutdown the key is %+v, %v; want scheduled again", ent, err)
+		}
+		e.targets["dir"].Delay = 0
+		e.at(ent.Due)
+		wantAccount(t, e.acct("dir", id), true, "ou=people", "employees", "staff")
+	})
+}

@@ -147,7 +147,7 @@ func TestDesiredPrehire(t *testing.T) {
 	})
 
 	t.Run("no prehire lead: the account appears at the start, enabled", func(t *testing.T) {
-		// config turns prehire_lead 0 into the default; the engine may not.
+		// prehire_lead: 0s (accounts at the start date itself).
 		p0 := compilePolicy(t, stdPolicy)
 		p0.PrehireLead = 0
 		rec0, _ := observe(t, p0, nil, "u1", ada().with("tenure.startDate", "2024-03-20"), t0)

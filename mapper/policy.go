@@ -62,11 +62,13 @@ func Compile(file string, cfg *config.Config) (*Policy, error) {
 	p := &Policy{
 		Location:       loc,
 		Position:       slices.Clone(l.PositionAttributes),
-		PrehireLead:    l.PrehireLead,
 		SourceDelete:   l.SourceDelete,
 		ConversionAttr: l.Conversion.Attribute,
 		Guard:          l.Guard,
 		Targets:        map[string]*TargetPolicy{},
+	}
+	if l.PrehireLead != nil {
+		p.PrehireLead = *l.PrehireLead
 	}
 	if l.MoverGrace != nil {
 		p.MoverGrace = *l.MoverGrace

@@ -36,7 +36,7 @@ func TenureUserSchema() schema.Schema {
 			str("jobCode", "HR job code; a position attribute."),
 			schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
 				Name:        "workerId",
-				Description: optional.NewString("Stable HR person id, kept across rehires; the default correlation key."),
+				Description: optional.NewString("Stable HR person id, kept across rehires; a natural lifecycle.correlation key."),
 				CaseExact:   true,
 			})),
 		},

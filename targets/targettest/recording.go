@@ -150,6 +150,20 @@ func (r *Recording) Overlaps() int {
 	return r.overlaps
 }
 
+// Running returns the identities being converged right now.
+func (r *Recording) Running() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for id, n := range r.running {
+		if n > 0 {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Tamper changes an account behind Tenure's back (drift).
 func (r *Recording) Tamper(identity string, fn func(*targets.Account)) {
 	r.mu.Lock()
