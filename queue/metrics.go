@@ -24,8 +24,8 @@ const CountsTimeout = 2 * time.Second
 //	tenure_queue_claims_total{backend}                jobs handed out by Claim
 //	tenure_queue_acks_total{backend}                  jobs finished by Ack
 //	tenure_queue_retries_total{backend}               jobs returned to the schedule by Retry
-//	tenure_queue_dead_letters_total{backend}          jobs made dead letters (Kill, or Retry past the horizon)
-//	tenure_queue_lease_expiries_total{backend}        leases that ran out and returned their key
+//	tenure_queue_dead_letters_total{backend}          jobs made dead letters (Kill, or Retry or lease expiry past the horizon)
+//	tenure_queue_lease_expiries_total{backend}        leases that ran out (failed attempts)
 //	tenure_queue_scrape_errors_total{backend}         scrapes whose Counts call failed
 //
 // A Metrics is safe for concurrent use.
@@ -58,8 +58,8 @@ func NewMetrics(reg prometheus.Registerer, backend string, counts func(context.C
 		claims:        counter("claims_total", "Jobs handed to workers by Claim."),
 		acks:          counter("acks_total", "Jobs finished by Ack."),
 		retries:       counter("retries_total", "Failed jobs returned to the schedule by Retry."),
-		deadLetters:   counter("dead_letters_total", "Jobs made dead letters, by Kill or by Retry past the retry horizon."),
-		leaseExpiries: counter("lease_expiries_total", "Leases that ran out before their holder finished; the key went back to the schedule."),
+		deadLetters:   counter("dead_letters_total", "Jobs made dead letters: by Kill, or by Retry or an expired lease past the retry horizon."),
+		leaseExpiries: counter("lease_expiries_total", "Leases that ran out before their holder finished; each is a failed attempt of its key."),
 	}
 	gauges := &gaugeCollector{
 		counts:  counts,

@@ -86,10 +86,10 @@ tenure_queue_acks_total{backend="test"} 2
 # HELP tenure_queue_claims_total Jobs handed to workers by Claim.
 # TYPE tenure_queue_claims_total counter
 tenure_queue_claims_total{backend="test"} 3
-# HELP tenure_queue_dead_letters_total Jobs made dead letters, by Kill or by Retry past the retry horizon.
+# HELP tenure_queue_dead_letters_total Jobs made dead letters: by Kill, or by Retry or an expired lease past the retry horizon.
 # TYPE tenure_queue_dead_letters_total counter
 tenure_queue_dead_letters_total{backend="test"} 1
-# HELP tenure_queue_lease_expiries_total Leases that ran out before their holder finished; the key went back to the schedule.
+# HELP tenure_queue_lease_expiries_total Leases that ran out before their holder finished; each is a failed attempt of its key.
 # TYPE tenure_queue_lease_expiries_total counter
 tenure_queue_lease_expiries_total{backend="test"} 2
 # HELP tenure_queue_retries_total Failed jobs returned to the schedule by Retry.

@@ -13,6 +13,12 @@
 // point without losing it, and a write that lands mid-run re-runs the key
 // right after.
 //
+// A job fails when its worker calls Retry or Kill, or when its lease runs
+// out before the worker finishes: a worker that crashes or hangs on a
+// job is a failed attempt like any other, so a job that takes down its
+// worker every time dead-letters after the retry horizon instead of
+// looping forever.
+//
 // Implementations live in subpackages (queue/boltq in the store's bbolt
 // file, queue/redisq on Redis) and pass queue/conformance.
 package queue
@@ -30,8 +36,9 @@ var (
 	// ErrNotFound: the key is not in the state the operation needs (Replay
 	// of a key that is not dead, and so on).
 	ErrNotFound = errors.New("queue: not found")
-	// ErrLeaseLost: the job's lease expired and the key was returned to the
-	// schedule or claimed again; the worker must drop its result.
+	// ErrLeaseLost: the job's lease expired (a failed attempt: see Claim)
+	// or the key was finished or claimed again; the worker must drop its
+	// result.
 	ErrLeaseLost = errors.New("queue: lease lost")
 )
 
@@ -81,8 +88,14 @@ type Queue interface {
 	// (Replay revives it).
 	Schedule(ctx context.Context, key string, due time.Time) error
 	// Claim leases up to n keys that are due now and not in flight,
-	// earliest due first. Expired leases are returned to the schedule
-	// first, so a crashed worker's key is claimable again once its lease ends.
+	// earliest due first. It first ends the leases that have run out, so a
+	// crashed worker's key is claimable again once its lease ends. An
+	// expired lease is a failed attempt at its lease end, handled as Retry
+	// handles one: Attempts counts it, LastError becomes
+	// LeaseExpiredError, FirstFail starts if unset, and a key that has kept
+	// failing for longer than the retry horizon becomes a dead letter;
+	// otherwise the key is scheduled at the earlier of the due time it was
+	// claimed at and its pending due time, with no delay.
 	Claim(ctx context.Context, n int, lease time.Duration) ([]Job, error)
 	// Extend pushes a held lease's end to now + lease.
 	Extend(ctx context.Context, job Job, lease time.Duration) (Job, error)
@@ -122,8 +135,9 @@ type TxScheduler interface {
 
 // Options are the settings every implementation takes.
 type Options struct {
-	// RetryHorizon is how long a key may keep failing before it becomes a
-	// dead letter, measured from its first failure in a row. Default 72h.
+	// RetryHorizon is how long a key may keep failing (Retry, expired
+	// leases) before it becomes a dead letter, measured from its first
+	// failure since it was last acked or replayed. Default 72h.
 	RetryHorizon time.Duration
 	// Now is the clock. Implementations backed by a shared server (Redis)
 	// use the server's clock when Now is nil, so replicas never disagree
@@ -133,3 +147,7 @@ type Options struct {
 
 // DefaultRetryHorizon is the default of Options.RetryHorizon.
 const DefaultRetryHorizon = 72 * time.Hour
+
+// LeaseExpiredError is the LastError of a key whose last attempt ended
+// with its lease running out.
+const LeaseExpiredError = "lease expired"

@@ -36,13 +36,16 @@
 //
 // # Lease expiry
 //
-// There is no background sweeper: Claim returns expired leases to the
-// schedule before it claims, in the same transaction, so a crashed
-// worker's key is claimable as soon as its lease ends and someone asks
-// for work (a queue nobody claims from has nobody to hand it to anyway).
-// Until then Get and List show the key in flight with a lease end in the
-// past, and its holder's calls already fail with ErrLeaseLost: a lease is
-// checked against the clock, not against the sweep.
+// There is no background sweeper: Claim ends expired leases before it
+// claims, in the same transaction, so a crashed worker's key is claimable
+// as soon as its lease ends and someone asks for work (a queue nobody
+// claims from has nobody to hand it to anyway). Each expiry is a failed
+// attempt dated at the lease end, not at the sweep, so a sweep that comes
+// late (no worker was running) does not age the key's run of failures;
+// past the retry horizon the key becomes a dead letter. Until the sweep
+// Get and List show the key in flight with a lease end in the past, and
+// its holder's calls already fail with ErrLeaseLost: a lease is checked
+// against the clock, not against the sweep.
 //
 // # Transactions
 //
@@ -79,6 +82,7 @@ var errClosed = errors.New("queue closed")
 
 // Queue is a queue.Queue in a store/boltdb file. It is safe for concurrent use.
 type Queue struct {
+	st      *boltdb.Store
 	db      *bbolt.DB
 	now     func() time.Time
 	horizon time.Duration
@@ -111,6 +115,7 @@ func New(st *boltdb.Store, opts queue.Options, log *slog.Logger, reg prometheus.
 		now = time.Now
 	}
 	q := &Queue{
+		st:      st,
 		db:      st.DB(),
 		now:     now,
 		horizon: cmp.Or(opts.RetryHorizon, queue.DefaultRetryHorizon),
@@ -207,7 +212,7 @@ func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.
 	)
 	err := q.update(ctx, func(t *txn, now int64) error {
 		var err error
-		if expired, err = t.sweep(now); err != nil {
+		if expired, err = t.sweep(now, q.horizon); err != nil {
 			return err
 		}
 		jobs, err = t.claim(now, n, lease)
@@ -217,7 +222,12 @@ func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.
 		return nil, wrap("claim", "", err)
 	}
 	for _, e := range expired {
-		q.log.Warn("queue lease expired; key returned to the schedule", "key", e.key, "lease_end", timeOf(e.leaseEnd))
+		if e.died {
+			q.deadLetter(e.key, "lease expired past the retry horizon", e.attempts, queue.LeaseExpiredError)
+		} else {
+			q.log.Warn("queue lease expired; failed attempt, key returned to the schedule",
+				"key", e.key, "lease_end", timeOf(e.leaseEnd), "attempts", e.attempts)
+		}
 	}
 	q.metrics.LeaseExpired(len(expired))
 	q.metrics.Claimed(len(jobs))
@@ -276,7 +286,7 @@ func (q *Queue) Retry(ctx context.Context, job queue.Job, after time.Duration, c
 		return wrap("retry", job.Key, err)
 	}
 	if died {
-		q.deadLetter(job, "retry horizon passed", msg)
+		q.deadLetter(job.Key, "retry horizon passed", uint32(job.Attempts)+1, msg)
 	} else {
 		q.metrics.Retried()
 	}
@@ -290,13 +300,13 @@ func (q *Queue) Kill(ctx context.Context, job queue.Job, cause error) error {
 	if err != nil {
 		return wrap("kill", job.Key, err)
 	}
-	q.deadLetter(job, "killed", msg)
+	q.deadLetter(job.Key, "killed", uint32(job.Attempts)+1, msg)
 	return nil
 }
 
-func (q *Queue) deadLetter(job queue.Job, why, msg string) {
+func (q *Queue) deadLetter(key, why string, attempts uint32, msg string) {
 	q.metrics.DeadLettered()
-	q.log.Warn("queue dead letter", "key", job.Key, "why", why, "attempts", job.Attempts+1, "err", msg)
+	q.log.Warn("queue dead letter", "key", key, "why", why, "attempts", attempts, "err", msg)
 }
 
 // Replay implements queue.Queue.
@@ -312,7 +322,8 @@ func (q *Queue) Cancel(ctx context.Context, key string) error {
 	return wrap("cancel", key, err)
 }
 
-// update runs fn in a shared write transaction through db.Batch and
+// update runs fn in a write transaction through the store's Write (alone:
+// its own commit; overlapping other writers of the file: a shared batch) and
 // returns once it is durable. fn may run more than once, each time in a new
 // transaction (bbolt re-runs a batch without a call that failed), so it
 // must take everything from the transaction and the time it is given, and
@@ -324,7 +335,7 @@ func (q *Queue) update(ctx context.Context, fn func(t *txn, now int64) error) er
 		return err
 	}
 	var refused error
-	err := q.db.Batch(func(btx *bbolt.Tx) error {
+	err := q.st.Write(func(btx *bbolt.Tx) error {
 		refused = nil
 		t, err := openTxn(btx)
 		if err != nil {

@@ -327,7 +327,7 @@ tenure_queue_acks_total{backend="boltdb"} 1
 # HELP tenure_queue_claims_total Jobs handed to workers by Claim.
 # TYPE tenure_queue_claims_total counter
 tenure_queue_claims_total{backend="boltdb"} 6
-# HELP tenure_queue_dead_letters_total Jobs made dead letters, by Kill or by Retry past the retry horizon.
+# HELP tenure_queue_dead_letters_total Jobs made dead letters: by Kill, or by Retry or an expired lease past the retry horizon.
 # TYPE tenure_queue_dead_letters_total counter
 tenure_queue_dead_letters_total{backend="boltdb"} 1
 # HELP tenure_queue_jobs Keys in the queue by state (scheduled, inflight, dead).
@@ -335,7 +335,7 @@ tenure_queue_dead_letters_total{backend="boltdb"} 1
 tenure_queue_jobs{backend="boltdb",state="dead"} 1
 tenure_queue_jobs{backend="boltdb",state="inflight"} 2
 tenure_queue_jobs{backend="boltdb",state="scheduled"} 1
-# HELP tenure_queue_lease_expiries_total Leases that ran out before their holder finished; the key went back to the schedule.
+# HELP tenure_queue_lease_expiries_total Leases that ran out before their holder finished; each is a failed attempt of its key.
 # TYPE tenure_queue_lease_expiries_total counter
 tenure_queue_lease_expiries_total{backend="boltdb"} 1
 # HELP tenure_queue_oldest_due_lateness_seconds How long the earliest scheduled key has been due; 0 when none is overdue.

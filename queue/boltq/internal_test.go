@@ -104,6 +104,18 @@ func (m *model) fail(r *record, now int64, msg string) {
 	r.lastError, r.lease, r.leaseEnd, r.pending = msg, "", 0, noTime
 }
 
+// retry is a failed attempt at time at of an in-flight r (Retry, an
+// expired lease): dead past the horizon, else due at due or its pending due.
+func (m *model) retry(r *record, at, due int64, msg string) {
+	pending := r.pending
+	m.fail(r, at, msg)
+	if at-r.firstFail > m.horizon {
+		r.state, r.due = stateDead, at
+	} else {
+		r.state, r.due = stateScheduled, earliest(due, pending)
+	}
+}
+
 // TestRandomOps applies random operations at random times, and after each
 // checks the queue against the model and its indexes and counts against
 // its records.
@@ -152,8 +164,7 @@ func TestRandomOps(t *testing.T) {
 			got, err = q.Claim(ctx, n, lease)
 			for _, r := range m.recs { // the sweep
 				if r.state == stateInFlight && r.leaseEnd <= now {
-					r.state, r.due = stateScheduled, earliest(r.due, r.pending)
-					r.pending, r.lease, r.leaseEnd = noTime, "", 0
+					m.retry(r, r.leaseEnd, r.due, queue.LeaseExpiredError)
 				}
 			}
 			var dueKeys []string // what the model would claim, in order
@@ -210,13 +221,7 @@ func TestRandomOps(t *testing.T) {
 				wait := ms(20)
 				err = q.Retry(ctx, j, wait, errors.New(op))
 				if r != nil {
-					pending := r.pending
-					m.fail(r, now, op)
-					if now-r.firstFail > m.horizon {
-						r.state, r.due = stateDead, now
-					} else {
-						r.state, r.due = stateScheduled, earliest(now+int64(wait), pending)
-					}
+					m.retry(r, now, now+int64(wait), op)
 				}
 			case 2:
 				op = "kill"

@@ -202,13 +202,15 @@ func (t *txn) schedule(key string, due int64) error {
 type expiry struct {
 	key      string
 	leaseEnd int64
+	attempts uint32 // failed attempts, this one included
+	died     bool   // past the retry horizon: a dead letter now
 }
 
-// sweep returns every key whose lease ended at or before now to the
-// schedule, at the earlier of the due time it was claimed at and its
-// pending due. The failure record is kept: a lease can run out because the
-// process restarted, which says nothing about the job.
-func (t *txn) sweep(now int64) ([]expiry, error) {
+// sweep ends every lease that ran out at or before now. Each is a failed
+// attempt at its lease end, handled as Retry handles one: the key dies if
+// it has been failing for longer than horizon, else it is scheduled at the
+// earlier of the due time it was claimed at and its pending due.
+func (t *txn) sweep(now int64, horizon time.Duration) ([]expiry, error) {
 	keys, ends := upTo(t.leases, now, math.MaxInt)
 	out := make([]expiry, len(keys))
 	for i, key := range keys {
@@ -216,13 +218,11 @@ func (t *txn) sweep(now int64) ([]expiry, error) {
 		if err != nil {
 			return nil, err
 		}
-		rec := *old
-		rec.state, rec.due = stateScheduled, earliest(old.due, old.pending)
-		rec.pending, rec.lease, rec.leaseEnd = noTime, "", 0
+		rec := failed(old, ends[i], old.due, horizon, queue.LeaseExpiredError)
 		if err := t.write(key, old, &rec); err != nil {
 			return nil, err
 		}
-		out[i] = expiry{key, ends[i]}
+		out[i] = expiry{key: key, leaseEnd: ends[i], attempts: rec.attempts, died: rec.state == stateDead}
 	}
 	return out, nil
 }
@@ -297,16 +297,29 @@ func (t *txn) ack(job queue.Job, now int64) error {
 	return t.write(job.Key, old, newScheduled(old.pending))
 }
 
-// failed is old after a failed attempt at now: counted, with its error
-// kept, and no longer leased or pending.
-func failed(old *record, now int64, msg string) record {
+// counted is old after a failed attempt at time at: counted, with its
+// error kept, and no longer leased or pending.
+func counted(old *record, at int64, msg string) record {
 	rec := *old
 	rec.attempts++
 	if rec.firstFail == noTime {
-		rec.firstFail = now
+		rec.firstFail = at
 	}
 	rec.lastError = msg
 	rec.pending, rec.lease, rec.leaseEnd = noTime, "", 0
+	return rec
+}
+
+// failed is an in-flight old after a failed attempt at time at (Retry, an
+// expired lease): a dead letter if the key has been failing for longer
+// than horizon, else scheduled at the earlier of due and its pending due.
+func failed(old *record, at, due int64, horizon time.Duration, msg string) record {
+	rec := counted(old, at, msg)
+	if at-rec.firstFail > int64(horizon) {
+		rec.state, rec.due = stateDead, at
+	} else {
+		rec.state, rec.due = stateScheduled, earliest(due, old.pending)
+	}
 	return rec
 }
 
@@ -316,12 +329,7 @@ func (t *txn) retry(job queue.Job, now int64, wait, horizon time.Duration, msg s
 	if err != nil {
 		return false, err
 	}
-	rec := failed(old, now, msg)
-	if now-rec.firstFail > int64(horizon) {
-		rec.state, rec.due = stateDead, now
-	} else {
-		rec.state, rec.due = stateScheduled, earliest(plus(now, wait), old.pending)
-	}
+	rec := failed(old, now, plus(now, wait), horizon, msg)
 	return rec.state == stateDead, t.write(job.Key, old, &rec)
 }
 
@@ -331,7 +339,7 @@ func (t *txn) kill(job queue.Job, now int64, msg string) error {
 	if err != nil {
 		return err
 	}
-	rec := failed(old, now, msg)
+	rec := counted(old, now, msg)
 	rec.state, rec.due = stateDead, now
 	return t.write(job.Key, old, &rec)
 }

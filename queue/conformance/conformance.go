@@ -24,13 +24,18 @@
 //     returns the key: Ack, Retry, Kill and Extend then fail with
 //     ErrLeaseLost, as they do for any Job that is not the key's current
 //     lease (acked already, forged, or claimed again).
-//   - An expired lease returns its key at the earlier of the due time it
-//     was claimed at and its pending due time. That is not a failed
-//     attempt: Attempts, FirstFail and LastError stay as they were.
-//   - Retry and Kill both count a failed attempt; FirstFail is the time of
-//     the first failure since the key was last acked or replayed. Retry
-//     makes the key a dead letter when now − FirstFail exceeds the horizon.
-//     A dead key's Entry.Due is the time it died; it has no pending due.
+//   - Retry, Kill and an expired lease each count a failed attempt;
+//     FirstFail is the time of the first failure since the key was last
+//     acked or replayed. Retry makes the key a dead letter when
+//     now − FirstFail exceeds the horizon (exceeds: a key failing for
+//     exactly the horizon is retried). A dead key's Entry.Due is the time
+//     it died; it has no pending due.
+//   - An expired lease is a failed attempt dated at its lease end, however
+//     much later a Claim finds it: LastError becomes
+//     queue.LeaseExpiredError, and the key becomes a dead letter, dying at
+//     its lease end, when lease end − FirstFail exceeds the horizon.
+//     Otherwise the key returns at the earlier of the due time it was
+//     claimed at and its pending due time, claimable at once.
 //   - Replay resets Attempts, FirstFail and LastError, so a replayed key
 //     gets the whole retry horizon again.
 //   - Cancel of a key the queue does not hold returns nil or ErrNotFound.
@@ -78,6 +83,7 @@ func RunTests(t *testing.T, b Backend) {
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseExpiryPending", testLeaseExpiryPending},
+		{"LeaseExpiryHorizon", testLeaseExpiryHorizon},
 		{"Extend", testExtend},
 		{"ScheduleInFlight", testScheduleInFlight},
 		{"AckRemoves", testAckRemoves},

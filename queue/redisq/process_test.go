@@ -184,3 +184,112 @@ func TestHelperClaimer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Environment of the helper process TestHelperHolder.
+const envHold = "REDISQ_HELPER_HOLD" // the key to claim and hold
+
+// reclaimLease is the lease of TestKilledWorkerReclaim: the engine's
+// default (engine.DefaultLease).
+const reclaimLease = 15 * time.Second
+
+// TestKilledWorkerReclaim measures how long a key stays stuck when the
+// worker process holding it dies: a helper process claims the key with the
+// engine's default lease and reports it; this process kills it with
+// SIGKILL at once (the worst case: a whole lease is left) and polls Claim
+// every 100ms, as an idle worker would, until it gets the key back. The
+// time from the kill to the re-claim must stay within twice the lease,
+// and the re-claim counts the lost run as a failed attempt. Redis keeps
+// the time (Options.Now is nil), so nothing here mocks the clock.
+func TestKilledWorkerReclaim(t *testing.T) {
+	t.Parallel()
+	srv := testenv.Redis(t)
+	q := open(t, client(t, srv.Addr()), queue.Options{}, redisq.Options{})
+	ctx := t.Context()
+	const key = "ldap/poison"
+	if err := q.Schedule(ctx, key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperHolder$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envAddr+"="+srv.Addr(), envHold+"="+key)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The helper prints "claimed <lease end in Unix ms>" once it holds the key.
+	var leaseEnd int64
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, err := fmt.Sscanf(sc.Text(), "claimed %d", &leaseEnd); err == nil {
+			break
+		}
+	}
+	if leaseEnd == 0 {
+		cmd.Process.Kill()
+		t.Fatalf("helper exited without claiming: %v", errors.Join(sc.Err(), cmd.Wait()))
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	cmd.Wait()
+	t.Logf("killed the holder %v before its lease end", time.UnixMilli(leaseEnd).Sub(killed).Round(time.Millisecond))
+
+	deadline := killed.Add(2*reclaimLease + 5*time.Second)
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		jobs, err := q.Claim(ctx, 1, reclaimLease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 1 {
+			took := time.Since(killed)
+			t.Logf("re-claimed %s %v after the SIGKILL (lease %v, polling every 100ms)", jobs[0].Key, took.Round(time.Millisecond), reclaimLease)
+			if took > 2*reclaimLease {
+				t.Errorf("re-claim took %v, more than twice the lease", took)
+			}
+			if jobs[0].Key != key || jobs[0].Attempts != 1 {
+				t.Errorf("re-claimed %+v, want %s after 1 failed attempt", jobs[0], key)
+			}
+			e, err := q.Get(ctx, key)
+			if err != nil || e.LastError != queue.LeaseExpiredError {
+				t.Errorf("Get = %+v, %v; want LastError %q", e, err, queue.LeaseExpiredError)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not re-claimed %v after the SIGKILL", time.Since(killed).Round(time.Millisecond))
+		}
+		<-poll.C
+	}
+}
+
+// TestHelperHolder is the helper process of TestKilledWorkerReclaim: it
+// claims the key, reports it and hangs until killed. Run on its own, it
+// does nothing.
+func TestHelperHolder(t *testing.T) {
+	addr, key := os.Getenv(envAddr), os.Getenv(envHold)
+	if addr == "" || key == "" {
+		t.Skip("helper process of TestKilledWorkerReclaim")
+	}
+	q := open(t, client(t, addr), queue.Options{}, redisq.Options{})
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		jobs, err := q.Claim(t.Context(), 1, reclaimLease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 1 && jobs[0].Key == key {
+			fmt.Printf("claimed %d\n", jobs[0].LeaseEnd.UnixMilli())
+			time.Sleep(time.Minute) // a worker stuck in its job, until the SIGKILL
+			t.Fatal("not killed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("never claimed " + key)
+}

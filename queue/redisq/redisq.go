@@ -38,6 +38,23 @@
 //
 // ScheduleMany pipelines schedules a thousand to a round trip, for work
 // that schedules many keys at once (a reconcile of every identity).
+// AckMany acks up to a thousand jobs in one script call, for a worker that
+// finishes a claimed batch: per job it saves a round trip, a script call
+// and the lease set's ZREM and the hashes' DEL, which are done once for
+// the batch. Concurrent Ack calls share script calls the same way, as a
+// group commit (ack.go). Claim sends one argument per call whatever its n
+// (the lease tokens are a random base the script numbers), so that an
+// idle worker's polls stay small.
+//
+// # Retries
+//
+// go-redis sends a command again after a read timeout or a broken
+// connection. Schedule is idempotent and keeps that; every other script
+// that changes the queue is sent at most once (Queue.once), since a second
+// run would claim another batch or report a change that happened as
+// refused. Such a call fails instead, its outcome unknown, as after any
+// failed write: a claim whose reply was lost comes back when its lease
+// runs out, counted as a failed attempt.
 //
 // # Durability
 //
@@ -106,6 +123,7 @@ type Queue struct {
 	horizon time.Duration
 	log     *slog.Logger
 	metrics *queue.Metrics
+	acks    acker
 	closed  atomic.Bool
 }
 
@@ -276,28 +294,24 @@ func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.
 		return nil, fmt.Errorf("redisq: claim: lease %v is shorter than 1ms", lease)
 	}
 	n = min(max(n, 0), MaxClaim)
-	args := make([]any, 0, 5+n)
-	args = append(args, q.nowArg(), n, lease.Milliseconds(), q.keys.jp, sweepLimit)
-	tokens, err := newTokens(n)
+	base, err := tokenBase()
 	if err != nil {
 		return nil, fmt.Errorf("redisq: claim: %w", err)
 	}
-	args = append(args, tokens...)
-	res, err := claimScript.Run(q.write(ctx), q.client, []string{q.keys.due, q.keys.leases}, args...).Slice()
+	res, err := q.once(ctx, claimScript, []string{q.keys.due, q.keys.leases, q.keys.dead},
+		q.nowArg(), n, lease.Milliseconds(), q.keys.jp, sweepLimit, q.horizon.Milliseconds(),
+		queue.LeaseExpiredError, base).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redisq: claim: %w", err)
 	}
-	if len(res) < 2 || (len(res)-2)%3 != 0 {
+	if len(res) < 3 || (len(res)-3)%3 != 0 {
 		return nil, fmt.Errorf("redisq: claim: script returned %d values", len(res))
 	}
 	now, _ := res[0].(int64)
-	if expired, _ := res[1].(int64); expired > 0 {
-		q.metrics.LeaseExpired(int(expired))
-		q.log.Warn("queue leases expired; keys returned to the schedule", "count", expired)
-	}
+	q.expired(res[1], res[2])
 	end := time.UnixMilli(now + lease.Milliseconds()).UTC()
-	jobs := make([]queue.Job, 0, (len(res)-2)/3)
-	for i := 2; i < len(res); i += 3 {
+	jobs := make([]queue.Job, 0, (len(res)-3)/3)
+	for i := 3; i < len(res); i += 3 {
 		key, _ := res[i].(string)
 		due, err1 := parseMs(res[i+1])
 		attempts, err2 := parseMs(res[i+2])
@@ -306,11 +320,29 @@ func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.
 		}
 		jobs = append(jobs, queue.Job{
 			Key: key, Due: timeOf(due), Attempts: int(attempts),
-			Lease: tokens[len(jobs)].(string), LeaseEnd: end,
+			Lease: base + strconv.Itoa(len(jobs)+1), LeaseEnd: end,
 		})
 	}
 	q.metrics.Claimed(len(jobs))
 	return jobs, nil
+}
+
+// expired counts and logs the leases a Claim ended: n of them, of which
+// the keys in dead died.
+func (q *Queue) expired(n, dead any) {
+	count, _ := n.(int64)
+	if count == 0 {
+		return
+	}
+	q.metrics.LeaseExpired(int(count))
+	died, _ := dead.([]any)
+	for _, k := range died {
+		q.metrics.DeadLettered()
+		q.log.Warn("queue lease expired past the retry horizon; dead letter", "key", k, "err", queue.LeaseExpiredError)
+	}
+	if back := int(count) - len(died); back > 0 {
+		q.log.Warn("queue leases expired; failed attempts, keys returned to the schedule", "count", back)
+	}
 }
 
 // Extend implements queue.Queue.
@@ -321,7 +353,7 @@ func (q *Queue) Extend(ctx context.Context, job queue.Job, lease time.Duration) 
 	if lease < time.Millisecond {
 		return queue.Job{}, fmt.Errorf("redisq: extend %q: lease %v is shorter than 1ms", job.Key, lease)
 	}
-	res, err := extendScript.Run(q.write(ctx), q.client, []string{q.keys.leases, q.keys.job(job.Key)},
+	res, err := q.once(ctx, extendScript, []string{q.keys.leases, q.keys.job(job.Key)},
 		job.Key, job.Lease, q.nowArg(), lease.Milliseconds()).Slice()
 	if err != nil {
 		return queue.Job{}, wrap("extend", job.Key, err)
@@ -339,16 +371,6 @@ func (q *Queue) Extend(ctx context.Context, job queue.Job, lease time.Duration) 
 		return queue.Job{}, fmt.Errorf("redisq: extend %q: %w", job.Key, err)
 	}
 	return queue.Job{Key: job.Key, Due: timeOf(due), Attempts: int(attempts), Lease: job.Lease, LeaseEnd: timeOf(end)}, nil
-}
-
-// Ack implements queue.Queue.
-func (q *Queue) Ack(ctx context.Context, job queue.Job) error {
-	_, err := q.held(ctx, "ack", job, ackScript, []string{q.keys.due, q.keys.leases, q.keys.job(job.Key)},
-		job.Key, job.Lease, q.nowArg())
-	if err == nil {
-		q.metrics.Acked()
-	}
-	return err
 }
 
 // Retry implements queue.Queue.
@@ -380,11 +402,11 @@ func (q *Queue) Kill(ctx context.Context, job queue.Job, jobErr error) error {
 
 // held runs a script that acts on a job's lease and turns its 'lost'
 // into queue.ErrLeaseLost.
-func (q *Queue) held(ctx context.Context, op string, job queue.Job, s *redis.Script, keys []string, args ...any) (string, error) {
+func (q *Queue) held(ctx context.Context, op string, job queue.Job, s *script, keys []string, args ...any) (string, error) {
 	if err := q.ready(ctx); err != nil {
 		return "", wrap(op, job.Key, err)
 	}
-	res, err := s.Run(q.write(ctx), q.client, keys, args...).Text()
+	res, err := q.once(ctx, s, keys, args...).Text()
 	switch {
 	case err != nil:
 		return "", wrap(op, job.Key, err)
@@ -399,7 +421,7 @@ func (q *Queue) Replay(ctx context.Context, key string) error {
 	err := q.ready(ctx)
 	if err == nil {
 		var res string
-		res, err = replayScript.Run(q.write(ctx), q.client, []string{q.keys.due, q.keys.dead, q.keys.job(key)}, key, q.nowArg()).Text()
+		res, err = q.once(ctx, replayScript, []string{q.keys.due, q.keys.dead, q.keys.job(key)}, key, q.nowArg()).Text()
 		if err == nil && res == "notfound" {
 			err = queue.ErrNotFound
 		}
@@ -413,7 +435,7 @@ func (q *Queue) Cancel(ctx context.Context, key string) error {
 	err := q.ready(ctx)
 	if err == nil {
 		var res string
-		res, err = cancelScript.Run(q.write(ctx), q.client, []string{q.keys.due, q.keys.dead, q.keys.job(key)}, key).Text()
+		res, err = q.once(ctx, cancelScript, []string{q.keys.due, q.keys.dead, q.keys.job(key)}, key).Text()
 		if err == nil && res == "notfound" {
 			err = queue.ErrNotFound
 		}
@@ -437,6 +459,42 @@ func (q *Queue) ready(ctx context.Context) error {
 // reply could not know whether the change happened.
 func (q *Queue) write(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
+// once runs a script that changes the queue, under write's context, and
+// at most once. go-redis sends a command again after a read timeout or a
+// broken connection, which is harmless for Schedule but not here: a second
+// Claim would lease another batch and orphan the first (whose leases would
+// then run out as failed attempts), and a second Ack, Retry, Kill, Replay
+// or Cancel would report a change that happened as refused (ErrLeaseLost,
+// ErrNotFound). So the command is marked NoRetry, which lets the client
+// send it again only when the first send never reached the server; the
+// caller gets any other failure as an error, with the outcome unknown, as
+// after any failed write. EVALSHA falls back to EVAL on NOSCRIPT, which
+// means the script did not run.
+func (q *Queue) once(ctx context.Context, s *script, keys []string, args ...any) *redis.Cmd {
+	ctx = q.write(ctx)
+	cmd := q.eval(ctx, "evalsha", s.sha, keys, args)
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		cmd = q.eval(ctx, "eval", s.src, keys, args)
+	}
+	return cmd
+}
+
+func (q *Queue) eval(ctx context.Context, verb, body string, keys []string, args []any) *redis.Cmd {
+	argv := make([]any, 0, 3+len(keys)+len(args))
+	argv = append(argv, verb, body, len(keys))
+	for _, k := range keys {
+		argv = append(argv, k)
+	}
+	cmd := redis.NewCmd(ctx, append(argv, args...)...)
+	_ = q.client.Process(ctx, onceCmd{cmd}) // the error is cmd's
+	return cmd
+}
+
+// onceCmd is a command the client must not send twice.
+type onceCmd struct{ *redis.Cmd }
+
+func (onceCmd) NoRetry() bool { return true }
+
 // nowArg is the time scripts act on: Now's when set, else empty for the
 // server's clock.
 func (q *Queue) nowArg() string {
@@ -446,22 +504,15 @@ func (q *Queue) nowArg() string {
 	return strconv.FormatInt(ms(q.now()), 10)
 }
 
-// newTokens returns n distinct lease tokens: one random 128-bit value per
-// Claim call, numbered per key.
-func newTokens(n int) ([]any, error) {
-	if n == 0 {
-		return nil, nil
-	}
+// tokenBase returns the start of a Claim call's lease tokens: a random
+// 128-bit value and a dot. claimScript appends each key's number (1, 2, …)
+// to it, so that the call sends one argument, not one per key.
+func tokenBase() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
+		return "", err
 	}
-	base := hex.EncodeToString(b[:]) + "."
-	out := make([]any, n)
-	for i := range out {
-		out[i] = base + strconv.Itoa(i)
-	}
-	return out, nil
+	return hex.EncodeToString(b[:]) + ".", nil
 }
 
 func checkKey(key string) error {

@@ -1,6 +1,11 @@
 package redisq
 
-import "github.com/redis/go-redis/v9"
+import (
+	"crypto/sha1"
+	"encoding/hex"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // The Lua scripts that make every state change of a key atomic. Each is
 // documented with its KEYS and ARGV; all times are integer milliseconds
@@ -12,7 +17,7 @@ import "github.com/redis/go-redis/v9"
 //	token      in flight only: the lease token
 //	leaseEnd   in flight only: when the lease ends (also its score in the lease set)
 //	died       dead only: when it died (also its score in the dead set)
-//	attempts   failed attempts since the last Ack or Replay (absent: 0)
+//	attempts   failed attempts (Retry, Kill, expired leases) since the last Ack or Replay (absent: 0)
 //	firstFail  time of the first of those failures (absent: none)
 //	lastError  the last failure's text
 //
@@ -24,6 +29,16 @@ import "github.com/redis/go-redis/v9"
 // Lua numbers are doubles, exact for any time in milliseconds, but
 // redis.call formats numbers with %.14g, which rounds times past the year
 // 5138: prelude's fmt formats them as integers instead.
+
+// script is a Lua script that changes the queue, run by Queue.once.
+type script struct {
+	src, sha string
+}
+
+func newScript(src string) *script {
+	sum := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+}
 
 // prelude is prepended to every script that takes a time or a lease.
 const prelude = `
@@ -41,6 +56,30 @@ end
 local function held(job, token, now)
   local v = redis.call('HMGET', job, 'state', 'token', 'leaseEnd')
   return v[1] == 'inflight' and v[2] == token and tonumber(v[3]) > now
+end
+
+-- fail records a failed attempt, at time at, of the in-flight key k whose
+-- hash is job and which the caller has removed from the lease set: the key
+-- dies if it has been failing for longer than horizon, else it is
+-- scheduled at the earlier of due and its pending due. It returns 'dead'
+-- or 'scheduled'.
+local function fail(dueSet, deadSet, job, k, at, due, horizon, msg)
+  local v = redis.call('HMGET', job, 'attempts', 'firstFail', 'pending')
+  local attempts = fmt((tonumber(v[1]) or 0) + 1)
+  local ff = tonumber(v[2]) or at
+  redis.call('HDEL', job, 'pending', 'token', 'leaseEnd')
+  if at - ff > horizon then
+    redis.call('ZADD', deadSet, fmt(at), k)
+    redis.call('HDEL', job, 'due')
+    redis.call('HSET', job, 'state', 'dead', 'died', fmt(at), 'attempts', attempts,
+      'firstFail', fmt(ff), 'lastError', msg)
+    return 'dead'
+  end
+  if v[3] and tonumber(v[3]) < due then due = tonumber(v[3]) end
+  redis.call('ZADD', dueSet, fmt(due), k)
+  redis.call('HSET', job, 'state', 'scheduled', 'due', fmt(due), 'attempts', attempts,
+    'firstFail', fmt(ff), 'lastError', msg)
+  return 'scheduled'
 end
 `
 
@@ -70,39 +109,42 @@ redis.call('HSET', KEYS[2], 'state', 'scheduled', 'due', ARGV[2])
 return 'scheduled'
 `)
 
-// claimScript leases due keys (Claim). It first returns up to ARGV[5]
-// expired leases to the schedule, at the earlier of the due time they were
-// claimed at and their pending due, without counting a failed attempt;
-// then it moves up to ARGV[2] keys due at or before now, earliest first
-// (ties in byte order of the key, as the sorted set orders them), into the
-// lease set under the tokens the caller generated.
+// claimScript leases due keys (Claim). It first ends up to ARGV[5]
+// expired leases, each a failed attempt at its lease end (see fail in the
+// prelude): the key dies past the retry horizon, else it goes back to the
+// schedule at the earlier of the due time it was claimed at and its
+// pending due. Then it moves up to ARGV[2] keys due at or before now,
+// earliest first (ties in byte order of the key, as the sorted set orders
+// them), into the lease set, the i-th key under the lease token ARGV[8]
+// followed by i.
 //
-//	KEYS[1]  due set     KEYS[2]  lease set
+//	KEYS[1]  due set     KEYS[2]  lease set   KEYS[3]  dead set
 //	ARGV[1]  now, or '' for the server's time
 //	ARGV[2]  n           ARGV[3]  lease duration
 //	ARGV[4]  the prefix of the keys' hashes
-//	ARGV[5]  most expired leases to return in this call
-//	ARGV[6…5+n]  one lease token per key
+//	ARGV[5]  most expired leases to end in this call
+//	ARGV[6]  retry horizon
+//	ARGV[7]  the last error of an expired lease
+//	ARGV[8]  the start of the lease tokens: random, unique to the call
 //
-// It returns {now, expired, key1, due1, attempts1, key2, …}. The hashes'
-// keys are not declared: they share the sets' hash tag, hence their slot.
-var claimScript = redis.NewScript(prelude + `
+// It returns {now, expired, {keys that died}, key1, due1, attempts1,
+// key2, …}. The hashes' keys are not declared: they share the sets' hash
+// tag, hence their slot.
+var claimScript = newScript(prelude + `
 local now = clock(ARGV[1])
 local snow = fmt(now)
-local expired = redis.call('ZRANGE', KEYS[2], '-inf', snow, 'BYSCORE', 'LIMIT', 0, ARGV[5])
-for _, k in ipairs(expired) do
+local expired = redis.call('ZRANGE', KEYS[2], '-inf', snow, 'BYSCORE', 'LIMIT', 0, ARGV[5], 'WITHSCORES')
+local dead = {}
+for i = 1, #expired, 2 do
+  local k = expired[i]
   local job = ARGV[4] .. k
   redis.call('ZREM', KEYS[2], k)
-  local v = redis.call('HMGET', job, 'due', 'pending')
-  if v[1] then
-    local due = v[1]
-    if v[2] and tonumber(v[2]) < tonumber(due) then due = v[2] end
-    redis.call('ZADD', KEYS[1], due, k)
-    redis.call('HSET', job, 'state', 'scheduled', 'due', due)
-    redis.call('HDEL', job, 'pending', 'token', 'leaseEnd')
+  local due = tonumber(redis.call('HGET', job, 'due'))
+  if due and fail(KEYS[1], KEYS[3], job, k, tonumber(expired[i + 1]), due, tonumber(ARGV[6]), ARGV[7]) == 'dead' then
+    dead[#dead + 1] = k
   end
 end
-local out = {now, #expired}
+local out = {now, #expired / 2, dead}
 local n = tonumber(ARGV[2])
 if n <= 0 then return out end
 local due = redis.call('ZRANGE', KEYS[1], '-inf', snow, 'BYSCORE', 'LIMIT', 0, n, 'WITHSCORES')
@@ -115,7 +157,7 @@ for i = 1, #due, 2 do
   ks[#ks + 1] = k
   leases[#leases + 1] = send
   leases[#leases + 1] = k
-  redis.call('HSET', job, 'state', 'inflight', 'token', ARGV[5 + (i + 1) / 2], 'leaseEnd', send)
+  redis.call('HSET', job, 'state', 'inflight', 'token', ARGV[8] .. fmt((i + 1) / 2), 'leaseEnd', send)
   out[#out + 1] = k
   out[#out + 1] = due[i + 1]
   out[#out + 1] = redis.call('HGET', job, 'attempts') or '0'
@@ -133,7 +175,7 @@ return out
 //
 // It returns {'lost'} if the caller does not hold the lease, else
 // {'ok', leaseEnd, due, attempts}.
-var extendScript = redis.NewScript(prelude + `
+var extendScript = newScript(prelude + `
 local now = clock(ARGV[3])
 if not held(KEYS[2], ARGV[2], now) then return {'lost'} end
 local send = fmt(now + tonumber(ARGV[4]))
@@ -143,24 +185,44 @@ local v = redis.call('HMGET', KEYS[2], 'due', 'attempts')
 return {'ok', send, v[1], v[2] or '0'}
 `)
 
-// ackScript finishes a held job (Ack): the key leaves the queue, or goes
-// back to the schedule at its pending due, with its failures forgotten.
+// ackScript finishes held jobs (Ack, AckMany): each key leaves the queue,
+// or goes back to the schedule at its pending due, with its failures
+// forgotten. Many jobs share one call, so that a worker acking a batch
+// pays one round trip and the lease set one ZREM.
 //
-//	KEYS[1]  due set     KEYS[2]  lease set   KEYS[3]  the key's hash
-//	ARGV[1]  key         ARGV[2]  token       ARGV[3]  now, or ''
+//	KEYS[1]  due set     KEYS[2]  lease set
+//	ARGV[1]  now, or ''  ARGV[2]  the prefix of the keys' hashes
+//	ARGV[3…]  key1, token1, key2, token2, …
 //
-// It returns 'lost', 'done' or 'scheduled'.
-var ackScript = redis.NewScript(prelude + `
-local now = clock(ARGV[3])
-local v = redis.call('HMGET', KEYS[3], 'state', 'token', 'leaseEnd', 'pending')
-if v[1] ~= 'inflight' or v[2] ~= ARGV[2] or tonumber(v[3]) <= now then return 'lost' end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[3])
-local p = v[4]
-if not p then return 'done' end
-redis.call('ZADD', KEYS[1], p, ARGV[1])
-redis.call('HSET', KEYS[3], 'state', 'scheduled', 'due', p)
-return 'scheduled'
+// It returns one integer per job: 0 if the caller does not hold its lease
+// (lost), 1 if the key left the queue, 2 if it was scheduled. The hashes'
+// keys are not declared: they share the sets' hash tag, hence their slot.
+var ackScript = newScript(prelude + `
+local now = clock(ARGV[1])
+local out, acked, gone, seen = {}, {}, {}, {}
+for i = 3, #ARGV, 2 do
+  local k = ARGV[i]
+  local job = ARGV[2] .. k
+  local v = redis.call('HMGET', job, 'state', 'token', 'leaseEnd', 'pending')
+  if seen[k] or v[1] ~= 'inflight' or v[2] ~= ARGV[i + 1] or tonumber(v[3]) <= now then
+    out[#out + 1] = 0
+  elseif v[4] then
+    acked[#acked + 1] = k
+    seen[k] = true
+    redis.call('DEL', job)
+    redis.call('ZADD', KEYS[1], v[4], k)
+    redis.call('HSET', job, 'state', 'scheduled', 'due', v[4])
+    out[#out + 1] = 2
+  else
+    acked[#acked + 1] = k
+    gone[#gone + 1] = job
+    seen[k] = true -- acked: a second job of the key in this call is lost
+    out[#out + 1] = 1
+  end
+end
+if #acked > 0 then redis.call('ZREM', KEYS[2], unpack(acked)) end
+if #gone > 0 then redis.call('DEL', unpack(gone)) end
+return out
 `)
 
 // retryScript returns a failed job to the schedule at now + after, or its
@@ -173,27 +235,11 @@ return 'scheduled'
 //	ARGV[4]  after       ARGV[5]  error text  ARGV[6]  retry horizon
 //
 // It returns 'lost', 'scheduled' or 'dead'.
-var retryScript = redis.NewScript(prelude + `
+var retryScript = newScript(prelude + `
 local now = clock(ARGV[3])
 if not held(KEYS[4], ARGV[2], now) then return 'lost' end
-local v = redis.call('HMGET', KEYS[4], 'attempts', 'firstFail', 'pending')
-local attempts = (tonumber(v[1]) or 0) + 1
-local ff = tonumber(v[2]) or now
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[4], 'pending', 'token', 'leaseEnd')
-if now - ff > tonumber(ARGV[6]) then
-  redis.call('ZADD', KEYS[3], fmt(now), ARGV[1])
-  redis.call('HDEL', KEYS[4], 'due')
-  redis.call('HSET', KEYS[4], 'state', 'dead', 'died', fmt(now), 'attempts', fmt(attempts),
-    'firstFail', fmt(ff), 'lastError', ARGV[5])
-  return 'dead'
-end
-local due = now + tonumber(ARGV[4])
-if v[3] and tonumber(v[3]) < due then due = tonumber(v[3]) end
-redis.call('ZADD', KEYS[1], fmt(due), ARGV[1])
-redis.call('HSET', KEYS[4], 'state', 'scheduled', 'due', fmt(due), 'attempts', fmt(attempts),
-  'firstFail', fmt(ff), 'lastError', ARGV[5])
-return 'scheduled'
+return fail(KEYS[1], KEYS[3], KEYS[4], ARGV[1], now, now + tonumber(ARGV[4]), tonumber(ARGV[6]), ARGV[5])
 `)
 
 // killScript makes a held job a dead letter now, counting the attempt and
@@ -204,7 +250,7 @@ return 'scheduled'
 //	ARGV[4]  error text
 //
 // It returns 'lost' or 'dead'.
-var killScript = redis.NewScript(prelude + `
+var killScript = newScript(prelude + `
 local now = clock(ARGV[3])
 if not held(KEYS[3], ARGV[2], now) then return 'lost' end
 local v = redis.call('HMGET', KEYS[3], 'attempts', 'firstFail')
@@ -222,7 +268,7 @@ return 'dead'
 //	ARGV[1]  key         ARGV[2]  now, or ''
 //
 // It returns 'notfound' unless the key is dead, else 'scheduled'.
-var replayScript = redis.NewScript(prelude + `
+var replayScript = newScript(prelude + `
 if redis.call('HGET', KEYS[3], 'state') ~= 'dead' then return 'notfound' end
 local now = fmt(clock(ARGV[2]))
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -239,7 +285,7 @@ return 'scheduled'
 //	ARGV[1]  key
 //
 // It returns 'notfound' if the queue does not hold the key, else 'ok'.
-var cancelScript = redis.NewScript(`
+var cancelScript = newScript(`
 local st = redis.call('HGET', KEYS[3], 'state')
 if st == 'scheduled' then
   redis.call('ZREM', KEYS[1], ARGV[1])
