@@ -3,15 +3,27 @@
 # and quick when everything is present.
 set -euo pipefail
 
-# binary:package pairs; tests start these servers themselves on loopback.
+# what:package pairs; tests start these servers themselves on loopback. A
+# "what" is a binary looked up in PATH and /usr/sbin, or, when it starts with
+# "/", a path that must exist (for packages that ship data, not a binary).
 need=()
 want=(
   redis-server:redis-server
+  slapd:slapd
+  ldapsearch:ldap-utils
+  samba:samba-ad-dc
+  # Only a Recommends of samba-ad-dc, but samba-tool domain provision needs
+  # its setup files.
+  /usr/share/samba/setup:samba-ad-provision
 )
 
 for pair in "${want[@]}"; do
-  bin=${pair%%:*} pkg=${pair#*:}
-  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
+  what=${pair%%:*} pkg=${pair#*:}
+  if [[ $what == /* ]]; then
+    [ -e "$what" ] || need+=("$pkg")
+  else
+    command -v "$what" >/dev/null 2>&1 || [ -x "/usr/sbin/$what" ] || need+=("$pkg")
+  fi
 done
 [ ${#need[@]} -eq 0 ] && exit 0
 
