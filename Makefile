@@ -22,9 +22,12 @@ fuzz:
 	$(GO) test ./scim/patch  -run '^$$' -fuzz FuzzApply        -fuzztime $(FUZZTIME)
 	$(GO) test ./scim/compat -run '^$$' -fuzz FuzzNormalize    -fuzztime $(FUZZTIME)
 	$(GO) test ./scim        -run '^$$' -fuzz FuzzRequest      -fuzztime $(FUZZTIME)
+	$(GO) test ./mapper      -run '^$$' -fuzz FuzzParseDate    -fuzztime $(FUZZTIME)
+	$(GO) test ./mapper      -run '^$$' -fuzz FuzzLifecycle    -fuzztime $(FUZZTIME)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./store/... ./scim/...
+	$(GO) test -run '^$$' -bench JoinerLatency -benchtime 1000x ./engine/
 
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)
