@@ -6,6 +6,25 @@
 //
 // It is used by the ldap target kind; the implementation arrives with the
 // LDAP target issue. Dialect is the seam between directory flavours.
+//
+// # Foundation (in place)
+//
+//   - DNs and filters (dn.go): RDN, JoinDN, Parent, RDNValue, EqualDN and
+//     UnderDN build and take apart DNs with RFC 4514 escaping; Eq, Present,
+//     And, Or and Not build filters with RFC 4515 escaping. Every value
+//     from outside goes through them; attribute names must pass
+//     ValidAttribute (the builders panic otherwise, so a name can never
+//     change a DN's or a filter's shape).
+//   - Connections (conn.go): Pool keeps up to PoolSize bound connections
+//     (ldaps:// or StartTLS, CA file, server name, optional client
+//     certificate; verification cannot be turned off). Pool.Do runs an
+//     operation honouring ctx, retries once on a new connection after a
+//     connection-level failure, and counts it in
+//     tenure_ldap_operations_total and
+//     tenure_ldap_operation_duration_seconds. SearchAll pages (RFC 2696).
+//   - Errors (errors.go): Classify maps result codes and transport
+//     failures to targets.Retryable or targets.Permanent, keeping the
+//     server's diagnostic message; the table and its reasons are there.
 package ldapsync
 
 // Dialect captures what differs between directory servers.
