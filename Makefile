@@ -24,6 +24,8 @@ fuzz:
 	$(GO) test ./scim        -run '^$$' -fuzz FuzzRequest      -fuzztime $(FUZZTIME)
 	$(GO) test ./mapper      -run '^$$' -fuzz FuzzParseDate    -fuzztime $(FUZZTIME)
 	$(GO) test ./mapper      -run '^$$' -fuzz FuzzLifecycle    -fuzztime $(FUZZTIME)
+	$(GO) test ./ldapsync    -run '^$$' -fuzz FuzzRDN          -fuzztime $(FUZZTIME)
+	$(GO) test ./ldapsync    -run '^$$' -fuzz FuzzFilter       -fuzztime $(FUZZTIME)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./store/... ./scim/...
