@@ -123,32 +123,16 @@ func (d *daemon) waitServing(ctx context.Context, p *process) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	want := strconv.Itoa(p.cmd.Process.Pid)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var last error
+	return pollReady(ctx, p, func() error {
 		pid, err := os.ReadFile(d.pidFile)
 		switch {
 		case err != nil:
-			last = err
+			return err
 		case strings.TrimSpace(string(pid)) != want:
-			last = fmt.Errorf("pid file %s names %q, not our process %s", d.pidFile, bytes.TrimSpace(pid), want)
-		default:
-			if last = d.probe(ctx); last == nil {
-				return nil
-			}
+			return fmt.Errorf("pid file %s names %q, not our process %s", d.pidFile, bytes.TrimSpace(pid), want)
 		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("exited during startup: %v", p.err)
-		case <-ctx.Done():
-			if isDone(p) {
-				return fmt.Errorf("exited during startup: %v", p.err)
-			}
-			return fmt.Errorf("not ready after %v: %v", startTimeout, last)
-		case <-tick.C:
-		}
-	}
+		return d.probe(ctx)
+	})
 }
 
 // pid is the server's process id, or 0 when it is not running.

@@ -238,11 +238,16 @@ func waitReady(ctx context.Context, addr string, p *process) error {
 	})
 	defer c.Close()
 	want := p.cmd.Process.Pid
+	return pollReady(ctx, p, func() error { return probe(ctx, c, want) })
+}
+
+// pollReady calls ready every 20 ms until it returns nil, the process
+// exits, or ctx ends (startTimeout), naming the last reason it was not ready.
+func pollReady(ctx context.Context, p *process, ready func() error) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	var last error
 	for {
-		last = probe(ctx, c, want)
+		last := ready()
 		if last == nil {
 			return nil
 		}
