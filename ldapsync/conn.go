@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenurehq/tenure/internal/promx"
+	"github.com/tenurehq/tenure/internal/tlsx"
 	"github.com/tenurehq/tenure/targets"
 )
 
@@ -195,29 +195,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Pool, error)
 }
 
 func tlsConfig(cfg Config, host string) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
-	if tc.ServerName == "" {
-		tc.ServerName = host
+	name := cfg.ServerName
+	if name == "" {
+		name = host
 	}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ldapsync: CA file: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ldapsync: CA file %s holds no PEM certificate", cfg.CAFile)
-		}
-	}
-	if (cfg.ClientCertFile == "") != (cfg.ClientKeyFile == "") {
-		return nil, errors.New("ldapsync: a client certificate needs both its certificate and key files")
-	}
-	if cfg.ClientCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.ClientCertFile, cfg.ClientKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("ldapsync: client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := tlsx.Client(tlsx.Files{CAFile: cfg.CAFile, CertFile: cfg.ClientCertFile, KeyFile: cfg.ClientKeyFile}, name)
+	if err != nil {
+		return nil, fmt.Errorf("ldapsync: %w", err)
 	}
 	return tc, nil
 }

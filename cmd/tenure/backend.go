@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/internal/tlsx"
 	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/queue/boltq"
 	"github.com/tenurehq/tenure/queue/redisq"
@@ -114,23 +114,9 @@ func redisClient(c *config.RedisStore) (redis.UniversalClient, error) {
 }
 
 func redisTLS(t *config.RedisTLS) (*tls.Config, error) {
-	tc := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("store.redis.tls.ca_file: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("store.redis.tls.ca_file: no certificates in %s", t.CAFile)
-		}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("store.redis.tls: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := tlsx.Client(tlsx.Files{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}, t.ServerName)
+	if err != nil {
+		return nil, fmt.Errorf("store.redis.tls: %w", err)
 	}
 	return tc, nil
 }
