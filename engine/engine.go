@@ -231,7 +231,7 @@ func (e *Engine) run(ctx context.Context, job queue.Job) {
 	defer cancel()
 	jobc := make(chan queue.Job, 1)
 	jobc <- job
-	go e.keepLease(ctx, jobc)
+	go e.keepLease(ctx, cancel, jobc)
 	out := e.Converge(ctx, job.Key, job.Attempts)
 	cur := <-jobc // the latest lease token; keepLease stops here
 	cancel()
@@ -239,8 +239,11 @@ func (e *Engine) run(ctx context.Context, job queue.Job) {
 }
 
 // keepLease extends the job's lease at a third of its length until ctx
-// ends. It owns the job value in jobc while it extends.
-func (e *Engine) keepLease(ctx context.Context, jobc chan queue.Job) {
+// ends. It owns the job value in jobc while it extends. A lost lease (the
+// queue was unreachable for longer than the lease, and another worker may
+// have the key now) cancels the converge: two workers must not converge
+// one key at once.
+func (e *Engine) keepLease(ctx context.Context, cancel context.CancelFunc, jobc chan queue.Job) {
 	t := time.NewTicker(e.opts.Lease / 3)
 	defer t.Stop()
 	for {
@@ -251,9 +254,14 @@ func (e *Engine) keepLease(ctx context.Context, jobc chan queue.Job) {
 		}
 		select {
 		case job := <-jobc:
-			if j, err := e.q.Extend(ctx, job, e.opts.Lease); err == nil {
+			j, err := e.q.Extend(ctx, job, e.opts.Lease)
+			switch {
+			case err == nil:
 				job = j
-			} else if ctx.Err() == nil {
+			case errors.Is(err, queue.ErrLeaseLost):
+				e.log.Error("engine: lease lost while converging; cancelling", "key", job.Key)
+				cancel()
+			case ctx.Err() == nil:
 				e.log.Warn("engine: lease extension failed", "key", job.Key, "err", err)
 			}
 			jobc <- job

@@ -527,3 +527,35 @@ func TestShutdownReleasesRunningWork(t *testing.T) {
 		wantAccount(t, e.acct("dir", id), true, "ou=people", "employees", "staff")
 	})
 }
+
+// TestLostLeaseCancelsConverge: when a worker's lease runs out under it
+// (it stalled, or the queue was unreachable, for longer than the lease),
+// another worker takes the key, so the first must stop converging: after
+// the key is claimed again, only one converge of it remains.
+func TestLostLeaseCancelsConverge(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, policy)
+		e.lease, e.drain = time.Second, 100*time.Millisecond
+		e.restart()
+		rec := e.targets["dir"]
+		rec.Delay = time.Hour // until cancelled
+		id := e.user("slow.one", nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.eng.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		waitFor(t, "the converge to start", func() bool { return rec.RunningCount(id) == 1 })
+		e.clock.Add(2 * time.Second) // the lease ends on the queue's clock
+		waitFor(t, "the key to be claimed again", func() bool { return rec.Starts() >= 2 })
+		waitFor(t, "the first converge to be cancelled", func() bool { return rec.RunningCount(id) == 1 })
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}

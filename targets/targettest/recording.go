@@ -38,6 +38,7 @@ type Recording struct {
 	accounts map[string]*targets.Account // by anchor
 	calls    []Call
 	running  map[string]int
+	starts   int
 	overlaps int
 	created  int
 }
@@ -60,6 +61,7 @@ func (r *Recording) Converge(ctx context.Context, req *targets.Request) (*target
 		r.overlaps++
 	}
 	r.running[req.Identity]++
+	r.starts++
 	fail := r.Fail
 	r.mu.Unlock()
 	defer func() {
@@ -148,6 +150,20 @@ func (r *Recording) Overlaps() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.overlaps
+}
+
+// Starts counts converges begun, including failed and cancelled ones.
+func (r *Recording) Starts() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.starts
+}
+
+// RunningCount is how many converges of identity are running now.
+func (r *Recording) RunningCount(identity string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running[identity]
 }
 
 // Running returns the identities being converged right now.
