@@ -25,6 +25,21 @@
 //   - Errors (errors.go): Classify maps result codes and transport
 //     failures to targets.Retryable or targets.Permanent, keeping the
 //     server's diagnostic message; the table and its reasons are there.
+//
+// # Target (target.go, openldap.go)
+//
+// Directory is a targets.Target over a Pool and an AccountDialect (OpenLDAP:
+// entryUUID anchor, disable by pwdAccountLockedTime 000001010000Z). Converge
+// finds the entry by its anchor (Link.ID) under BaseDN, else by
+// CorrelationAttribute, else creates it (entryAlreadyExists: the entry at
+// that DN is taken over); then renames and moves it with one ModifyDN,
+// modifies only the attributes that differ (and deletes those last applied
+// and no longer desired, never others), enables or disables it in the same
+// modify, and adds or removes its group memberships (already a member and
+// not a member are success). Groups are never created: a missing group is
+// a permanent error naming it. Desired !Exists deletes the entry (already
+// gone is success). Every operation is idempotent: a second Converge with
+// the returned link does nothing.
 package ldapsync
 
 // Dialect captures what differs between directory servers.

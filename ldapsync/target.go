@@ -1,0 +1,680 @@
+package ldapsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/tenurehq/tenure/targets"
+)
+
+// AccountDialect is a Dialect that can also tell whether an entry is
+// disabled and change that.
+type AccountDialect interface {
+	Dialect
+	// StatusAttributes are the attributes SetEnabled needs to read.
+	StatusAttributes() []string
+	// SetEnabled adds to m the changes that make e enabled (or disabled)
+	// and reports whether any were needed.
+	SetEnabled(m *ldap.ModifyRequest, e *ldap.Entry, enabled bool) bool
+}
+
+// Default directory options.
+const (
+	DefaultRDNAttribute    = "uid"
+	DefaultMemberAttribute = "member"
+	DefaultMemberOf        = "memberOf"
+)
+
+// DefaultObjectClasses are the object classes of a new entry.
+var DefaultObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
+
+// DefaultWriteOnly are attributes the server does not read back as written
+// (hashed passwords): see DirectoryOptions.WriteOnly.
+var DefaultWriteOnly = []string{"userPassword"}
+
+// DirectoryOptions say where a Directory keeps accounts and groups.
+type DirectoryOptions struct {
+	// BaseDN is the subtree searched for anchors and correlation values.
+	BaseDN string
+	// UsersDN is the container of an account whose Container is "".
+	UsersDN string
+	// GroupsDN holds the groups named by a bare name: an entitlement that
+	// is a DN under BaseDN is a group DN as is; any other is the cn of a
+	// group directly under GroupsDN.
+	GroupsDN string
+	// RDNAttribute names entries (DefaultRDNAttribute); its value comes
+	// from Account.Attributes.
+	RDNAttribute string
+	// ObjectClasses of new entries (DefaultObjectClasses). Existing
+	// entries' object classes are never changed.
+	ObjectClasses []string
+	// CorrelationAttribute, when set, finds an existing entry to link
+	// when there is no link (or its anchor is gone): the one entry under
+	// BaseDN whose attribute equals the desired account's value.
+	CorrelationAttribute string
+	// MemberAttribute is the groups' member attribute (DefaultMemberAttribute),
+	// holding members' DNs.
+	MemberAttribute string
+	// MemberOf is the entry's reverse membership attribute
+	// (DefaultMemberOf), read to skip group changes already in place.
+	// NoMemberOf turns that off: every grant and revoke is tried, and
+	// "already a member"/"not a member" count as done.
+	MemberOf   string
+	NoMemberOf bool
+	// WriteOnly attributes (DefaultWriteOnly; set to an empty non-nil
+	// slice for none) are written on create, when the desired value
+	// differs from the last applied one, and on an entry linked without
+	// a last applied state only if it has no value; never compared with
+	// the entry's value (which may be hashed).
+	WriteOnly []string
+}
+
+// Directory is a targets.Target that converges accounts in an LDAP
+// directory through Pool, with Dialect's anchor and disable mechanism.
+type Directory struct {
+	Pool    *Pool
+	Dialect AccountDialect
+	Options DirectoryOptions
+}
+
+var _ targets.Target = (*Directory)(nil)
+
+// NewDirectory checks opts, fills in defaults and returns the Directory.
+func NewDirectory(p *Pool, d AccountDialect, opts DirectoryOptions) (*Directory, error) {
+	o, err := opts.withDefaults(d)
+	if err != nil {
+		return nil, err
+	}
+	return &Directory{Pool: p, Dialect: d, Options: o}, nil
+}
+
+func (o DirectoryOptions) withDefaults(d AccountDialect) (DirectoryOptions, error) {
+	if d == nil {
+		return o, errors.New("ldapsync: directory: no dialect")
+	}
+	if o.RDNAttribute == "" {
+		o.RDNAttribute = DefaultRDNAttribute
+	}
+	if o.MemberAttribute == "" {
+		o.MemberAttribute = DefaultMemberAttribute
+	}
+	if o.MemberOf == "" {
+		o.MemberOf = DefaultMemberOf
+	}
+	if o.ObjectClasses == nil {
+		o.ObjectClasses = DefaultObjectClasses
+	}
+	if o.WriteOnly == nil {
+		o.WriteOnly = DefaultWriteOnly
+	}
+	for _, a := range []string{o.RDNAttribute, o.MemberAttribute, o.MemberOf, d.AnchorAttribute()} {
+		if err := ValidAttribute(a); err != nil {
+			return o, err
+		}
+	}
+	if o.CorrelationAttribute != "" {
+		if err := ValidAttribute(o.CorrelationAttribute); err != nil {
+			return o, err
+		}
+	}
+	for name, dn := range map[string]string{"base DN": o.BaseDN, "users DN": o.UsersDN} {
+		if dn == "" {
+			return o, fmt.Errorf("ldapsync: directory: no %s", name)
+		}
+		if _, err := ParseDN(dn); err != nil {
+			return o, err
+		}
+	}
+	if o.GroupsDN != "" {
+		if _, err := ParseDN(o.GroupsDN); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// permanent is a permanent failure of op that is not an LDAP result.
+func permanentf(op, format string, args ...any) error {
+	return targets.Permanent("ldap "+op, fmt.Errorf(format, args...))
+}
+
+// Converge brings the account to req.Desired: see the package doc.
+func (d *Directory) Converge(ctx context.Context, req *targets.Request) (*targets.Result, error) {
+	o, err := d.Options.withDefaults(d.Dialect)
+	if err != nil {
+		return nil, targets.Permanent("ldap converge", err)
+	}
+	c := &converge{d: d, o: o, desired: req.Desired}
+	if c.desired == nil {
+		return nil, permanentf("converge", "no desired state")
+	}
+	if req.Link != nil {
+		c.link, c.applied = req.Link.ID, req.Link.Applied
+	}
+	return c.run(ctx)
+}
+
+// converge is one Converge call.
+type converge struct {
+	d       *Directory
+	o       DirectoryOptions
+	desired *targets.Account
+	applied *targets.Account
+	link    string
+	ops     []targets.Op
+}
+
+func (c *converge) run(ctx context.Context) (*targets.Result, error) {
+	e, err := c.locate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !c.desired.Exists {
+		if e != nil {
+			if err := c.delete(ctx, e.DN); err != nil {
+				return nil, err
+			}
+		}
+		return &targets.Result{Ops: c.ops}, nil
+	}
+	created := false
+	if e == nil {
+		if e, created, err = c.create(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if e, err = c.place(ctx, e); err != nil {
+		return nil, err
+	}
+	if err := c.modify(ctx, e, created); err != nil {
+		return nil, err
+	}
+	if err := c.memberships(ctx, e); err != nil {
+		return nil, err
+	}
+	id := e.GetEqualFoldAttributeValue(c.d.Dialect.AnchorAttribute())
+	if id == "" {
+		return nil, permanentf("converge", "entry %q has no %s", e.DN, c.d.Dialect.AnchorAttribute())
+	}
+	return &targets.Result{
+		Link: targets.Link{ID: id, Ref: e.DN, Applied: c.desired.Clone()},
+		Ops:  c.ops,
+	}, nil
+}
+
+// readAttributes are what converge reads of an entry.
+func (c *converge) readAttributes() []string {
+	attrs := []string{"*", c.d.Dialect.AnchorAttribute()}
+	if !c.o.NoMemberOf {
+		attrs = append(attrs, c.o.MemberOf)
+	}
+	return append(attrs, c.d.Dialect.StatusAttributes()...)
+}
+
+// find returns the entries f matches under base (scope subtree, or the
+// base entry itself when one is true).
+func (c *converge) find(ctx context.Context, base string, f Filter, one bool) ([]*ldap.Entry, error) {
+	scope := ldap.ScopeWholeSubtree
+	if one {
+		scope = ldap.ScopeBaseObject
+	}
+	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false, f.String(), c.readAttributes(), nil)
+	es, err := c.d.Pool.SearchAll(ctx, req, 0)
+	if one && ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return nil, nil
+	}
+	return es, err
+}
+
+// read reads the entry dn; nil if there is none.
+func (c *converge) read(ctx context.Context, dn string) (*ldap.Entry, error) {
+	es, err := c.find(ctx, dn, Present("objectClass"), true)
+	if err != nil || len(es) == 0 {
+		return nil, err
+	}
+	return es[0], nil
+}
+
+// locate finds the account's entry by its anchor, else by correlation;
+// nil when there is none.
+func (c *converge) locate(ctx context.Context) (*ldap.Entry, error) {
+	if c.link != "" {
+		es, err := c.find(ctx, c.o.BaseDN, Eq(c.d.Dialect.AnchorAttribute(), c.link), false)
+		if err != nil {
+			return nil, err
+		}
+		if len(es) == 1 {
+			return es[0], nil
+		}
+		if len(es) > 1 {
+			return nil, permanentf("search", "%d entries have %s %q", len(es), c.d.Dialect.AnchorAttribute(), c.link)
+		}
+	}
+	if c.o.CorrelationAttribute == "" {
+		return nil, nil
+	}
+	vals, err := values(c.desired.Attributes[c.o.CorrelationAttribute])
+	if err != nil || len(vals) != 1 {
+		return nil, nil // nothing to correlate by
+	}
+	es, err := c.find(ctx, c.o.BaseDN, Eq(c.o.CorrelationAttribute, vals[0]), false)
+	if err != nil {
+		return nil, err
+	}
+	switch len(es) {
+	case 0:
+		return nil, nil
+	case 1:
+		return es[0], nil
+	}
+	return nil, permanentf("search", "%d entries have %s %q: cannot tell which to link", len(es), c.o.CorrelationAttribute, vals[0])
+}
+
+func (c *converge) delete(ctx context.Context, dn string) error {
+	done := false
+	err := c.d.Pool.Do(ctx, "delete", func(l *ldap.Conn) error {
+		err := l.Del(ldap.NewDelRequest(dn, nil))
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return nil // gone already: a retry after a lost response
+		}
+		done = err == nil
+		return err
+	})
+	if done {
+		c.ops = append(c.ops, targets.Op{Kind: targets.OpDelete})
+	}
+	return err
+}
+
+// container is the DN the account belongs in.
+func (c *converge) container() string {
+	if c.desired.Container != "" {
+		return c.desired.Container
+	}
+	return c.o.UsersDN
+}
+
+// rdnValue is the desired RDN attribute's value.
+func (c *converge) rdnValue() (string, error) {
+	vals, err := values(c.desired.Attributes[c.o.RDNAttribute])
+	if err != nil {
+		return "", err
+	}
+	if len(vals) == 0 || vals[0] == "" {
+		return "", permanentf("converge", "the account has no %s, which names its entry", c.o.RDNAttribute)
+	}
+	return vals[0], nil
+}
+
+// create adds the entry, or finds it already there (a retry after a lost
+// response, or an entry nobody linked): it returns the entry and whether
+// this call added it.
+func (c *converge) create(ctx context.Context) (*ldap.Entry, bool, error) {
+	rdn, err := c.rdnValue()
+	if err != nil {
+		return nil, false, err
+	}
+	dn := JoinDN(RDN(c.o.RDNAttribute, rdn), c.container())
+	req := ldap.NewAddRequest(dn, nil)
+	req.Attribute("objectClass", c.o.ObjectClasses)
+	for _, name := range sortedKeys(c.desired.Attributes) {
+		vals, err := values(c.desired.Attributes[name])
+		if err != nil {
+			return nil, false, err
+		}
+		if len(vals) > 0 {
+			req.Attribute(name, vals)
+		}
+	}
+	for _, name := range sortedKeys(c.desired.References) {
+		if v := c.desired.References[name]; v != "" {
+			req.Attribute(name, []string{v})
+		}
+	}
+	added := false
+	err = c.d.Pool.Do(ctx, "add", func(l *ldap.Conn) error {
+		err := l.Add(req)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+			return nil
+		}
+		added = err == nil
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if added {
+		c.ops = append(c.ops, targets.Op{Kind: targets.OpCreate, Detail: c.desired.Container})
+	}
+	e, err := c.read(ctx, dn)
+	if err != nil {
+		return nil, false, err
+	}
+	if e == nil {
+		return nil, false, targets.Retryable("ldap add", fmt.Errorf("entry %q vanished after its add", dn), 0)
+	}
+	return e, added, nil
+}
+
+// place renames and moves e to its desired DN, returning it as it is now.
+func (c *converge) place(ctx context.Context, e *ldap.Entry) (*ldap.Entry, error) {
+	rdn, err := c.rdnValue()
+	if err != nil {
+		return nil, err
+	}
+	want := RDN(c.o.RDNAttribute, rdn)
+	curAttr, curVal, err := RDNValue(e.DN)
+	if err != nil {
+		return nil, targets.Permanent("ldap modifydn", err)
+	}
+	parent, err := Parent(e.DN)
+	if err != nil {
+		return nil, targets.Permanent("ldap modifydn", err)
+	}
+	rename := !EqualDN(RDN(curAttr, curVal), want)
+	move := !EqualDN(parent, c.container())
+	if !rename && !move {
+		return e, nil
+	}
+	newRDN, newSup := RDN(curAttr, curVal), ""
+	if rename {
+		newRDN = want
+	}
+	if move {
+		newSup = c.container()
+	}
+	// The old RDN value goes when the naming attribute stays the same; an
+	// entry linked by correlation under another naming attribute keeps it
+	// (it may be required, as cn is).
+	delOld := strings.EqualFold(curAttr, c.o.RDNAttribute)
+	err = c.d.Pool.Do(ctx, "modifydn", func(l *ldap.Conn) error {
+		return l.ModifyDN(ldap.NewModifyDNRequest(e.DN, newRDN, delOld, newSup))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rename {
+		c.ops = append(c.ops, targets.Op{Kind: targets.OpUpdate, Detail: fmt.Sprint([]string{c.o.RDNAttribute})})
+	}
+	if move {
+		c.ops = append(c.ops, targets.Op{Kind: targets.OpMove, Detail: c.desired.Container})
+	}
+	dn := JoinDN(newRDN, parent)
+	if move {
+		dn = JoinDN(newRDN, newSup)
+	}
+	moved, err := c.read(ctx, dn)
+	if err != nil {
+		return nil, err
+	}
+	if moved == nil {
+		return nil, targets.Retryable("ldap modifydn", fmt.Errorf("entry %q vanished after its rename", dn), 0)
+	}
+	return moved, nil
+}
+
+// modify makes e's attributes, references and status the desired ones in
+// one modify request. Only attributes that are desired, or were applied
+// before and are no longer desired, are touched.
+func (c *converge) modify(ctx context.Context, e *ldap.Entry, created bool) error {
+	m := ldap.NewModifyRequest(e.DN, nil)
+	var changed []string
+	desired := map[string]bool{}
+	for _, name := range sortedKeys(c.desired.Attributes) {
+		desired[strings.ToLower(name)] = true
+		want, err := values(c.desired.Attributes[name])
+		if err != nil {
+			return err
+		}
+		cur := e.GetEqualFoldAttributeValues(name)
+		if slices.ContainsFunc(c.o.WriteOnly, func(w string) bool { return strings.EqualFold(w, name) }) {
+			// Written on create; for an entry found without a last
+			// applied state (linked by correlation), only when it has
+			// none, so linking never resets a password; later when the
+			// desired value changes.
+			switch {
+			case created, len(want) == 0 && len(cur) == 0:
+				continue
+			case c.applied == nil && len(cur) > 0:
+				continue
+			case c.applied != nil && reflect.DeepEqual(c.applied.Attributes[name], c.desired.Attributes[name]):
+				continue
+			}
+		} else if sameValues(cur, want, false) {
+			continue
+		}
+		if len(want) == 0 {
+			m.Delete(name, nil)
+		} else {
+			m.Replace(name, want)
+		}
+		changed = append(changed, name)
+	}
+	for _, name := range sortedKeys(c.desired.References) {
+		desired[strings.ToLower(name)] = true
+		var want []string
+		if v := c.desired.References[name]; v != "" {
+			want = []string{v}
+		}
+		cur := e.GetEqualFoldAttributeValues(name)
+		if sameValues(cur, want, true) {
+			continue
+		}
+		if len(want) == 0 {
+			m.Delete(name, nil)
+		} else {
+			m.Replace(name, want)
+		}
+		changed = append(changed, name)
+	}
+	if c.applied != nil {
+		// Attributes Tenure set before and no longer wants; the RDN
+		// attribute is never removed.
+		var gone []string
+		for name := range c.applied.Attributes {
+			gone = append(gone, name)
+		}
+		for name := range c.applied.References {
+			gone = append(gone, name)
+		}
+		slices.Sort(gone)
+		for _, name := range slices.Compact(gone) {
+			if desired[strings.ToLower(name)] || strings.EqualFold(name, c.o.RDNAttribute) {
+				continue
+			}
+			if len(e.GetEqualFoldAttributeValues(name)) > 0 {
+				m.Delete(name, nil)
+				changed = append(changed, name)
+			}
+		}
+	}
+	status := c.d.Dialect.SetEnabled(m, e, c.desired.Enabled)
+	if len(m.Changes) == 0 {
+		return nil
+	}
+	if err := c.d.Pool.Do(ctx, "modify", func(l *ldap.Conn) error { return l.Modify(m) }); err != nil {
+		return err
+	}
+	if len(changed) > 0 {
+		slices.Sort(changed)
+		c.ops = append(c.ops, targets.Op{Kind: targets.OpUpdate, Detail: fmt.Sprint(changed)})
+	}
+	if status {
+		kind := targets.OpDisable
+		if c.desired.Enabled {
+			kind = targets.OpEnable
+		}
+		c.ops = append(c.ops, targets.Op{Kind: kind})
+	}
+	return nil
+}
+
+// groupDN is the DN of the group an entitlement names.
+func (c *converge) groupDN(ent string) (string, error) {
+	if strings.Contains(ent, "=") && UnderDN(ent, c.o.BaseDN) {
+		return ent, nil
+	}
+	if c.o.GroupsDN == "" {
+		return "", permanentf("modify", "entitlement %q is not a DN under %s and no groups DN is configured", ent, c.o.BaseDN)
+	}
+	return JoinDN(RDN("cn", ent), c.o.GroupsDN), nil
+}
+
+// memberships adds e to the desired groups and removes it from the groups
+// it was granted before and no longer holds; groups it was put in by
+// others are left alone. Groups are never created.
+func (c *converge) memberships(ctx context.Context, e *ldap.Entry) error {
+	var memberOf []string
+	if !c.o.NoMemberOf {
+		memberOf = e.GetEqualFoldAttributeValues(c.o.MemberOf)
+	}
+	isMember := func(g string) bool {
+		return slices.ContainsFunc(memberOf, func(m string) bool { return EqualDN(m, g) })
+	}
+	var want []string
+	for _, ent := range c.desired.Entitlements {
+		g, err := c.groupDN(ent)
+		if err != nil {
+			return err
+		}
+		want = append(want, g)
+		if isMember(g) {
+			continue
+		}
+		done, err := c.member(ctx, g, e.DN, true)
+		if err != nil {
+			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+				return permanentf("modify", "group %q (%s) does not exist: Tenure does not create groups: %w", ent, g, err)
+			}
+			return err
+		}
+		if done {
+			c.ops = append(c.ops, targets.Op{Kind: targets.OpGrant, Detail: ent})
+		}
+	}
+	if c.applied == nil {
+		return nil
+	}
+	for _, ent := range c.applied.Entitlements {
+		g, err := c.groupDN(ent)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(want, func(w string) bool { return EqualDN(w, g) }) {
+			continue
+		}
+		if !c.o.NoMemberOf && !isMember(g) {
+			continue
+		}
+		done, err := c.member(ctx, g, e.DN, false)
+		if err != nil {
+			return err
+		}
+		if done {
+			c.ops = append(c.ops, targets.Op{Kind: targets.OpRevoke, Detail: ent})
+		}
+	}
+	return nil
+}
+
+// member adds dn to (or removes it from) group g's members; done is false
+// when it already was (was not) a member.
+func (c *converge) member(ctx context.Context, g, dn string, add bool) (done bool, err error) {
+	m := ldap.NewModifyRequest(g, nil)
+	op, already := "grant", uint16(ldap.LDAPResultAttributeOrValueExists)
+	if add {
+		m.Add(c.o.MemberAttribute, []string{dn})
+	} else {
+		op, already = "revoke", ldap.LDAPResultNoSuchAttribute
+		m.Delete(c.o.MemberAttribute, []string{dn})
+	}
+	err = c.d.Pool.Do(ctx, op, func(l *ldap.Conn) error {
+		err := l.Modify(m)
+		if ldap.IsErrorWithCode(err, already) || (!add && ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject)) {
+			return nil // a group that is gone holds nobody
+		}
+		done = err == nil
+		return err
+	})
+	return done, err
+}
+
+// values turns an attribute value into LDAP strings: a string, []string,
+// bool (TRUE/FALSE) or a number (decimal); nil and "" are no value.
+func values(v any) ([]string, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		if v == "" {
+			return nil, nil
+		}
+		return []string{v}, nil
+	case []string:
+		return slices.DeleteFunc(slices.Clone(v), func(s string) bool { return s == "" }), nil
+	case []any:
+		var out []string
+		for _, x := range v {
+			s, err := values(x)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s...)
+		}
+		return out, nil
+	case bool:
+		if v {
+			return []string{"TRUE"}, nil
+		}
+		return []string{"FALSE"}, nil
+	case int:
+		return []string{strconv.Itoa(v)}, nil
+	case int32:
+		return []string{strconv.FormatInt(int64(v), 10)}, nil
+	case int64:
+		return []string{strconv.FormatInt(v, 10)}, nil
+	case uint64:
+		return []string{strconv.FormatUint(v, 10)}, nil
+	case float64:
+		return []string{strconv.FormatFloat(v, 'f', -1, 64)}, nil
+	}
+	return nil, permanentf("converge", "attribute value of type %T is not supported", v)
+}
+
+// sameValues reports whether a and b hold the same values in any order,
+// comparing DNs with EqualDN when dns is true.
+func sameValues(a, b []string, dns bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	rest := slices.Clone(b)
+	for _, x := range a {
+		i := slices.IndexFunc(rest, func(y string) bool {
+			if dns {
+				return EqualDN(x, y)
+			}
+			return x == y
+		})
+		if i < 0 {
+			return false
+		}
+		rest = slices.Delete(rest, i, i+1)
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
