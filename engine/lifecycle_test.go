@@ -428,7 +428,6 @@ func TestDriftRepairedBySweepOfChangedPolicy(t *testing.T) {
 	})
 }
 
-
 func TestPlanTouchesNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, policy)
@@ -437,7 +436,7 @@ func TestPlanTouchesNothing(t *testing.T) {
 		calls := len(e.targets["dir"].Calls())
 		p, err := e.eng.Plan(context.Background(), engine.PlanRequest{User: map[string]any{
 			"id": id, "userName": "plan.one", "active": false,
-			"name": map[string]any{"givenName": "plan", "familyName": "Test"},
+			"name":        map[string]any{"givenName": "plan", "familyName": "Test"},
 			enterpriseURN: map[string]any{"department": "Engineering"},
 		}})
 		if err != nil {

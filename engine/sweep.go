@@ -96,4 +96,3 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
-

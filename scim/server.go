@@ -81,8 +81,6 @@ type WriteHook interface {
 	OnWrite(tx store.Tx, before, after *store.Resource) (committed func(), err error)
 }
 
-
-
 // Server serves the SCIM API. It implements http.Handler for paths under Prefix.
 type Server struct {
 	store   store.Store
