@@ -10,5 +10,10 @@ scripts/install-test-deps.sh
 
 # In CI a missing test server must fail the run, never skip it.
 export CI="${CI:-}"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt: not formatted:" $unformatted >&2
+	exit 1
+fi
 go vet ./...
 go test -race -count=1 -timeout 20m "$@" ./...
