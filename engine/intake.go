@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -84,25 +85,18 @@ func (e *Engine) userWrite(tx store.Tx, pol *mapper.Policy, before, after *store
 	if err != nil {
 		return nil, &hookErr{fmt.Sprintf("correlation key: %v", err)}
 	}
-	if rec == nil && corr != "" {
-		// A new record for someone who left: the same person again.
-		if pid, err := getString(tx, nsCorr, corrKey(res.Source, corr)); err != nil {
+	if rec == nil {
+		prev, err := leftPerson(tx, res.Source, corr, now)
+		if err != nil {
 			return nil, err
-		} else if pid != "" {
-			prev, err := loadRecord(tx, pid)
-			if err != nil {
-				return nil, err
-			}
-			if prev != nil {
-				if st := prev.StateAt(now); st == mapper.StateTerminated || st == mapper.StatePurged {
-					rec, person = prev, pid
-					if prev.UserID != "" && prev.UserID != res.ID {
-						// The old SCIM record still exists (deactivated):
-						// it no longer speaks for this person.
-						if err := tx.DeleteDoc(nsUser, prev.UserID); err != nil {
-							return nil, err
-						}
-					}
+		}
+		if prev != nil {
+			rec, person = prev, prev.ID
+			if prev.UserID != "" && prev.UserID != res.ID {
+				// The old SCIM record still exists (deactivated): it no
+				// longer speaks for this person.
+				if err := tx.DeleteDoc(nsUser, prev.UserID); err != nil {
+					return nil, err
 				}
 			}
 		}
@@ -182,7 +176,7 @@ func (e *Engine) groupWrite(tx store.Tx, pol *mapper.Policy, before, after *stor
 		}
 	}
 	var events []transitionEvent
-	for _, uid := range slices.Sorted(mapsKeys(affected)) {
+	for _, uid := range slices.Sorted(maps.Keys(affected)) {
 		u, err := tx.Get(store.KindUser, uid)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // a nested group, or a user deleted in this transaction
@@ -197,16 +191,6 @@ func (e *Engine) groupWrite(tx store.Tx, pol *mapper.Policy, before, after *stor
 		events = append(events, ev...)
 	}
 	return events, nil
-}
-
-func mapsKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // identityOf builds the policy's view of a stored user.
@@ -247,6 +231,27 @@ func (e *Engine) scheduleAll(tx store.Tx, pol *mapper.Policy, person string, due
 		}
 	}
 	return nil
+}
+
+// leftPerson returns the terminated or purged person whose correlation key
+// is corr in source, or nil: a new record matching them is that person
+// coming back, not a new one.
+func leftPerson(r store.Reader, source, corr string, now time.Time) (*mapper.Record, error) {
+	if corr == "" {
+		return nil, nil
+	}
+	pid, err := getString(r, nsCorr, corrKey(source, corr))
+	if err != nil || pid == "" {
+		return nil, err
+	}
+	prev, err := loadRecord(r, pid)
+	if err != nil || prev == nil {
+		return nil, err
+	}
+	if st := prev.StateAt(now); st != mapper.StateTerminated && st != mapper.StatePurged {
+		return nil, nil
+	}
+	return prev, nil
 }
 
 func corrKey(source, key string) string { return source + "/" + strconv.Quote(key) }

@@ -151,31 +151,19 @@ func (e *Engine) planRecord(r store.Reader, pol *mapper.Policy, req PlanRequest,
 	}
 	ident := &mapper.Identity{User: req.User}
 	if res != nil {
-		if full, err := identityOf(r, res); err == nil {
-			ident.Groups = full.Groups
+		full, err := identityOf(r, res)
+		if err != nil {
+			return nil, err
 		}
+		ident.Groups = full.Groups
 	}
 	if rec == nil {
 		corr, err := pol.Correlate(ident, at)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 		}
-		if corr != "" {
-			pid, err := getString(r, nsCorr, corrKey(source, corr))
-			if err != nil {
-				return nil, err
-			}
-			if pid != "" {
-				prev, err := loadRecord(r, pid)
-				if err != nil {
-					return nil, err
-				}
-				if prev != nil {
-					if st := prev.StateAt(at); st == mapper.StateTerminated || st == mapper.StatePurged {
-						rec = prev
-					}
-				}
-			}
+		if rec, err = leftPerson(r, source, corr, at); err != nil {
+			return nil, err
 		}
 	}
 	next, ch, err := pol.Observe(rec, userID, source, ident, at)
