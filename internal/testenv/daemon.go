@@ -97,14 +97,10 @@ func (d *daemon) start(ctx context.Context) error {
 	if d.group {
 		cmd.SysProcAttr = groupProcAttr()
 	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: start: %w", d.name, err)
+	p, err := startProcess(cmd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.name, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	if err := d.waitServing(ctx, p); err != nil {
 		d.end(p, syscall.SIGKILL)
 		log := d.logTail()
@@ -191,4 +187,18 @@ func (d *daemon) logTail() []byte {
 		b = append(b, data...)
 	}
 	return b
+}
+
+// startProcess starts cmd and reaps it in the background; p.done closes
+// when it exits, with p.err its exit status.
+func startProcess(cmd *exec.Cmd) (*process, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
 }

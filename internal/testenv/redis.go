@@ -198,14 +198,10 @@ func (s *RedisServer) start(ctx context.Context) error {
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: start: %w", s.name, err)
+	p, err := startProcess(cmd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	if err := waitReady(ctx, s.Addr(), p); err != nil {
 		_ = cmd.Process.Kill()
 		<-p.done
