@@ -504,3 +504,6 @@ func (p *Pool) Close() error {
 		}
 	}
 }
+
+// Encrypted reports whether the pool's connections are TLS.
+func (p *Pool) Encrypted() bool { return p.tls != nil }

@@ -42,6 +42,8 @@
 // the returned link does nothing.
 package ldapsync
 
+import "github.com/go-ldap/ldap/v3"
+
 // Dialect captures what differs between directory servers.
 type Dialect interface {
 	// Name is "openldap" or "ad".
@@ -49,4 +51,10 @@ type Dialect interface {
 	// AnchorAttribute is the immutable id that survives renames and moves
 	// (entryUUID, objectGUID).
 	AnchorAttribute() string
+	// Anchor is e's anchor as the link stores it ("" if e has none):
+	// entryUUID as is, objectGUID in its string form.
+	Anchor(e *ldap.Entry) string
+	// AnchorFilter matches the entry whose anchor is id; an id that
+	// cannot be an anchor is an error.
+	AnchorFilter(id string) (Filter, error)
 }

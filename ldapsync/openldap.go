@@ -64,3 +64,19 @@ func (d OpenLDAP) SetEnabled(m *ldap.ModifyRequest, e *ldap.Entry, enabled bool)
 	}
 	return true
 }
+
+// Anchor is e's entryUUID.
+func (OpenLDAP) Anchor(e *ldap.Entry) string { return e.GetEqualFoldAttributeValue("entryUUID") }
+
+// AnchorFilter is (entryUUID=id).
+func (OpenLDAP) AnchorFilter(id string) (Filter, error) { return Eq("entryUUID", id), nil }
+
+// Defaults are uid-named inetOrgPerson entries; userPassword is never
+// compared (the server may hash it).
+func (OpenLDAP) Defaults() DirectoryOptions {
+	return DirectoryOptions{
+		RDNAttribute:  "uid",
+		ObjectClasses: []string{"top", "person", "organizationalPerson", "inetOrgPerson"},
+		WriteOnly:     []string{"userPassword"},
+	}
+}

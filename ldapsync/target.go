@@ -25,19 +25,29 @@ type AccountDialect interface {
 	SetEnabled(m *ldap.ModifyRequest, e *ldap.Entry, enabled bool) bool
 }
 
-// Default directory options.
+// Default directory options; the RDN attribute, object classes and
+// write-only attributes default by dialect (Defaulter).
 const (
-	DefaultRDNAttribute    = "uid"
 	DefaultMemberAttribute = "member"
 	DefaultMemberOf        = "memberOf"
 )
 
-// DefaultObjectClasses are the object classes of a new entry.
-var DefaultObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
+// Defaulter is a dialect with defaults of its own for DirectoryOptions'
+// RDNAttribute, ObjectClasses and WriteOnly.
+type Defaulter interface {
+	Defaults() DirectoryOptions
+}
 
-// DefaultWriteOnly are attributes the server does not read back as written
-// (hashed passwords): see DirectoryOptions.WriteOnly.
-var DefaultWriteOnly = []string{"userPassword"}
+// Provisioner is a dialect that adds attributes of its own to a new
+// entry and keeps some attributes as they were created (AD's
+// sAMAccountName).
+type Provisioner interface {
+	// PrepareAdd edits attrs, the new entry's attributes (values as LDAP
+	// strings), before the add; rdnValue names the entry.
+	PrepareAdd(ctx context.Context, d *Directory, attrs map[string][]string, desired *targets.Account, rdnValue string) error
+	// CreateOnly attributes are written on create and never modified.
+	CreateOnly() []string
+}
 
 // DirectoryOptions say where a Directory keeps accounts and groups.
 type DirectoryOptions struct {
@@ -49,10 +59,11 @@ type DirectoryOptions struct {
 	// is a DN under BaseDN is a group DN as is; any other is the cn of a
 	// group directly under GroupsDN.
 	GroupsDN string
-	// RDNAttribute names entries (DefaultRDNAttribute); its value comes
-	// from Account.Attributes.
+	// RDNAttribute names entries (uid for OpenLDAP, cn for AD); its value
+	// comes from Account.Attributes.
 	RDNAttribute string
-	// ObjectClasses of new entries (DefaultObjectClasses). Existing
+	// ObjectClasses of new entries (inetOrgPerson for OpenLDAP, user for
+	// AD). Existing
 	// entries' object classes are never changed.
 	ObjectClasses []string
 	// CorrelationAttribute, when set, finds an existing entry to link
@@ -60,20 +71,30 @@ type DirectoryOptions struct {
 	// BaseDN whose attribute equals the desired account's value.
 	CorrelationAttribute string
 	// MemberAttribute is the groups' member attribute (DefaultMemberAttribute),
-	// holding members' DNs.
+	// holding members' DNs, or the MemberValue attribute's value.
 	MemberAttribute string
+	// MemberValue, when set, is the account attribute whose value goes in
+	// MemberAttribute instead of the DN: "uid" with memberUid for
+	// posixGroup. No reverse attribute exists then (NoMemberOf is
+	// implied), and a changed value moves the memberships to the new one.
+	MemberValue string
 	// MemberOf is the entry's reverse membership attribute
 	// (DefaultMemberOf), read to skip group changes already in place.
 	// NoMemberOf turns that off: every grant and revoke is tried, and
 	// "already a member"/"not a member" count as done.
 	MemberOf   string
 	NoMemberOf bool
-	// WriteOnly attributes (DefaultWriteOnly; set to an empty non-nil
+	// WriteOnly attributes (userPassword for OpenLDAP, unicodePwd for AD;
+	// set to an empty non-nil
 	// slice for none) are written on create, when the desired value
 	// differs from the last applied one, and on an entry linked without
 	// a last applied state only if it has no value; never compared with
 	// the entry's value (which may be hashed).
 	WriteOnly []string
+	// ManagedDNs are the subtrees whose accounts Tenure owns, listed by
+	// Accounts for the orphan report: UsersDN when empty. Add the disabled
+	// OU and any OU the policy's container expression yields.
+	ManagedDNs []string
 }
 
 // Directory is a targets.Target that converges accounts in an LDAP
@@ -99,8 +120,15 @@ func (o DirectoryOptions) withDefaults(d AccountDialect) (DirectoryOptions, erro
 	if d == nil {
 		return o, errors.New("ldapsync: directory: no dialect")
 	}
+	var def DirectoryOptions
+	if dd, ok := d.(Defaulter); ok {
+		def = dd.Defaults()
+	}
 	if o.RDNAttribute == "" {
-		o.RDNAttribute = DefaultRDNAttribute
+		o.RDNAttribute = def.RDNAttribute
+	}
+	if o.RDNAttribute == "" {
+		return o, errors.New("ldapsync: directory: no RDN attribute")
 	}
 	if o.MemberAttribute == "" {
 		o.MemberAttribute = DefaultMemberAttribute
@@ -109,12 +137,24 @@ func (o DirectoryOptions) withDefaults(d AccountDialect) (DirectoryOptions, erro
 		o.MemberOf = DefaultMemberOf
 	}
 	if o.ObjectClasses == nil {
-		o.ObjectClasses = DefaultObjectClasses
+		o.ObjectClasses = def.ObjectClasses
+	}
+	if len(o.ObjectClasses) == 0 {
+		return o, errors.New("ldapsync: directory: no object classes")
 	}
 	if o.WriteOnly == nil {
-		o.WriteOnly = DefaultWriteOnly
+		o.WriteOnly = def.WriteOnly
 	}
-	for _, a := range []string{o.RDNAttribute, o.MemberAttribute, o.MemberOf, d.AnchorAttribute()} {
+	if o.MemberValue != "" {
+		o.NoMemberOf = true
+	}
+	if len(o.ManagedDNs) == 0 {
+		o.ManagedDNs = []string{o.UsersDN}
+	}
+	for _, a := range []string{o.RDNAttribute, o.MemberAttribute, o.MemberOf, d.AnchorAttribute(), o.MemberValue} {
+		if a == "" {
+			continue
+		}
 		if err := ValidAttribute(a); err != nil {
 			return o, err
 		}
@@ -132,8 +172,11 @@ func (o DirectoryOptions) withDefaults(d AccountDialect) (DirectoryOptions, erro
 			return o, err
 		}
 	}
-	if o.GroupsDN != "" {
-		if _, err := ParseDN(o.GroupsDN); err != nil {
+	for _, dn := range append([]string{o.GroupsDN}, o.ManagedDNs...) {
+		if dn == "" {
+			continue
+		}
+		if _, err := ParseDN(dn); err != nil {
 			return o, err
 		}
 	}
@@ -199,7 +242,7 @@ func (c *converge) run(ctx context.Context) (*targets.Result, error) {
 	if err := c.memberships(ctx, e); err != nil {
 		return nil, err
 	}
-	id := e.GetEqualFoldAttributeValue(c.d.Dialect.AnchorAttribute())
+	id := c.d.Dialect.Anchor(e)
 	if id == "" {
 		return nil, permanentf("converge", "entry %q has no %s", e.DN, c.d.Dialect.AnchorAttribute())
 	}
@@ -246,7 +289,11 @@ func (c *converge) read(ctx context.Context, dn string) (*ldap.Entry, error) {
 // nil when there is none.
 func (c *converge) locate(ctx context.Context) (*ldap.Entry, error) {
 	if c.link != "" {
-		es, err := c.find(ctx, c.o.BaseDN, Eq(c.d.Dialect.AnchorAttribute(), c.link), false)
+		f, err := c.d.Dialect.AnchorFilter(c.link)
+		if err != nil {
+			return nil, targets.Permanent("ldap search", fmt.Errorf("link id: %w", err))
+		}
+		es, err := c.find(ctx, c.o.BaseDN, f, false)
 		if err != nil {
 			return nil, err
 		}
@@ -322,21 +369,30 @@ func (c *converge) create(ctx context.Context) (*ldap.Entry, bool, error) {
 		return nil, false, err
 	}
 	dn := JoinDN(RDN(c.o.RDNAttribute, rdn), c.container())
-	req := ldap.NewAddRequest(dn, nil)
-	req.Attribute("objectClass", c.o.ObjectClasses)
-	for _, name := range sortedKeys(c.desired.Attributes) {
-		vals, err := values(c.desired.Attributes[name])
+	attrs := map[string][]string{}
+	for name, v := range c.desired.Attributes {
+		vals, err := values(v)
 		if err != nil {
 			return nil, false, err
 		}
 		if len(vals) > 0 {
-			req.Attribute(name, vals)
+			attrs[name] = vals
 		}
 	}
-	for _, name := range sortedKeys(c.desired.References) {
-		if v := c.desired.References[name]; v != "" {
-			req.Attribute(name, []string{v})
+	for name, v := range c.desired.References {
+		if v != "" {
+			attrs[name] = []string{v}
 		}
+	}
+	if p, ok := c.d.Dialect.(Provisioner); ok {
+		if err := p.PrepareAdd(ctx, c.d, attrs, c.desired, rdn); err != nil {
+			return nil, false, err
+		}
+	}
+	req := ldap.NewAddRequest(dn, nil)
+	req.Attribute("objectClass", c.o.ObjectClasses)
+	for _, name := range sortedKeys(attrs) {
+		req.Attribute(name, attrs[name])
 	}
 	added := false
 	err = c.d.Pool.Do(ctx, "add", func(l *ldap.Conn) error {
@@ -427,7 +483,15 @@ func (c *converge) modify(ctx context.Context, e *ldap.Entry, created bool) erro
 	m := ldap.NewModifyRequest(e.DN, nil)
 	var changed []string
 	desired := map[string]bool{}
+	if p, ok := c.d.Dialect.(Provisioner); ok {
+		for _, name := range p.CreateOnly() {
+			desired[strings.ToLower(name)] = true // never modified nor removed
+		}
+	}
 	for _, name := range sortedKeys(c.desired.Attributes) {
+		if desired[strings.ToLower(name)] {
+			continue
+		}
 		desired[strings.ToLower(name)] = true
 		want, err := values(c.desired.Attributes[name])
 		if err != nil {
@@ -538,6 +602,18 @@ func (c *converge) memberships(ctx context.Context, e *ldap.Entry) error {
 	isMember := func(g string) bool {
 		return slices.ContainsFunc(memberOf, func(m string) bool { return EqualDN(m, g) })
 	}
+	value, oldValue := e.DN, ""
+	if c.o.MemberValue != "" {
+		value = e.GetEqualFoldAttributeValue(c.o.MemberValue)
+		if value == "" {
+			return permanentf("modify", "entry %q has no %s to put in its groups' %s", e.DN, c.o.MemberValue, c.o.MemberAttribute)
+		}
+		if c.applied != nil {
+			if old, _ := values(c.applied.Attributes[c.o.MemberValue]); len(old) == 1 && old[0] != value {
+				oldValue = old[0] // renamed: the old value leaves every group
+			}
+		}
+	}
 	var want []string
 	for _, ent := range c.desired.Entitlements {
 		g, err := c.groupDN(ent)
@@ -548,7 +624,7 @@ func (c *converge) memberships(ctx context.Context, e *ldap.Entry) error {
 		if isMember(g) {
 			continue
 		}
-		done, err := c.member(ctx, g, e.DN, true)
+		done, err := c.member(ctx, g, value, true)
 		if err != nil {
 			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 				return permanentf("modify", "group %q (%s) does not exist: Tenure does not create groups: %w", ent, g, err)
@@ -567,13 +643,16 @@ func (c *converge) memberships(ctx context.Context, e *ldap.Entry) error {
 		if err != nil {
 			return err
 		}
-		if slices.ContainsFunc(want, func(w string) bool { return EqualDN(w, g) }) {
+		kept := slices.ContainsFunc(want, func(w string) bool { return EqualDN(w, g) })
+		if oldValue != "" {
+			if _, err := c.member(ctx, g, oldValue, false); err != nil {
+				return err
+			}
+		}
+		if kept || (!c.o.NoMemberOf && !isMember(g)) {
 			continue
 		}
-		if !c.o.NoMemberOf && !isMember(g) {
-			continue
-		}
-		done, err := c.member(ctx, g, e.DN, false)
+		done, err := c.member(ctx, g, value, false)
 		if err != nil {
 			return err
 		}
@@ -584,21 +663,24 @@ func (c *converge) memberships(ctx context.Context, e *ldap.Entry) error {
 	return nil
 }
 
-// member adds dn to (or removes it from) group g's members; done is false
-// when it already was (was not) a member.
-func (c *converge) member(ctx context.Context, g, dn string, add bool) (done bool, err error) {
+// member adds value (a DN, or the MemberValue) to group g's members, or
+// removes it; done is false when it already was (was not) a member.
+func (c *converge) member(ctx context.Context, g, value string, add bool) (done bool, err error) {
 	m := ldap.NewModifyRequest(g, nil)
-	op, already := "grant", uint16(ldap.LDAPResultAttributeOrValueExists)
+	op := "grant"
+	// Already a member: attributeOrValueExists; AD says entryAlreadyExists.
+	already := []uint16{ldap.LDAPResultAttributeOrValueExists, ldap.LDAPResultEntryAlreadyExists}
 	if add {
-		m.Add(c.o.MemberAttribute, []string{dn})
+		m.Add(c.o.MemberAttribute, []string{value})
 	} else {
-		op, already = "revoke", ldap.LDAPResultNoSuchAttribute
-		m.Delete(c.o.MemberAttribute, []string{dn})
+		// Not a member, or a group that is gone and so holds nobody.
+		op, already = "revoke", []uint16{ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultNoSuchObject}
+		m.Delete(c.o.MemberAttribute, []string{value})
 	}
 	err = c.d.Pool.Do(ctx, op, func(l *ldap.Conn) error {
 		err := l.Modify(m)
-		if ldap.IsErrorWithCode(err, already) || (!add && ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject)) {
-			return nil // a group that is gone holds nobody
+		if slices.ContainsFunc(already, func(code uint16) bool { return ldap.IsErrorWithCode(err, code) }) {
+			return nil // done already
 		}
 		done = err == nil
 		return err
