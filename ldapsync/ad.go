@@ -79,7 +79,7 @@ func (AD) AnchorFilter(id string) (Filter, error) {
 	if err != nil {
 		return "", err
 	}
-	return Eq(ADAnchorAttribute, string(raw)), nil
+	return EqBytes(ADAnchorAttribute, raw), nil
 }
 
 // FormatGUID writes a 16-byte objectGUID as AD shows it: the first three
@@ -170,15 +170,22 @@ func (AD) PrepareAdd(ctx context.Context, d *Directory, attrs map[string][]strin
 			attrs[ADUserPrincipal] = []string{sam + "@" + dns}
 		}
 	}
+	return adCredentials(attrs, d.Pool.Encrypted(), desired.Enabled)
+}
+
+// adCredentials sets a new account's userAccountControl and, only when
+// encrypted, a random unicodePwd; without a password the account starts
+// disabled whatever enabled says, as AD will not enable it.
+func adCredentials(attrs map[string][]string, encrypted, enabled bool) error {
 	uac := adNormalAccount | adAccountDisable
 	delete(attrs, ADPassword)
-	if d.Pool.Encrypted() {
+	if encrypted {
 		pw, err := randomPassword()
 		if err != nil {
 			return permanentf("add", "random password: %w", err)
 		}
 		attrs[ADPassword] = []string{pw}
-		if desired.Enabled {
+		if enabled {
 			uac = adNormalAccount
 		}
 	}

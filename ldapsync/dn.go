@@ -231,6 +231,19 @@ func Eq(attr, value string) Filter {
 	return Filter("(" + attr + "=" + EscapeFilter(value) + ")")
 }
 
+// EqBytes is the equality filter for a binary value (objectGUID), every
+// byte escaped as \hh so no byte is read as text.
+func EqBytes(attr string, value []byte) Filter {
+	mustAttribute(attr)
+	var b strings.Builder
+	b.WriteString("(" + attr + "=")
+	for _, c := range value {
+		hexByte(&b, c)
+	}
+	b.WriteString(")")
+	return Filter(b.String())
+}
+
 // Present is the presence filter (attr=*). It panics if attr is not a
 // valid attribute description.
 func Present(attr string) Filter {

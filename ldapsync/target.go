@@ -221,6 +221,9 @@ func (c *converge) run(ctx context.Context) (*targets.Result, error) {
 	}
 	if !c.desired.Exists {
 		if e != nil {
+			if err := c.leaveValueGroups(ctx, e); err != nil {
+				return nil, err
+			}
 			if err := c.delete(ctx, e.DN); err != nil {
 				return nil, err
 			}
@@ -631,7 +634,8 @@ func (c *converge) memberships(ctx context.Context, e *ldap.Entry) error {
 			}
 			return err
 		}
-		if done {
+		moved := oldValue != "" && slices.Contains(c.applied.Entitlements, ent)
+		if done && !moved { // a renamed value moving is no new grant
 			c.ops = append(c.ops, targets.Op{Kind: targets.OpGrant, Detail: ent})
 		}
 	}
@@ -658,6 +662,29 @@ func (c *converge) memberships(ctx context.Context, e *ldap.Entry) error {
 		}
 		if done {
 			c.ops = append(c.ops, targets.Op{Kind: targets.OpRevoke, Detail: ent})
+		}
+	}
+	return nil
+}
+
+// leaveValueGroups takes a deleted entry's MemberValue out of the groups it
+// was granted: unlike member DNs (which the directory's referential
+// integrity cleans up), nothing else removes a memberUid.
+func (c *converge) leaveValueGroups(ctx context.Context, e *ldap.Entry) error {
+	if c.o.MemberValue == "" || c.applied == nil {
+		return nil
+	}
+	value := e.GetEqualFoldAttributeValue(c.o.MemberValue)
+	if value == "" {
+		return nil
+	}
+	for _, ent := range c.applied.Entitlements {
+		g, err := c.groupDN(ent)
+		if err != nil {
+			return err
+		}
+		if _, err := c.member(ctx, g, value, false); err != nil {
+			return err
 		}
 	}
 	return nil
