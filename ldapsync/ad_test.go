@@ -135,10 +135,10 @@ func TestADCredentials(t *testing.T) {
 
 func TestDNSDomain(t *testing.T) {
 	for dn, want := range map[string]string{
-		"DC=example,DC=com":                         "example.com",
+		"DC=example,DC=com":                          "example.com",
 		"OU=Staff,OU=Corp,DC=Corp,DC=Example,DC=com": "corp.example.com",
-		"OU=x\\,y,DC=example,DC=com":                "example.com",
-		"o=acme":                                    "",
+		"OU=x\\,y,DC=example,DC=com":                 "example.com",
+		"o=acme":                                     "",
 	} {
 		if got := dnsDomain(dn); got != want {
 			t.Errorf("dnsDomain(%q) = %q, want %q", dn, got, want)

@@ -35,16 +35,16 @@ type dirServer struct {
 		BindDN() string
 		BindPassword() string
 	}
-	p      *Pool  // the administrator's pool
-	root   string // the subtree each case gets its own OU under
-	rdn    string // the naming attribute of accounts
-	multi  string // a multi-valued attribute accounts may carry
-	stamp  string // an operational attribute every change to an entry bumps
+	p     *Pool  // the administrator's pool
+	root  string // the subtree each case gets its own OU under
+	rdn   string // the naming attribute of accounts
+	multi string // a multi-valued attribute accounts may carry
+	stamp string // an operational attribute every change to an entry bumps
 	// dnLinks: the server rewrites DN-valued attributes (manager) when
 	// the entry they name is renamed, as AD does with linked attributes.
 	dnLinks bool
-	seq    atomic.Int64
-	person func(name string, extra map[string]any, groups ...string) *targets.Account
+	seq     atomic.Int64
+	person  func(name string, extra map[string]any, groups ...string) *targets.Account
 	// addGroup creates a group; addEntry creates an account by hand.
 	addGroup func(t *testing.T, s *dirServer, dn, name string)
 	addEntry func(t *testing.T, s *dirServer, dn, name string, attrs map[string][]string)
