@@ -118,6 +118,7 @@ type env struct {
 	q       queue.Queue
 	eng     *engine.Engine
 	targets map[string]*targettest.Recording
+	real    map[string]targets.Target // targets that are not recordings
 	http    *httptest.Server
 	reg     *prometheus.Registry
 	close   func()
@@ -128,6 +129,13 @@ type env struct {
 // newEnv starts Tenure with the policy YAML (lifecycle/birthright/targets
 // sections; sources and admin are added) on backend b.
 func newEnv(t testing.TB, b backend, policyYAML string) *env {
+	t.Helper()
+	return newEnvWith(t, b, policyYAML, nil)
+}
+
+// newEnvWith is newEnv with real targets (a directory) for some of the
+// policy's target names; the others record.
+func newEnvWith(t testing.TB, b backend, policyYAML string, real map[string]targets.Target) *env {
 	t.Helper()
 	t.Setenv("TEST_SCIM_TOKEN", scimToken)
 	t.Setenv("TEST_ADMIN_TOKEN", "admin-token-0123456789")
@@ -142,9 +150,11 @@ admin: {token: {env: TEST_ADMIN_TOKEN}}
 	if err != nil {
 		t.Fatalf("policy: %v", err)
 	}
-	e := &env{t: t, b: b, clock: &clock{t: T0}, pol: pol, targets: map[string]*targettest.Recording{}}
+	e := &env{t: t, b: b, clock: &clock{t: T0}, pol: pol, targets: map[string]*targettest.Recording{}, real: real}
 	for _, name := range pol.TargetNames {
-		e.targets[name] = targettest.New()
+		if real[name] == nil {
+			e.targets[name] = targettest.New()
+		}
 	}
 	e.start()
 	t.Cleanup(func() { e.stop() })
@@ -165,6 +175,9 @@ func (e *env) startWith(now func() time.Time) {
 	e.reg = prometheus.NewRegistry()
 	tg := map[string]targets.Target{}
 	for n, r := range e.targets {
+		tg[n] = r
+	}
+	for n, r := range e.real {
 		tg[n] = r
 	}
 	eng, err := engine.New(engine.Options{

@@ -11,6 +11,8 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/ext"
+
+	"github.com/tenurehq/tenure/internal/ldapdn"
 )
 
 // The CEL variables every policy expression sees (docs/policy.md lists them
@@ -33,8 +35,34 @@ func newEnv() (*cel.Env, error) {
 		ext.Strings(),
 		ext.Lists(),
 		ext.Sets(),
+		rdnFunction,
 	}, celVars...)
 	return cel.NewEnv(opts...)
+}
+
+// rdnFunction is rdn(attr, value): the RDN attr=value with value escaped
+// (RFC 4514), so a container built from an HR value ("ou=" + department)
+// cannot change the DN's shape: rdn("ou", "R&D, EMEA") + ",dc=example,dc=com".
+var rdnFunction = cel.Function("rdn",
+	cel.Overload("rdn_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.StringType,
+		cel.BinaryBinding(func(attr, value ref.Val) ref.Val {
+			a, v := string(attr.(types.String)), string(value.(types.String))
+			if !validRDNAttribute(a) {
+				return types.NewErr("rdn: %q is not an attribute name", a)
+			}
+			return types.String(a + "=" + ldapdn.EscapeRDNValue(v))
+		})))
+
+// validRDNAttribute is a descriptor (RFC 4512): a letter, then letters,
+// digits and hyphens.
+func validRDNAttribute(a string) bool {
+	for i, c := range a {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '-')) {
+			return false
+		}
+	}
+	return a != ""
 }
 
 // Expr is a compiled, type-checked policy expression.

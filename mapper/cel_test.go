@@ -23,7 +23,7 @@ birthright:
     grants: {dir: [a]}
 targets:
   - name: dir
-    kind: ldap
+    kind: test
     scope: user.title +
     container: "true"
     attributes:
@@ -92,11 +92,11 @@ func TestCompileAcceptedResultTypes(t *testing.T) {
 		var cfg string
 		switch tt.key {
 		case "when":
-			cfg = "birthright:\n  - {name: r, when: '" + tt.expr + "', grants: {dir: [a]}}\ntargets:\n  - {name: dir, kind: ldap}\n"
+			cfg = "birthright:\n  - {name: r, when: '" + tt.expr + "', grants: {dir: [a]}}\ntargets:\n  - {name: dir, kind: test}\n"
 		case "until":
-			cfg = "birthright:\n  - {name: r, when: 'true', until: '" + tt.expr + "', grants: {dir: [a]}}\ntargets:\n  - {name: dir, kind: ldap}\n"
+			cfg = "birthright:\n  - {name: r, when: 'true', until: '" + tt.expr + "', grants: {dir: [a]}}\ntargets:\n  - {name: dir, kind: test}\n"
 		case "attr":
-			cfg = "targets:\n  - {name: dir, kind: ldap, attributes: {a: '" + tt.expr + "'}}\n"
+			cfg = "targets:\n  - {name: dir, kind: test, attributes: {a: '" + tt.expr + "'}}\n"
 		}
 		if err := compileErr(t, cfg); err != nil {
 			t.Errorf("%s %q rejected: %v", tt.key, tt.expr, err)
@@ -118,7 +118,7 @@ func TestCompileInvalidTimezone(t *testing.T) {
 func evalAttrs(t *testing.T, attrs map[string]string, id *Identity) map[string]any {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("targets:\n  - name: dir\n    kind: ldap\n    attributes:\n")
+	b.WriteString("targets:\n  - name: dir\n    kind: test\n    attributes:\n")
 	for k, v := range attrs {
 		j, _ := json.Marshal(v)
 		b.WriteString("      " + k + ": " + string(j) + "\n")
@@ -172,6 +172,8 @@ func TestEvalAttributeValues(t *testing.T) {
 		"manager":        `manager`,
 		"dept":           `enterprise.department`,
 		"bool":           `false`,
+		"rdn":            `rdn("ou", "R&D, EMEA+#1") + ",dc=example,dc=com"`,
+		"rdnHostile":     `rdn("cn", " *)(uid=*\\ ")`,
 	}, id)
 	want := map[string]any{
 		"optional":     "Engineer",
@@ -194,6 +196,8 @@ func TestEvalAttributeValues(t *testing.T) {
 		"manager":      "mgr-1",
 		"dept":         "Engineering",
 		"bool":         false,
+		"rdn":          `ou=R&D\, EMEA\+#1,dc=example,dc=com`,
+		"rdnHostile":   `cn=\ *)(uid\=*\\\ `,
 	}
 	if !reflect.DeepEqual(got, want) {
 		for k := range want {
@@ -211,19 +215,20 @@ func TestEvalAttributeValues(t *testing.T) {
 
 func TestEvalErrorsAreReported(t *testing.T) {
 	for _, tt := range []struct{ key, expr string }{
-		{"attributes", `int(user.title)`},       // a conversion that fails
-		{"attributes", `user.title.size() / 0`}, // division by zero
-		{"attributes", `user.emails`},           // a list of objects
-		{"attributes", `user.name`},             // an object
-		{"attributes", `dyn([[1]])`},            // a list of lists
-		{"container", `dyn(3)`},                 // a number for a string: formatted, not an error
-		{"scope", `user.title + 1 == 2`},        // no such overload at run time
+		{"attributes", `int(user.title)`},                             // a conversion that fails
+		{"attributes", `user.title.size() / 0`},                       // division by zero
+		{"attributes", `user.emails`},                                 // a list of objects
+		{"attributes", `user.name`},                                   // an object
+		{"attributes", `dyn([[1]])`},                                  // a list of lists
+		{"attributes", `rdn(string(user.emails.size()), user.title)`}, // "1" is no attribute name
+		{"container", `dyn(3)`},                                       // a number for a string: formatted, not an error
+		{"scope", `user.title + 1 == 2`},                              // no such overload at run time
 	} {
 		var cfg string
 		if tt.key == "attributes" {
-			cfg = "targets:\n  - {name: dir, kind: ldap, attributes: {a: '" + tt.expr + "'}}\n"
+			cfg = "targets:\n  - {name: dir, kind: test, attributes: {a: '" + tt.expr + "'}}\n"
 		} else {
-			cfg = "targets:\n  - {name: dir, kind: ldap, " + tt.key + ": '" + tt.expr + "'}\n"
+			cfg = "targets:\n  - {name: dir, kind: test, " + tt.key + ": '" + tt.expr + "'}\n"
 		}
 		cfgErr := compileErr(t, cfg)
 		if cfgErr != nil {
