@@ -2,7 +2,8 @@
 // SCIM API and called by the operator commands (`tenure jobs`, `tenure
 // plan`, …) through Client. It inspects identities, the queue and the
 // guards, replays and schedules jobs, releases tripped guards, dry-runs
-// writes and reloads the policy; it holds no state of its own.
+// writes, reconciles targets (reporting or deleting orphaned accounts) and
+// reloads the policy; it holds no state of its own.
 //
 // Every request needs the admin bearer token (SCIM tokens are not
 // accepted, nor the admin token on SCIM). Bodies are JSON both ways; every
@@ -281,7 +282,7 @@ func (h *Handler) writeErr(w http.ResponseWriter, r *http.Request, err error) in
 	switch {
 	case errors.As(err, &se):
 		status = se.status
-	case errors.Is(err, engine.ErrNoIdentity), errors.Is(err, queue.ErrNotFound), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, engine.ErrNoIdentity), errors.Is(err, engine.ErrNoTarget), errors.Is(err, queue.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, engine.ErrGuardNotTripped):
 		status = http.StatusConflict

@@ -34,9 +34,19 @@ type api struct {
 	q   queue.Queue
 	eng *engine.Engine
 	reg *prometheus.Registry
+	dir *targettest.Recording
 }
 
 func newAPI(t *testing.T, reload func(context.Context) error) *api {
+	t.Helper()
+	dir := targettest.New()
+	a := newAPIWith(t, reload, dir)
+	a.dir = dir
+	return a
+}
+
+// newAPIWith is newAPI with dir as the target "dir".
+func newAPIWith(t *testing.T, reload func(context.Context) error, dir targets.Target) *api {
 	t.Helper()
 	t.Setenv("TEST_SCIM_TOKEN", "scim-token-0123456789")
 	t.Setenv("TEST_ADMIN_TOKEN", token)
@@ -64,7 +74,7 @@ targets: [{name: dir, kind: recording, container: '"ou=people"'}]
 	t.Cleanup(func() { q.Close(); st.Close() })
 	reg := prometheus.NewRegistry()
 	eng, err := engine.New(engine.Options{Store: st, Queue: q, Policy: pol,
-		Targets: map[string]targets.Target{"dir": targettest.New()}, Registerer: reg})
+		Targets: map[string]targets.Target{"dir": dir}, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +182,7 @@ func TestErrors(t *testing.T) {
 		{"approve untripped", "POST", "/admin/v1/guards/dir/approve", "", nil, 409, "not tripped"},
 		{"discard untripped", "POST", "/admin/v1/guards/dir/discard", "", nil, 409, "not tripped"},
 		{"reconcile unknown", "POST", "/admin/v1/reconcile/ldap", "", nil, 404, `no target "ldap"`},
+		{"reconcile bad orphans", "POST", "/admin/v1/reconcile/dir?orphans=purge", "", nil, 400, "orphans must be report, delete or none"},
 		{"plan no body", "POST", "/admin/v1/plan", "", nil, 400, "JSON body is required"},
 		{"plan empty", "POST", "/admin/v1/plan", "{}", nil, 400, "needs an id or a user"},
 		{"plan bad json", "POST", "/admin/v1/plan", "{", nil, 400, "invalid JSON"},
@@ -438,5 +449,103 @@ func TestClientErrors(t *testing.T) {
 	n, err := c.Counts(ctx)
 	if err != nil || n.Dead != 0 {
 		t.Errorf("Counts = %+v, %v", n, err)
+	}
+}
+
+// reconcile decodes POST /reconcile/dir with query q.
+func (a *api) reconcile(t *testing.T, q string) *admin.ReconcileResult {
+	t.Helper()
+	code, _, body := a.call(t, "POST", "/admin/v1/reconcile/dir"+q, "")
+	if code != 200 {
+		t.Fatalf("reconcile%s: %d %s", q, code, body)
+	}
+	var r admin.ReconcileResult
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Target != "dir" || r.Orphans == nil {
+		t.Fatalf("reconcile%s = %s", q, body)
+	}
+	return &r
+}
+
+func TestReconcileOrphans(t *testing.T) {
+	a := newAPI(t, nil)
+	stray := a.dir.Plant("stray", nil)
+	stuck := a.dir.Plant("stuck", nil)
+
+	r := a.reconcile(t, "")
+	o := r.Orphans
+	if o.Mode != admin.OrphansReport || o.Status != admin.OrphansReported || o.OrphanReport == nil || o.Listed != 2 || len(o.Orphans) != 2 {
+		t.Fatalf("default reconcile orphans = %+v", o)
+	}
+	if f := o.Orphans[0]; f.ID != stray || f.Ref != "ref-stray" || f.Name != "stray" || f.Removed {
+		t.Errorf("orphan = %+v", f)
+	}
+	if len(a.dir.Identities()) != 2 {
+		t.Fatal("a report deleted accounts")
+	}
+
+	r = a.reconcile(t, "?orphans=none")
+	if r.Orphans.Status != admin.OrphansSkipped || r.Orphans.OrphanReport != nil {
+		t.Errorf("orphans=none = %+v", r.Orphans)
+	}
+
+	a.dir.RemoveFail = func(id string) error {
+		if id == stuck {
+			return targets.Permanent("recording remove", errors.New("insufficient access"))
+		}
+		return nil
+	}
+	c := &admin.Client{Server: a.srv.URL, Token: token, Actor: "alice"}
+	res, err := c.Reconcile(context.Background(), "dir", admin.OrphansDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = res.Orphans
+	if o.Status != admin.OrphansDeleted || o.Removed != 1 || o.Failed != 1 {
+		t.Fatalf("delete = %+v", o)
+	}
+	if o.Orphans[0].ID != stray || !o.Orphans[0].Removed || o.Orphans[1].ID != stuck || !strings.Contains(o.Orphans[1].Error, "insufficient access") {
+		t.Errorf("deleted orphans = %+v", o.Orphans)
+	}
+	if got := a.dir.Identities(); len(got) != 1 || got[0] != "stuck" {
+		t.Errorf("accounts after delete = %v", got)
+	}
+	_, _, body := a.call(t, "POST", "/admin/v1/reconcile/dir?orphans=delete", "")
+	if !strings.Contains(body, `"orphans":{"mode":"delete","status":"deleted","target":"dir","listed":1,"orphans":[{"id":"acct-stuck","ref":"ref-stuck","name":"stuck","error":`) {
+		t.Errorf("JSON shape: %s", body)
+	}
+}
+
+// brokenInventory lists nothing: its directory is unreachable.
+type brokenInventory struct{ targets.Target }
+
+func (brokenInventory) Accounts(context.Context, func(targets.Found) error) error {
+	return targets.Retryable("ldap search", errors.New("connection refused"), 0)
+}
+
+func TestReconcileOrphansUnsupported(t *testing.T) {
+	a := newAPIWith(t, nil, struct{ targets.Target }{targettest.New()})
+	r := a.reconcile(t, "")
+	if r.Orphans.Status != admin.OrphansNotSupported || r.Orphans.OrphanReport != nil {
+		t.Errorf("orphans on a target without inventory = %+v", r.Orphans)
+	}
+	code, _, body := a.call(t, "POST", "/admin/v1/reconcile/dir?orphans=delete", "")
+	if code != http.StatusConflict {
+		t.Fatalf("delete without inventory: %d %s", code, body)
+	}
+	wantError(t, body, http.StatusConflict, "orphans on dir cannot be deleted")
+
+	b := newAPIWith(t, nil, brokenInventory{targettest.New()})
+	code, _, body = b.call(t, "POST", "/admin/v1/reconcile/dir", "")
+	if code != http.StatusBadGateway {
+		t.Fatalf("unreachable target: %d %s", code, body)
+	}
+	wantError(t, body, http.StatusBadGateway, "connection refused")
+	code, _, body = b.call(t, "POST", "/admin/v1/reconcile/dir?orphans=delete", "")
+	wantError(t, body, http.StatusConflict, "cannot remove accounts")
+	if code != http.StatusConflict {
+		t.Errorf("delete on a target without remover: %d", code)
 	}
 }

@@ -187,9 +187,14 @@ func (c *Client) Plan(ctx context.Context, req engine.PlanRequest) (*Plan, error
 	return post[Plan](ctx, c, "/plan", req)
 }
 
-// Reconcile is POST /reconcile/{target}.
-func (c *Client) Reconcile(ctx context.Context, target string) (*ReconcileResult, error) {
-	return post[ReconcileResult](ctx, c, "/reconcile/"+url.PathEscape(target), nil)
+// Reconcile is POST /reconcile/{target}?orphans=MODE; an empty mode takes
+// the server's default (OrphansReport).
+func (c *Client) Reconcile(ctx context.Context, target, orphans string) (*ReconcileResult, error) {
+	var q url.Values
+	if orphans != "" {
+		q = url.Values{"orphans": {orphans}}
+	}
+	return call[ReconcileResult](ctx, c, http.MethodPost, "/reconcile/"+url.PathEscape(target), q, nil)
 }
 
 // Reload is POST /policy/reload.

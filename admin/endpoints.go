@@ -7,7 +7,9 @@ import (
 	"strconv"
 
 	"github.com/tenurehq/tenure/engine"
+	"github.com/tenurehq/tenure/internal/httpx"
 	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/targets"
 )
 
 // GET /identities/{id}: a person by person id or SCIM user id.
@@ -250,17 +252,57 @@ func (h *Handler) plan(r *http.Request) (any, error) {
 	return &Plan{Plan: p, Change: Change(p.Change)}, nil
 }
 
-// POST /reconcile/{target}: everyone scheduled on target now.
+// POST /reconcile/{target}?orphans=report|delete|none: the target's
+// orphans reported (or deleted), then everyone scheduled on it now. The
+// orphans go first so that the listing does not race the converges it
+// would otherwise start; a failure of the orphan part schedules nothing.
 func (h *Handler) reconcile(r *http.Request) (any, error) {
 	t, err := h.target(r)
 	if err != nil {
 		return nil, err
 	}
-	n, err := h.eng.Reconcile(r.Context(), t)
+	ctx := r.Context()
+	mode := r.URL.Query().Get("orphans")
+	switch mode {
+	case "":
+		mode = OrphansReport
+	case OrphansReport, OrphansDelete, OrphansNone:
+	default:
+		return nil, errorf(http.StatusBadRequest, "orphans must be %s, %s or %s, got %q", OrphansReport, OrphansDelete, OrphansNone, mode)
+	}
+	out := &ReconcileResult{Target: t, Orphans: &Orphans{Mode: mode, Status: OrphansSkipped}}
+	if mode != OrphansNone {
+		rep, err := h.eng.Orphans(ctx, t, mode == OrphansDelete)
+		var te *targets.Error
+		switch {
+		case errors.Is(err, engine.ErrNoInventory) && mode == OrphansReport:
+			out.Orphans.Status = OrphansNotSupported
+		case errors.Is(err, engine.ErrNoInventory), errors.Is(err, engine.ErrNoRemover):
+			return nil, errorf(http.StatusConflict, "orphans on %s cannot be deleted: %v", t, err)
+		case errors.Is(err, engine.ErrPendingLinks):
+			return nil, errorf(http.StatusConflict, "nothing deleted or scheduled: %v", err)
+		case errors.As(err, &te):
+			// The target's own failure (unreachable, refused): the
+			// operator needs its message.
+			return nil, errorf(http.StatusBadGateway, "target %s: %v", t, err)
+		case err != nil:
+			return nil, err
+		default:
+			out.Orphans.OrphanReport = rep
+			out.Orphans.Status = OrphansReported
+			if mode == OrphansDelete {
+				out.Orphans.Status = OrphansDeleted
+				h.log.Info("admin orphans deleted", "target", t, "orphans", len(rep.Orphans), "deleted", rep.Removed,
+					"failed", rep.Failed, "actor", Actor(r), "request_id", httpx.RequestID(ctx))
+			}
+		}
+	}
+	n, err := h.eng.Reconcile(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	return &ReconcileResult{Target: t, Scheduled: n}, nil
+	out.Scheduled = n
+	return out, nil
 }
 
 // POST /policy/reload.

@@ -98,6 +98,32 @@ type Change struct {
 type ReconcileResult struct {
 	Target    string `json:"target"`
 	Scheduled int    `json:"scheduled"`
+	// Orphans is what was done about accounts no link names.
+	Orphans *Orphans `json:"orphans"`
+}
+
+// What POST /reconcile/{target}?orphans= does with orphans.
+const (
+	OrphansReport = "report" // list them (the default)
+	OrphansDelete = "delete" // list and delete them
+	OrphansNone   = "none"   // leave them alone: only schedule converges
+)
+
+// Orphan statuses.
+const (
+	OrphansReported     = "reported"
+	OrphansDeleted      = "deleted"
+	OrphansSkipped      = "skipped"       // mode none
+	OrphansNotSupported = "not supported" // the target cannot list its accounts
+)
+
+// Orphans is the orphan part of a reconcile: the mode asked, what was done
+// and, when the target listed its accounts, the report (each orphan's
+// anchor, DN and name; with delete, whether it was removed or the error).
+type Orphans struct {
+	Mode   string `json:"mode"`
+	Status string `json:"status"`
+	*engine.OrphanReport
 }
 
 // ReloadResult is POST /policy/reload.

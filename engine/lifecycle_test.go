@@ -194,7 +194,7 @@ func TestRehireByCorrelationAfterDelete(t *testing.T) {
 		e.run()
 		// The same person: the account is theirs again, under the old id.
 		wantAccount(t, e.acct("dir", first), true, "ou=people", "employees", "staff")
-		if got := e.targets["dir"].Accounts(); !slices.Equal(got, []string{first}) {
+		if got := e.targets["dir"].Identities(); !slices.Equal(got, []string{first}) {
 			t.Errorf("accounts = %v, want only %s (new SCIM id %s must not duplicate)", got, first, second)
 		}
 		id, err := e.eng.Identity(context.Background(), second)

@@ -8,6 +8,7 @@
 package targets
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -50,4 +51,30 @@ func Permanent(op string, err error) error {
 // treated as retryable: losing a change is worse than trying again.
 func IsRetryable(err error) bool {
 	return err != nil && !errors.Is(err, ErrPermanent)
+}
+
+// Found is one account an Inventory lists.
+type Found struct {
+	// ID is the account's anchor in the form Link.ID stores it.
+	ID string `json:"id"`
+	// Ref locates it for a person (a DN).
+	Ref string `json:"ref"`
+	// Name is a human label (the RDN value), for reports only.
+	Name string `json:"name,omitempty"`
+}
+
+// Inventory is a target that can list every account in the places it
+// manages, so that accounts no link names (orphans) can be reported.
+// Targets implement it optionally; the engine finds it by type assertion.
+type Inventory interface {
+	// Accounts calls fn for each account once; an error from fn stops
+	// the listing and is returned.
+	Accounts(ctx context.Context, fn func(Found) error) error
+}
+
+// Remover is a target that can delete an account it did not converge
+// (an orphan) by its anchor. An account already gone is success.
+// Failures are classified like Converge's.
+type Remover interface {
+	Remove(ctx context.Context, id string) error
 }

@@ -23,7 +23,7 @@ import (
 //	tenure jobs counts | show KEY | replay KEY | cancel KEY | run KEY
 //	tenure identity show ID
 //	tenure guard status [TARGET] | approve TARGET | discard TARGET
-//	tenure reconcile --target NAME
+//	tenure reconcile --target NAME [--delete-orphans]
 //	tenure plan (--user FILE | --id ID) [--at TIME] [--source NAME]
 //	tenure policy reload
 //
@@ -51,7 +51,7 @@ var adminCommands = map[string]struct {
 	"guard status":  {"[TARGET]", guardStatus},
 	"guard approve": {"TARGET", guardResolve("approve")},
 	"guard discard": {"TARGET", guardResolve("discard")},
-	"reconcile":     {"--target NAME", reconcileCmd},
+	"reconcile":     {"--target NAME [--delete-orphans]", reconcileCmd},
 	"plan":          {"(--user FILE.json | --id ID) [--at TIME] [--source NAME]", planCmd},
 	"policy reload": {"", policyReload},
 }
@@ -269,19 +269,28 @@ func guardStatus(ctx context.Context, c *adminCLI, args []string) error {
 
 func reconcileCmd(ctx context.Context, c *adminCLI, args []string) error {
 	target := c.fs.String("target", "", "the target to reconcile (required)")
+	del := c.fs.Bool("delete-orphans", false, "delete the accounts under the managed OUs that Tenure does not know (default: only report them)")
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
 	if *target == "" {
 		return c.usage()
 	}
-	res, err := c.client.Reconcile(ctx, *target)
+	mode := admin.OrphansReport
+	if *del {
+		mode = admin.OrphansDelete
+	}
+	res, err := c.client.Reconcile(ctx, *target, mode)
 	if err != nil {
 		return err
 	}
-	return c.print(res, func(w io.Writer) {
-		fmt.Fprintf(w, "reconcile %s: %d converge(s) scheduled\n", res.Target, res.Scheduled)
-	})
+	if err := c.print(res, func(w io.Writer) { writeReconcile(w, res) }); err != nil {
+		return err
+	}
+	if o := res.Orphans; o != nil && o.OrphanReport != nil && o.Failed > 0 {
+		return fmt.Errorf("reconcile %s: %d orphan(s) could not be deleted", res.Target, o.Failed)
+	}
+	return nil
 }
 
 func planCmd(ctx context.Context, c *adminCLI, args []string) error {

@@ -538,6 +538,60 @@ func TestAdminReconcile(t *testing.T) {
 	}
 }
 
+// reconcile reports the accounts Tenure does not know and, with
+// --delete-orphans, deletes them and only them.
+func TestAdminReconcileOrphans(t *testing.T) {
+	e := startAdminEnv(t)
+	id := e.createUser(t, "known@example.com", "")
+	e.waitEnabled(t, id, true)
+	stray := e.dir.Plant("stray", nil)
+
+	out := e.mustTenure(t, "reconcile", "--target", "dir")
+	wantContains(t, "reconcile", out, "reconcile dir: 1 converge(s) scheduled",
+		"orphans on dir: 1 of 2 account(s) not known to Tenure (not deleted; --delete-orphans deletes them)",
+		"\n  ref-stray  anchor "+stray+"\n")
+	if e.dir.Account("stray") == nil {
+		t.Fatal("a report deleted the orphan")
+	}
+	r := tenureJSON[admin.ReconcileResult](t, e, "reconcile", "--target", "dir")
+	if o := r.Orphans; o == nil || o.Status != admin.OrphansReported || o.OrphanReport == nil || len(o.Orphans) != 1 || o.Orphans[0].ID != stray {
+		t.Errorf("reconcile JSON orphans = %+v", o)
+	}
+
+	out = e.mustTenure(t, "reconcile", "--target", "dir", "--delete-orphans", "--actor", "alice")
+	wantContains(t, "reconcile --delete-orphans", out,
+		"orphans on dir: 1 of 2 account(s) not known to Tenure: 1 deleted, 0 failed",
+		"\n  deleted  ref-stray  anchor "+stray+"\n")
+	if e.dir.Account("stray") != nil || e.dir.Account(id) == nil {
+		t.Errorf("after --delete-orphans: accounts %v, want only %s", e.dir.Identities(), id)
+	}
+	wantContains(t, "reconcile after the deletion", e.mustTenure(t, "reconcile", "--target", "dir"), "orphans on dir: none among 1 account(s)")
+	wantContains(t, "logs", e.logs.String(),
+		`"msg":"engine: orphan removed","component":"engine","target":"dir","id":"`+stray+`"`,
+		`"msg":"admin orphans deleted","component":"admin","target":"dir","orphans":1,"deleted":1,"failed":0,"actor":"alice"`)
+
+	// A failed deletion is listed with its error and fails the command.
+	stuck := e.dir.Plant("stuck", nil)
+	e.dir.RemoveFail = func(string) error { return targets.Permanent("recording remove", errors.New("insufficient access")) }
+	out, err := e.tenure(t, "reconcile", "--target", "dir", "--delete-orphans")
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "1 orphan(s) could not be deleted") {
+		t.Errorf("failed deletion: %v", err)
+	}
+	wantContains(t, "failed deletion", out, "0 deleted, 1 failed", "\n  FAILED  ref-stuck  anchor "+stuck+": recording remove: insufficient access\n")
+
+	// A person not linked yet may adopt an orphan: nothing is deleted.
+	e.failing.Store(true)
+	doomed := e.createUser(t, "doomed@example.com", "")
+	_, err = e.tenure(t, "reconcile", "--target", "dir", "--delete-orphans")
+	wantAPIError(t, err, 409, "nothing deleted or scheduled")
+	if err != nil && !strings.Contains(err.Error(), doomed) {
+		t.Errorf("the error does not name %s: %v", doomed, err)
+	}
+	if e.dir.Account("stuck") == nil {
+		t.Error("an orphan was deleted while a person waits for a link")
+	}
+}
+
 // `tenure policy reload` installs a valid policy and keeps the old one on
 // any error; SIGHUP reloads too.
 func TestAdminPolicyReload(t *testing.T) {
@@ -561,7 +615,7 @@ func TestAdminPolicyReload(t *testing.T) {
 	}{
 		{"bad expression", withRules(rule("vpn"), "\n  - {name: broken, when: 'user.', grants: {dir: [x]}}"), "birthright[1].when"},
 		{"invalid config", withRules(rule("vpn")) + "bogus: 1\n", "field bogus not found"},
-		{"kind changed", strings.Replace(withRules(rule("vpn")), "kind: recording", "kind: ldap", 1), `kind changed from "recording" to "ldap"`},
+		{"kind changed", strings.Replace(withRules(rule("vpn")), "kind: recording", "kind: probe", 1), `kind changed from "recording" to "probe"`},
 		{"new target", withRules(rule("vpn")) + "  - {name: crm, kind: recording}\n", "targets[1] (crm): a new target needs a restart"},
 	}
 	for _, tt := range bad {
@@ -606,7 +660,8 @@ func TestAdminCommandUsage(t *testing.T) {
 		{[]string{"jobs", "counts", "extra"}, "usage: tenure jobs counts"},
 		{[]string{"identity", "show"}, "usage: tenure identity show ID"},
 		{[]string{"guard", "approve"}, "usage: tenure guard approve TARGET"},
-		{[]string{"reconcile"}, "usage: tenure reconcile --target NAME"},
+		{[]string{"reconcile"}, "usage: tenure reconcile --target NAME [--delete-orphans]"},
+		{[]string{"reconcile", "--delete-orphans"}, "usage: tenure reconcile --target NAME"},
 		{[]string{"plan"}, "usage: tenure plan (--user FILE.json | --id ID)"},
 		{[]string{"plan", "--id", "a", "--user", "b.json"}, "usage: tenure plan"},
 		{[]string{"plan", "--id", "a", "--at", "tomorrow"}, `--at "tomorrow": want RFC 3339`},

@@ -312,3 +312,43 @@ func writeGuard(w io.Writer, g *engine.GuardState) {
 		fmt.Fprintf(w, "  %s\n", p)
 	}
 }
+
+func writeReconcile(w io.Writer, res *admin.ReconcileResult) {
+	fmt.Fprintf(w, "reconcile %s: %d converge(s) scheduled\n", res.Target, res.Scheduled)
+	o := res.Orphans
+	switch {
+	case o == nil || o.Status == admin.OrphansSkipped:
+		fmt.Fprintf(w, "orphans on %s: not checked\n", res.Target)
+		return
+	case o.Status == admin.OrphansNotSupported:
+		fmt.Fprintf(w, "orphans on %s: not supported (the target cannot list its accounts)\n", res.Target)
+		return
+	case o.OrphanReport == nil:
+		fmt.Fprintf(w, "orphans on %s: %s\n", res.Target, o.Status)
+		return
+	case len(o.Orphans) == 0:
+		fmt.Fprintf(w, "orphans on %s: none among %d account(s)\n", res.Target, o.Listed)
+		return
+	}
+	deleting := o.Status == admin.OrphansDeleted
+	if deleting {
+		fmt.Fprintf(w, "orphans on %s: %d of %d account(s) not known to Tenure: %d deleted, %d failed\n",
+			res.Target, len(o.Orphans), o.Listed, o.Removed, o.Failed)
+	} else {
+		fmt.Fprintf(w, "orphans on %s: %d of %d account(s) not known to Tenure (not deleted; --delete-orphans deletes them)\n",
+			res.Target, len(o.Orphans), o.Listed)
+	}
+	tw := newTable(w)
+	for _, orphan := range o.Orphans {
+		line := fmt.Sprintf("%s\tanchor %s", orNone(orphan.Ref), orNone(orphan.ID))
+		switch {
+		case !deleting:
+		case orphan.Removed:
+			line = "deleted\t" + line
+		default:
+			line = "FAILED\t" + line + ": " + orphan.Error
+		}
+		fmt.Fprintf(tw, "  %s\n", line)
+	}
+	tw.Flush()
+}

@@ -33,6 +33,13 @@ type Recording struct {
 	// Applied, if set, is called after each successful converge (outside
 	// the target's lock), for latency measurements.
 	Applied func(identity string)
+	// Listed, if set, is called by Accounts after it has taken its
+	// snapshot and before it reports it (outside the lock), so a test can
+	// race a converge with a listing.
+	Listed func()
+	// RemoveFail, if set, is consulted before each Remove; a non-nil
+	// error is returned as is.
+	RemoveFail func(id string) error
 
 	mu       sync.Mutex
 	accounts map[string]*targets.Account // by anchor
@@ -41,16 +48,25 @@ type Recording struct {
 	starts   int
 	overlaps int
 	created  int
+	removed  []string
 }
 
-var _ targets.Target = (*Recording)(nil)
+var (
+	_ targets.Target    = (*Recording)(nil)
+	_ targets.Inventory = (*Recording)(nil)
+	_ targets.Remover   = (*Recording)(nil)
+)
 
 // New returns an empty recording target.
 func New() *Recording {
 	return &Recording{accounts: map[string]*targets.Account{}, running: map[string]int{}}
 }
 
-func anchor(identity string) string { return "acct-" + identity }
+const anchorPrefix = "acct-"
+
+func anchor(identity string) string { return anchorPrefix + identity }
+
+func ref(identity string) string { return "ref-" + identity }
 
 // Converge implements targets.Target against the in-memory accounts,
 // planning from the actual account (not the link), as a drift-aware target
@@ -105,7 +121,7 @@ func (r *Recording) Converge(ctx context.Context, req *targets.Request) (*target
 	}
 	r.accounts[a] = req.Desired.Clone()
 	return &targets.Result{
-		Link: targets.Link{ID: a, Ref: "ref-" + req.Identity, Applied: req.Desired.Clone()},
+		Link: targets.Link{ID: a, Ref: ref(req.Identity), Applied: req.Desired.Clone()},
 		Ops:  ops,
 	}, nil
 }
@@ -117,13 +133,14 @@ func (r *Recording) Account(identity string) *targets.Account {
 	return r.accounts[anchor(identity)].Clone()
 }
 
-// Accounts returns the identities that have accounts, sorted.
-func (r *Recording) Accounts() []string {
+// Identities returns the identities that have accounts, sorted. Planted
+// accounts count under the identity they were planted for.
+func (r *Recording) Identities() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for a := range maps.Keys(r.accounts) {
-		out = append(out, a[len("acct-"):])
+		out = append(out, a[len(anchorPrefix):])
 	}
 	slices.Sort(out)
 	return out
@@ -187,4 +204,69 @@ func (r *Recording) Tamper(identity string, fn func(*targets.Account)) {
 	if a := r.accounts[anchor(identity)]; a != nil {
 		fn(a)
 	}
+}
+
+// Plant creates an account for identity behind Tenure's back (an account
+// no converge made, e.g. one an administrator added) and returns its
+// anchor. For an identity Tenure knows, a later converge adopts it.
+func (r *Recording) Plant(identity string, a *targets.Account) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a == nil {
+		a = &targets.Account{Exists: true, Enabled: true}
+	}
+	r.accounts[anchor(identity)] = a.Clone()
+	return anchor(identity)
+}
+
+// Accounts implements targets.Inventory: every account, in anchor order,
+// named by its identity.
+func (r *Recording) Accounts(ctx context.Context, fn func(targets.Found) error) error {
+	r.mu.Lock()
+	ids := slices.Sorted(maps.Keys(r.accounts))
+	listed := r.Listed
+	r.mu.Unlock()
+	if listed != nil {
+		listed()
+	}
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return targets.Retryable("recording list", err, 0)
+		}
+		identity := id[len(anchorPrefix):]
+		if err := fn(targets.Found{ID: id, Ref: ref(identity), Name: identity}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Remove implements targets.Remover: the account with anchor id is
+// deleted; one already gone is success.
+func (r *Recording) Remove(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return targets.Retryable("recording remove", err, 0)
+	}
+	r.mu.Lock()
+	fail := r.RemoveFail
+	r.mu.Unlock()
+	if fail != nil {
+		if err := fail(id); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.accounts[id]; ok {
+		delete(r.accounts, id)
+		r.removed = append(r.removed, id)
+	}
+	return nil
+}
+
+// Removed returns the anchors Remove deleted, in order.
+func (r *Recording) Removed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.removed)
 }
