@@ -57,7 +57,9 @@ Operator commands (call a running server's admin API):
   jobs list|counts|show|replay|cancel|run   the job queue (KEY is target/person)
   identity show ID                          everything Tenure knows about a person
   guard status|approve|discard [TARGET]     a target's guard on destructive operations
-  reconcile --target NAME                   re-converge everyone on a target
+  reconcile --target NAME [--delete-orphans]
+                                            re-converge everyone on a target; report
+                                            (or delete) accounts no person links
   plan (--user FILE | --id ID) [--at TIME]  dry run: what a write would do, now and later
   policy reload                             re-read the server's config file's policy
 
