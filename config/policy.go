@@ -92,6 +92,10 @@ type Target struct {
 	// that person's account on this target.
 	References map[string]string `yaml:"references"`
 	Leaver     Leaver            `yaml:"leaver"`
+
+	// Each kind's own settings, in a block named after the kind; exactly
+	// the target's kind's block is set (see validateTargetKinds).
+	LDAP *LDAPTarget `yaml:"ldap"`
 }
 
 // Leaver is a target's leaver mode.
@@ -250,6 +254,7 @@ func (c *Config) validatePolicy(add func(path, format string, args ...any)) {
 			add(path+".leaver.delete_after", "must not be negative")
 		}
 	}
+	c.validateTargetKinds(add)
 	for i, r := range c.Birthright {
 		path := fmt.Sprintf("birthright[%d]", i)
 		if r.Name == "" {

@@ -261,7 +261,7 @@ birthright:
     grants: {dir: [open]}
 targets:
   - name: dir
-    kind: ldap
+    kind: test
 `)
 		rec, _ := observe(t, tp, nil, "u1", ada().with("tenure.accessEnd", "2024-03-03T12:00:00+01:00"), t0)
 		attrEnd := time.Date(2024, 3, 3, 11, 0, 0, 0, time.UTC)
@@ -322,7 +322,7 @@ func TestDesiredScope(t *testing.T) {
 		})
 	})
 	t.Run("a scope that fails to evaluate fails the converge", func(t *testing.T) {
-		bad := compilePolicy(t, "targets:\n  - name: dir\n    kind: ldap\n    scope: int(user.title) > 3\n")
+		bad := compilePolicy(t, "targets:\n  - name: dir\n    kind: test\n    scope: int(user.title) > 3\n")
 		r, _ := observe(t, bad, nil, "u1", ada(), t0)
 		if _, err := bad.Desired(r, "dir", true, t0); err == nil || !strings.Contains(err.Error(), "targets[0].scope") {
 			t.Errorf("err = %v (an error must not read as out of scope)", err)
@@ -430,7 +430,7 @@ func TestDesiredAttributesAndReferences(t *testing.T) {
 	if _, err := p.Desired(rec, "nope", true, t0); err == nil || !strings.Contains(err.Error(), `no target "nope"`) {
 		t.Errorf("unknown target: %v", err)
 	}
-	if r, ok := p.Target("ad"); !ok || r.Name != "ad" || r.Kind != "ldap" {
+	if r, ok := p.Target("ad"); !ok || r.Name != "ad" || r.Kind != "test" {
 		t.Errorf("Target(ad) = %+v %v", r, ok)
 	}
 	if want := []string{"ad", "app", "wiki", "vpn"}; !reflect.DeepEqual(p.TargetNames, want) {

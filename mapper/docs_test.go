@@ -174,7 +174,7 @@ func TestPolicyDocOktaTimeline(t *testing.T) {
 	})
 	d := desired(t, p, rec, "ad", true, S)
 	wantAttrs := map[string]any{
-		"sAMAccountName": "dana", "userPrincipalName": "dana@example.com", "givenName": "Dana", "sn": "Scully",
+		"cn": "dana", "sAMAccountName": "dana", "userPrincipalName": "dana@example.com", "givenName": "Dana", "sn": "Scully",
 		"displayName": "Dana Scully", "mail": "dana@example.com", "title": "Engineer", "department": "Engineering",
 		"employeeID": "1001", "employeeType": "Employee",
 	}

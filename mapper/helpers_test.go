@@ -18,6 +18,7 @@ func TestMain(m *testing.M) {
 	// tests compile, including the examples in docs/policy.md.
 	os.Setenv("TENURE_SCIM_TOKEN", "test-scim-token")
 	os.Setenv("TENURE_ADMIN_TOKEN", "test-admin-token")
+	os.Setenv("TENURE_LDAP_PASSWORD", "test-ldap-password")
 	os.Exit(m.Run())
 }
 
@@ -91,7 +92,7 @@ birthright:
     grants: {ad: ["CN=Project X"]}
 targets:
   - name: ad
-    kind: ldap
+    kind: test
     container: '"ou=" + enterprise.?department.orValue("Staff") + ",dc=example,dc=com"'
     attributes:
       sAMAccountName: user.userName
@@ -118,7 +119,7 @@ targets:
     attributes:
       login: user.userName
   - name: vpn
-    kind: ldap
+    kind: test
     scope: '"vpn-users" in groups'
     leaver:
       move_to: ou=disabled-vpn

@@ -416,7 +416,7 @@ birthright:
     when: 'user.title == "Engineer"'
     grants: {dir: [eng]}
 targets:
-  - {name: dir, kind: ldap}
+  - {name: dir, kind: test}
 `)
 	rec, _ := observe(t, p, nil, "u1", ada(), t0.Add(-day))
 	moved, ch, err := p.Observe(rec, "u1", "hr", ada().with("title", "Manager"), t0)

@@ -82,6 +82,8 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 	if err != nil {
 		return err
 	}
+	// Deferred first, so it runs last: after the engine has drained.
+	defer closeTargets(tgts, log)
 	be, err := open(cfg.Store, queue.Options{RetryHorizon: cfg.Engine.RetryHorizon}, log.With("component", "store"), reg)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)

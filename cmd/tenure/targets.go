@@ -1,16 +1,22 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/ldapsync"
 	"github.com/tenurehq/tenure/targets"
 )
 
-// targetKind builds a target of one kind from its config.
+// targetKind builds a target of one kind from its config. A target that
+// holds resources (connections) implements io.Closer; serve closes it
+// after the engine has drained.
 type targetKind func(cfg config.Target, log *slog.Logger, reg prometheus.Registerer) (targets.Target, error)
 
 // extraTargetKinds lets tests add kinds (a probe that records overlapping
@@ -18,30 +24,123 @@ type targetKind func(cfg config.Target, log *slog.Logger, reg prometheus.Registe
 var extraTargetKinds map[string]targetKind
 
 // targetKinds is the registry of target kinds by name; cmd owns it so no
-// package registers itself. The LDAP and SCIM kinds arrive with their
-// packages.
+// package registers itself. The SCIM kind arrives with its package.
 func targetKinds() map[string]targetKind {
-	kinds := map[string]targetKind{}
+	kinds := map[string]targetKind{
+		config.KindLDAP: newLDAPTarget,
+	}
 	for k, v := range extraTargetKinds {
 		kinds[k] = v
 	}
 	return kinds
 }
 
-// buildTargets constructs every configured target.
+// buildTargets constructs every configured target. On error the targets
+// already built are closed.
 func buildTargets(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (map[string]targets.Target, error) {
 	kinds := targetKinds()
 	out := map[string]targets.Target{}
 	for i, tc := range cfg.Targets {
 		build, ok := kinds[tc.Kind]
 		if !ok {
+			closeTargets(out, log)
 			return nil, fmt.Errorf("targets[%d] (%s): kind %q is not built into this binary", i, tc.Name, tc.Kind)
 		}
 		t, err := build(tc, log.With("component", "target", "target", tc.Name), reg)
 		if err != nil {
+			closeTargets(out, log)
 			return nil, fmt.Errorf("targets[%d] (%s): %w", i, tc.Name, err)
 		}
 		out[tc.Name] = t
 	}
 	return out, nil
+}
+
+// closeTargets closes the targets that hold resources, logging failures:
+// at shutdown there is nobody left to return them to.
+func closeTargets(ts map[string]targets.Target, log *slog.Logger) {
+	for name, t := range ts {
+		if c, ok := t.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				log.Error("close target", "target", name, "err", err)
+			}
+		}
+	}
+}
+
+// ldapTarget is a Directory that owns its connection pool.
+type ldapTarget struct{ *ldapsync.Directory }
+
+// Close closes the pool: idle connections and the pool's metrics.
+func (t ldapTarget) Close() error { return t.Pool.Close() }
+
+// newLDAPTarget builds the ldap kind: a pool (which connects on first use,
+// so a directory that is down does not stop serve) and a Directory over it.
+func newLDAPTarget(tc config.Target, log *slog.Logger, reg prometheus.Registerer) (targets.Target, error) {
+	l := tc.LDAP
+	if l == nil {
+		return nil, errors.New("ldap: no ldap block") // config.Validate requires it
+	}
+	var dialect ldapsync.AccountDialect
+	switch l.Dialect {
+	case config.DialectOpenLDAP:
+		dialect = ldapsync.OpenLDAP{LockAttribute: l.LockAttribute, LockValue: l.LockValue}
+	case config.DialectAD:
+		dialect = ldapsync.AD{}
+	default:
+		return nil, fmt.Errorf("ldap: unknown dialect %q", l.Dialect)
+	}
+	managed := l.ManagedOUs
+	if len(managed) == 0 {
+		managed = []string{l.UsersOU}
+		if tc.Leaver.MoveTo != "" {
+			managed = append(managed, tc.Leaver.MoveTo)
+		}
+	}
+	pool, err := ldapsync.New(ldapsync.Config{
+		URL: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile, ServerName: l.ServerName,
+		ClientCertFile: l.ClientCertFile, ClientKeyFile: l.ClientKeyFile,
+		BindDN: l.BindDN, BindPassword: l.BindPassword.Value(),
+		DialTimeout: l.DialTimeout, OpTimeout: l.OpTimeout, PoolSize: l.PoolSize,
+		// The target name, not the host: two targets may share a server,
+		// and their metrics must not collide on one registry.
+		Server: tc.Name,
+	}, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("ldap pool: %w", err)
+	}
+	d, err := ldapsync.NewDirectory(pool, dialect, ldapsync.DirectoryOptions{
+		BaseDN: l.BaseDN, UsersDN: l.UsersOU, GroupsDN: l.GroupsOU,
+		RDNAttribute: l.RDNAttribute, ObjectClasses: l.ObjectClasses,
+		CorrelationAttribute: l.CorrelationAttribute,
+		MemberAttribute:      l.MemberAttribute, MemberValue: l.MemberValue,
+		MemberOf: l.MemberOf, NoMemberOf: l.NoMemberOf,
+		WriteOnly: l.WriteOnly, ManagedDNs: managed,
+	})
+	if err == nil {
+		err = checkLDAPMappings(tc, d.Options)
+	}
+	if err != nil {
+		_ = pool.Close()
+		return nil, fmt.Errorf("ldap directory: %w", err)
+	}
+	return ldapTarget{d}, nil
+}
+
+// checkLDAPMappings refuses a policy that maps no value for the RDN
+// attribute (every converge would fail) or the correlation attribute
+// (correlation would silently never link). It runs here, not in config,
+// because the RDN attribute defaults by dialect.
+func checkLDAPMappings(tc config.Target, o ldapsync.DirectoryOptions) error {
+	var missing []string
+	if _, ok := tc.Attributes[o.RDNAttribute]; !ok {
+		missing = append(missing, o.RDNAttribute+" (the RDN attribute, which names entries)")
+	}
+	if _, ok := tc.Attributes[o.CorrelationAttribute]; o.CorrelationAttribute != "" && !ok {
+		missing = append(missing, o.CorrelationAttribute+" (the correlation attribute)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("attributes: no mapping for %s", strings.Join(missing, ", "))
+	}
+	return nil
 }
