@@ -124,6 +124,7 @@ type env struct {
 	close   func()
 	drain   time.Duration // engine.Options.Drain; 0 is the default
 	lease   time.Duration // engine.Options.Lease; 0 is the default
+	workers int           // engine.Options.Workers; 0 is the default
 }
 
 // newEnv starts Tenure with the policy YAML (lifecycle/birthright/targets
@@ -181,7 +182,7 @@ func (e *env) startWith(now func() time.Time) {
 		tg[n] = r
 	}
 	eng, err := engine.New(engine.Options{
-		Store: e.st, Queue: e.q, Policy: e.pol, Targets: tg, Now: now, Registerer: e.reg, Drain: e.drain, Lease: e.lease,
+		Store: e.st, Queue: e.q, Policy: e.pol, Targets: tg, Now: now, Registerer: e.reg, Drain: e.drain, Lease: e.lease, Workers: e.workers,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,301 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/tenurehq/tenure/internal/testenv"
+	"github.com/tenurehq/tenure/ldapsync"
+	"github.com/tenurehq/tenure/targets"
+)
+
+// benchPolicy gives every joiner an inetOrgPerson in ou=people and two
+// birthright groups, correlating by employeeNumber (so a converge first
+// looks for an entry to link, as in production).
+const benchPolicy = `
+lifecycle: {prehire_lead: 0s}
+birthright:
+  - {name: staff, when: 'true', grants: {dir: [staff, vpn]}}
+targets:
+  - name: dir
+    kind: test-directory
+    attributes:
+      uid: 'user.userName'
+      cn: 'user.name.givenName + " " + user.name.familyName'
+      sn: 'user.name.familyName'
+      employeeNumber: 'enterprise.employeeNumber'
+`
+
+// timedTarget records when each identity's converge returned: the moment
+// slapd acknowledged the last write, after which the entry and its groups
+// are visible to every search.
+type timedTarget struct {
+	targets.Target
+	mu   sync.Mutex
+	done map[string]time.Time
+	ch   chan struct{}
+}
+
+func (t *timedTarget) Converge(ctx context.Context, req *targets.Request) (*targets.Result, error) {
+	res, err := t.Target.Converge(ctx, req)
+	if err == nil && req.Desired.Exists {
+		now := time.Now()
+		t.mu.Lock()
+		if _, seen := t.done[req.Identity]; !seen {
+			t.done[req.Identity] = now
+			t.ch <- struct{}{}
+		}
+		t.mu.Unlock()
+	}
+	return res, err
+}
+
+// BenchmarkLDAPJoiners compares joiners into a real slapd (fsync on, as in
+// production) end to end — SCIM POST accepted, lifecycle intake, queue,
+// engine, ldapsync: correlation search, add, read-back, one modify per
+// group — with the same writes issued directly with go-ldap (add, one
+// modify per group) in the same run, at the same concurrency (16 clients)
+// and LDAP pool size (8), with 8 and 16 engine workers. Then it runs
+// joiners at half the end-to-end rate and reports SCIM-accept →
+// entry-visible latency. b.N joiners per phase.
+//
+//	go test -run '^$' -bench LDAPJoiners -benchtime 2000x ./engine/
+func BenchmarkLDAPJoiners(b *testing.B) {
+	for _, name := range []string{"embedded", "redis"} {
+		for _, workers := range []int{8, 16} {
+			b.Run(fmt.Sprintf("%s/workers=%d", name, workers), func(b *testing.B) { benchLDAPJoiners(b, name, workers) })
+		}
+	}
+}
+
+func benchLDAPJoiners(b *testing.B, backendName string, workers int) {
+	const conc, poolSize = 16, 8
+	srv := testenv.Slapd(b, testenv.SlapdFsync())
+	cfg := ldapsync.Config{URL: srv.URL(), StartTLS: true, CAFile: srv.CAFile(), BindDN: srv.BindDN(), BindPassword: srv.BindPassword(), PoolSize: poolSize}
+	p, err := ldapsync.New(cfg, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ctx := b.Context()
+	groups := []string{"staff", "vpn"}
+	for _, g := range groups {
+		err := p.Do(ctx, "add", func(c *ldap.Conn) error {
+			req := ldap.NewAddRequest(ldapsync.JoinDN(ldapsync.RDN("cn", g), testenv.SlapdGroupsDN), nil)
+			req.Attribute("objectClass", []string{"groupOfNames"})
+			req.Attribute("member", []string{testenv.SlapdBindDN})
+			return c.Add(req)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := b.N
+
+	// Direct: the writes a joiner needs, no more. Measured before and
+	// after the end-to-end phase, and averaged: this disk's fsync rate
+	// drifts between runs by a factor of two.
+	directRun := func(tag string) float64 {
+		r := runConcurrent(n, conc, func(i int) error { return directJoiner(ctx, p, fmt.Sprintf("%s%07d", tag, i), groups) })
+		if r.err != nil {
+			b.Fatal(r.err)
+		}
+		return r.rate
+	}
+	directBefore := directRun("directa")
+
+	// End to end through Tenure.
+	var be backend
+	for _, x := range backends(b) {
+		if x.name == backendName {
+			be = x
+		}
+	}
+	dir, err := ldapsync.NewDirectory(p, ldapsync.OpenLDAP{}, ldapsync.DirectoryOptions{
+		BaseDN: testenv.SlapdBaseDN, UsersDN: testenv.SlapdPeopleDN, GroupsDN: testenv.SlapdGroupsDN, CorrelationAttribute: "employeeNumber",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tt := &timedTarget{Target: dir, done: map[string]time.Time{}, ch: make(chan struct{}, 2*n)}
+	e := newEnvWith(b, be, benchPolicy, map[string]targets.Target{"dir": tt})
+	e.clock = nil
+	e.workers = workers
+	e.restartWithClock(time.Now)
+	runCtx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { _ = e.eng.Run(runCtx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+
+	b.ResetTimer()
+	start := time.Now()
+	posted := runConcurrent(n, conc, func(i int) error {
+		_, err := postJoiner(e, fmt.Sprintf("e2e%07d", i))
+		return err
+	})
+	if posted.err != nil {
+		b.Fatal(posted.err)
+	}
+	waitConverged(b, tt, n)
+	e2e := float64(n) / time.Since(start).Seconds()
+	b.StopTimer()
+
+	// Latency at half the end-to-end rate: accept → converge returned.
+	interval := time.Duration(float64(time.Second) / (e2e / 2))
+	accepted := make([]time.Time, n)
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	var postErr atomic.Value
+	next := time.Now()
+	for i := range n {
+		time.Sleep(time.Until(next))
+		next = next.Add(interval)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := postJoiner(e, fmt.Sprintf("lat%07d", i))
+			if err != nil {
+				postErr.Store(err)
+				return
+			}
+			accepted[i], ids[i] = time.Now(), id
+		}()
+	}
+	wg.Wait()
+	if err, _ := postErr.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	waitConverged(b, tt, 2*n)
+	lat := make([]time.Duration, n)
+	tt.mu.Lock()
+	for i, id := range ids {
+		lat[i] = tt.done[id].Sub(accepted[i])
+	}
+	tt.mu.Unlock()
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(n-1))].Microseconds()) / 1000 }
+
+	// Every entry is in slapd with both groups.
+	es, err := p.SearchAll(ctx, ldap.NewSearchRequest(testenv.SlapdPeopleDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		ldapsync.And(ldapsync.Eq("memberOf", ldapsync.JoinDN(ldapsync.RDN("cn", "staff"), testenv.SlapdGroupsDN)),
+			ldapsync.Eq("memberOf", ldapsync.JoinDN(ldapsync.RDN("cn", "vpn"), testenv.SlapdGroupsDN))).String(), []string{"1.1"}, nil), 500)
+	if err != nil || len(es) != 3*n {
+		b.Fatalf("%d entries with both groups (%v), want %d", len(es), err, 3*n)
+	}
+	direct := (directBefore + directRun("directb")) / 2
+	b.ReportMetric(direct, "direct-joiners/s")
+	b.ReportMetric(e2e, "e2e-joiners/s")
+	b.ReportMetric(100*e2e/direct, "ratio-%")
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+}
+
+// directJoiner is a joiner's writes issued directly: the add, then one
+// modify per group.
+func directJoiner(ctx context.Context, p *ldapsync.Pool, uid string, groups []string) error {
+	dn := ldapsync.JoinDN(ldapsync.RDN("uid", uid), testenv.SlapdPeopleDN)
+	err := p.Do(ctx, "add", func(c *ldap.Conn) error {
+		req := ldap.NewAddRequest(dn, nil)
+		req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "inetOrgPerson"})
+		req.Attribute("uid", []string{uid})
+		req.Attribute("cn", []string{"Bench " + uid})
+		req.Attribute("sn", []string{uid})
+		req.Attribute("employeeNumber", []string{uid})
+		return c.Add(req)
+	})
+	for _, g := range groups {
+		if err != nil {
+			break
+		}
+		err = p.Do(ctx, "grant", func(c *ldap.Conn) error {
+			m := ldap.NewModifyRequest(ldapsync.JoinDN(ldapsync.RDN("cn", g), testenv.SlapdGroupsDN), nil)
+			m.Add("member", []string{dn})
+			return c.Modify(m)
+		})
+	}
+	return err
+}
+
+type concResult struct {
+	rate float64
+	err  error
+}
+
+// runConcurrent runs fn(0..n-1) on conc goroutines and returns the rate.
+func runConcurrent(n, conc int, fn func(i int) error) concResult {
+	var next atomic.Int64
+	var first atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || first.Load() != nil {
+					return
+				}
+				if err := fn(i); err != nil {
+					first.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	err, _ := first.Load().(error)
+	return concResult{rate: float64(n) / time.Since(start).Seconds(), err: err}
+}
+
+// postJoiner POSTs a user and returns its id; safe off the test goroutine.
+func postJoiner(e *env, userName string) (string, error) {
+	body, _ := json.Marshal(map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": userName, "active": true,
+		"name":        map[string]any{"givenName": "Bench", "familyName": userName},
+		enterpriseURN: map[string]any{"employeeNumber": userName},
+	})
+	req, _ := http.NewRequest("POST", e.http.URL+"/scim/v2/Users", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+scimToken)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct{ ID string }
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("POST %s: status %d", userName, resp.StatusCode)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	return out.ID, err
+}
+
+// waitConverged waits until total identities have converged.
+func waitConverged(b *testing.B, tt *timedTarget, total int) {
+	b.Helper()
+	for {
+		tt.mu.Lock()
+		got := len(tt.done)
+		tt.mu.Unlock()
+		if got >= total {
+			return
+		}
+		select {
+		case <-tt.ch:
+		case <-time.After(30 * time.Second):
+			b.Fatalf("%d of %d joiners converged; the rest never did", got, total)
+		}
+	}
+}
