@@ -4,10 +4,10 @@
 // userAccountControl, anchors entryUUID/objectGUID), create-or-link, minimal
 // modifies, renames and OU moves, group membership, delete, and drift reads.
 //
-// It is used by the ldap target kind; the implementation arrives with the
-// LDAP target issue. Dialect is the seam between directory flavours.
+// Directory is the ldap target kind (cmd/tenure builds it from config).
+// Dialect is the seam between directory flavours: OpenLDAP and AD.
 //
-// # Foundation (in place)
+// # Foundation
 //
 //   - DNs and filters (dn.go): RDN, JoinDN, Parent, RDNValue, EqualDN and
 //     UnderDN build and take apart DNs with RFC 4514 escaping; Eq, Present,
@@ -26,10 +26,12 @@
 //     failures to targets.Retryable or targets.Permanent, keeping the
 //     server's diagnostic message; the table and its reasons are there.
 //
-// # Target (target.go, openldap.go)
+// # Target (target.go, openldap.go, ad.go, inventory.go)
 //
 // Directory is a targets.Target over a Pool and an AccountDialect (OpenLDAP:
-// entryUUID anchor, disable by pwdAccountLockedTime 000001010000Z). Converge
+// entryUUID anchor, disable by pwdAccountLockedTime 000001010000Z; AD:
+// objectGUID anchor, userAccountControl, and the account-name and password
+// rules documented on AD). Converge
 // finds the entry by its anchor (Link.ID) under BaseDN, else by
 // CorrelationAttribute, else creates it (entryAlreadyExists: the entry at
 // that DN is taken over); then renames and moves it with one ModifyDN,
