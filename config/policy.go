@@ -112,7 +112,10 @@ type Leaver struct {
 
 // Engine tunes the reconciliation workers.
 type Engine struct {
-	// Workers is the number of concurrent converges. Default 8.
+	// Workers is the number of concurrent converges. Default 16: about
+	// twice a directory target's connections, so each connection always
+	// has work queued while workers do their own durable bookkeeping
+	// (docs/benchmarks.md, LDAP target).
 	Workers int `yaml:"workers"`
 	// Lease is how long a claimed job is held before another replica may
 	// take it over; workers extend it while they run. Default 15s.
@@ -174,7 +177,7 @@ func (c *Config) applyPolicyDefaults() {
 		def(&c.Targets[i].Leaver.Mode, LeaverDisable)
 	}
 	e := &c.Engine
-	def(&e.Workers, 8)
+	def(&e.Workers, 16)
 	def(&e.Lease, 15*time.Second)
 	def(&e.Poll, 250*time.Millisecond)
 	def(&e.Sweep, 5*time.Minute)

@@ -34,7 +34,7 @@ type Options struct {
 	Policy  *mapper.Policy
 	Targets map[string]targets.Target
 	// Workers, Lease, Poll and Sweep: see config.Engine. Zero values take
-	// the defaults 8, 15s, 250ms, 5m.
+	// the defaults 16, 15s, 250ms, 5m.
 	Workers int
 	Lease   time.Duration
 	Poll    time.Duration
@@ -64,7 +64,7 @@ type Engine struct {
 
 // Default tuning.
 const (
-	DefaultWorkers = 8
+	DefaultWorkers = 16
 	DefaultLease   = 15 * time.Second
 	DefaultPoll    = 250 * time.Millisecond
 	DefaultSweep   = 5 * time.Minute

@@ -25,7 +25,7 @@ import (
 const (
 	DefaultDialTimeout = 10 * time.Second
 	DefaultOpTimeout   = 30 * time.Second
-	DefaultPoolSize    = 4
+	DefaultPoolSize    = 8
 )
 
 // ErrPoolClosed is returned by Do after Close.
