@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,14 +38,16 @@ func adminAPI(cfgPath string, cfg *config.Config, eng *engine.Engine, q queue.Qu
 }
 
 // policyReloader re-reads the config file, compiles its policy and
-// installs it, unless a target was added or changed kind (targets are
-// built at start: that needs a restart). Only the policy sections
+// installs it, unless a target was added, changed kind or changed its
+// connection block (targets are built at start: that needs a restart;
+// silently keeping the old connection would look like a reload that
+// worked). Only the policy sections
 // (lifecycle, birthright, targets' mappings) take effect; the old policy
 // stays on any error. Reloads run one at a time.
 func policyReloader(path string, started *config.Config, eng *engine.Engine, log *slog.Logger) func(context.Context) error {
-	kinds := map[string]string{}
+	built := map[string]config.Target{}
 	for _, t := range started.Targets {
-		kinds[t.Name] = t.Kind
+		built[t.Name] = t
 	}
 	var mu sync.Mutex
 	return func(context.Context) error {
@@ -60,11 +63,13 @@ func policyReloader(path string, started *config.Config, eng *engine.Engine, log
 		}
 		var problems []string
 		for i, t := range cfg.Targets {
-			switch kind, ok := kinds[t.Name]; {
+			switch old, ok := built[t.Name]; {
 			case !ok:
 				problems = append(problems, fmt.Sprintf("targets[%d] (%s): a new target needs a restart", i, t.Name))
-			case kind != t.Kind:
-				problems = append(problems, fmt.Sprintf("targets[%d] (%s): kind changed from %q to %q, which needs a restart", i, t.Name, kind, t.Kind))
+			case old.Kind != t.Kind:
+				problems = append(problems, fmt.Sprintf("targets[%d] (%s): kind changed from %q to %q, which needs a restart", i, t.Name, old.Kind, t.Kind))
+			case !reflect.DeepEqual(old.LDAP, t.LDAP):
+				problems = append(problems, fmt.Sprintf("targets[%d] (%s): the ldap block changed, which needs a restart", i, t.Name))
 			}
 		}
 		if len(problems) > 0 {
