@@ -10,6 +10,11 @@
 //	post    POST /Users of a new user
 //	patch   PATCH /Users/{id} replacing title on a random seeded user
 //
+// With -converge-url, it measures a provisioning chain instead: after the
+// seed, it polls that second SCIM server (a downstream app that the first
+// provisions) until every seeded userName is there, and reports the seeded
+// users per second from the first POST to the last arrival ("converge").
+//
 // Example:
 //
 //	TENURE_SCIM_TOKEN=… tenure-load -url http://127.0.0.1:8080/scim/v2 -users 100000 -concurrency 16 -duration 20s
@@ -47,6 +52,10 @@ type config struct {
 	prefix   string
 	jsonOut  bool
 	timeout  time.Duration
+	// convergeURL and convergeToken reach the downstream app whose arrivals
+	// the converge phase waits for.
+	convergeURL, convergeToken string
+	convergeWait               time.Duration
 }
 
 func main() {
@@ -62,7 +71,13 @@ func main() {
 	flag.StringVar(&c.prefix, "prefix", "", "userName prefix (default: a random run id, so runs never collide)")
 	flag.BoolVar(&c.jsonOut, "json", false, "print results as JSON lines")
 	flag.DurationVar(&c.timeout, "timeout", 30*time.Second, "per-request timeout")
+	flag.StringVar(&c.convergeURL, "converge-url", "", "downstream SCIM base URL to wait on for the seeded users (see the doc)")
+	flag.StringVar(&c.convergeToken, "converge-token", "", "the downstream's bearer token (default $TENURE_CONVERGE_TOKEN)")
+	flag.DurationVar(&c.convergeWait, "converge-timeout", 10*time.Minute, "give up waiting for the downstream after this long")
 	flag.Parse()
+	if c.convergeToken == "" {
+		c.convergeToken = os.Getenv("TENURE_CONVERGE_TOKEN")
+	}
 	if c.token == "" {
 		c.token = os.Getenv("TENURE_SCIM_TOKEN")
 	}
@@ -122,6 +137,7 @@ func run(ctx context.Context, c config, out io.Writer) error {
 
 	// Seed.
 	users := make([]user, 0, c.users)
+	seedStart := time.Now()
 	if c.users > 0 {
 		var mu sync.Mutex
 		res, err := phase(ctx, "seed", c.seedConc, 0, c.users, func(ctx context.Context, _ *rand.Rand) error {
@@ -133,6 +149,13 @@ func run(ctx context.Context, c config, out io.Writer) error {
 			}
 			return err
 		})
+		if err != nil {
+			return err
+		}
+		res.print(out, c.jsonOut)
+	}
+	if c.convergeURL != "" {
+		res, err := converge(ctx, c, cl.http, seedStart, len(users))
 		if err != nil {
 			return err
 		}
@@ -195,6 +218,32 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		res.print(out, c.jsonOut)
 	}
 	return nil
+}
+
+// converge polls the downstream until it holds n users whose userName
+// starts with the run's prefix, and reports n over the time since start.
+func converge(ctx context.Context, c config, hc *http.Client, start time.Time, n int) (result, error) {
+	down := &client{http: hc, base: strings.TrimRight(c.convergeURL, "/"), token: c.convergeToken}
+	q := url.Values{"filter": {fmt.Sprintf("userName sw %q", c.prefix+"-")}, "count": {"0"}}
+	ctx, cancel := context.WithTimeout(ctx, c.convergeWait)
+	defer cancel()
+	for {
+		var lr struct {
+			TotalResults int `json:"totalResults"`
+		}
+		if err := down.do(ctx, http.MethodGet, "/Users?"+q.Encode(), "", http.StatusOK, &lr); err != nil {
+			return result{}, fmt.Errorf("converge: %w", err)
+		}
+		if lr.TotalResults >= n {
+			el := time.Since(start)
+			return result{Op: "converge", Requests: n, Seconds: el.Seconds(), PerSecond: float64(n) / el.Seconds()}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return result{}, fmt.Errorf("converge: %d of %d users downstream: %w", lr.TotalResults, n, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (c *client) do(ctx context.Context, method, path, body string, want int, into any) error {
