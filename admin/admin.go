@@ -60,6 +60,9 @@ type Options struct {
 	// Reload re-reads, validates and installs the policy; on error the
 	// old policy stays. Nil answers POST /policy/reload with 501.
 	Reload func(ctx context.Context) error
+	// Backup, when the store can copy itself while serving, answers GET
+	// /backup; nil answers 501.
+	Backup store.Backuper
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// Now is the clock of POST .../run (default time.Now).
@@ -74,6 +77,7 @@ type Handler struct {
 	q       queue.Queue
 	token   [sha256.Size]byte
 	reload  func(context.Context) error
+	backup  store.Backuper
 	maxBody int64
 	now     func() time.Time
 	log     *slog.Logger
@@ -100,7 +104,7 @@ func New(o Options) (*Handler, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		eng: o.Engine, q: o.Queue, token: sha256.Sum256([]byte(o.Token)), reload: o.Reload,
+		eng: o.Engine, q: o.Queue, token: sha256.Sum256([]byte(o.Token)), reload: o.Reload, backup: o.Backup,
 		maxBody: o.MaxBodyBytes, now: o.Now, log: o.Logger,
 		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "tenure", Subsystem: "admin", Name: "requests_total",
@@ -191,6 +195,8 @@ func (h *Handler) routes() *mux.Router {
 	post("/plan", "", h.plan)
 	post("/reconcile/{target}", "reconcile", h.reconcile)
 	post("/policy/reload", "reload policy", h.reloadPolicy)
+	api.HandleFunc("/backup", h.serveBackup).Methods(http.MethodGet)
+	paths = append(paths, "/backup")
 	// A subrouter reports a method mismatch as not found; known paths
 	// with other methods end here instead.
 	for _, p := range paths {
@@ -221,6 +227,28 @@ func (h *Handler) serve(action string, e endpoint) http.Handler {
 		}
 		h.log.Info("admin action", attrs...)
 	})
+}
+
+// serveBackup streams a consistent copy of the store. Once the first byte
+// is sent the status is 200, so a failure after that can only cut the
+// stream short: the client verifies the copy (tenure backup does).
+func (h *Handler) serveBackup(w http.ResponseWriter, r *http.Request) {
+	attrs := []any{"action", "backup", "actor", Actor(r), "request_id", httpx.RequestID(r.Context())}
+	if h.backup == nil {
+		writeError(w, http.StatusNotImplemented, "this store has no online backup; for Redis use its own tools (docs/operations.md, Backups)")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="tenure.db"`)
+	n, err := h.backup.Backup(r.Context(), w)
+	if err != nil {
+		h.log.Warn("admin action failed", append(attrs, "bytes", n, "err", err)...)
+		if n == 0 {
+			writeError(w, http.StatusInternalServerError, "backup: "+err.Error())
+		}
+		return
+	}
+	h.log.Info("admin action", append(attrs, "bytes", n)...)
 }
 
 // subject is what an action is about: a queue key, or a target.

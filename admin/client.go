@@ -201,3 +201,40 @@ func (c *Client) Reconcile(ctx context.Context, target, orphans string) (*Reconc
 func (c *Client) Reload(ctx context.Context) (*ReloadResult, error) {
 	return post[ReloadResult](ctx, c, "/policy/reload", nil)
 }
+
+// Backup is GET /backup: it copies the server's store into w and returns
+// the bytes written. The caller must verify the copy (a stream cut short
+// after the 200 is not an error here).
+func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.Server, "/")+Prefix+"/backup", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if c.Actor != "" {
+		req.Header.Set(ActorHeader, c.Actor)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		e := &Error{}
+		if json.Unmarshal(b, e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(http.StatusText(resp.StatusCode) + ": " + firstLine(b))
+		}
+		e.Status = resp.StatusCode
+		return 0, e
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("GET /backup: %w", err)
+	}
+	return n, nil
+}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -200,6 +201,14 @@ type Store interface {
 	// Close releases the backend; later calls fail with ErrClosed. Calling
 	// it twice is harmless.
 	Close() error
+}
+
+// Backuper is a Store that can write a consistent copy of itself while it
+// serves (the embedded backend). The copy is a file the backend opens as
+// is. Redis has its own tools (BGSAVE, AOF copies): see docs/operations.md.
+type Backuper interface {
+	// Backup writes the copy to w and returns its size. ctx aborts it.
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
 // Get reads one resource in its own snapshot.

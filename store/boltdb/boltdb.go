@@ -53,6 +53,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,59 @@ func Open(path string, opts Options) (*Store, error) {
 // "store/". To write in the same transaction as a store change, use
 // [Tx.Bolt] inside [Store.Update] rather than a transaction of their own.
 func (s *Store) DB() *bbolt.DB { return s.db }
+
+var _ store.Backuper = (*Store)(nil)
+
+// Backup writes the whole file as of one read transaction (queue included,
+// since it shares the file): a hot backup that writers never wait for.
+func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if err := s.ready(ctx, "backup"); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(ctxWriter{ctx, w})
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("boltdb: backup: %w", err)
+	}
+	return n, nil
+}
+
+// ctxWriter fails writes once ctx is done, so an abandoned download ends
+// the read transaction (which would otherwise pin old pages) promptly.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// Verify opens the bbolt file at path read-only and checks every page, so
+// a backup can be trusted before it is needed.
+func Verify(path string) error {
+	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("boltdb: verify %s: %w", path, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bbolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("boltdb: verify %s: %w", path, err)
+		}
+		if tx.Bucket([]byte(bucketMeta)) == nil {
+			return fmt.Errorf("boltdb: verify %s: not a Tenure store", path)
+		}
+		return nil
+	})
+}
 
 // View runs fn in a read-only bolt transaction: a consistent snapshot.
 func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
