@@ -15,6 +15,8 @@ want=(
   # Only a Recommends of samba-ad-dc, but samba-tool domain provision needs
   # its setup files.
   /usr/share/samba/setup:samba-ad-provision
+  # Checks configs/prometheus/tenure-alerts.yaml (check rules, test rules).
+  promtool:prometheus
 )
 
 for pair in "${want[@]}"; do
