@@ -209,7 +209,7 @@ func (s *Server) routes() *mux.Router {
 	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, scimerr.ScimError{Status: http.StatusMethodNotAllowed, Detail: "Method not allowed on this endpoint."})
 	})
-	r := mux.NewRouter()
+	r := mux.NewRouter().SkipClean(true) // ServeHTTP collapses slashes; no redirects
 	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
 	api := r.PathPrefix(Prefix).Subrouter()
 	api.NotFoundHandler, api.MethodNotAllowedHandler = notFound, notAllowed
@@ -238,7 +238,29 @@ func (s *Server) routes() *mux.Router {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+//
+// Repeated slashes are collapsed in place rather than redirected: a client
+// whose base URL ends in "/" asks for /scim/v2//Users, and a 301 to a POST
+// or PATCH can lose the write (clients do not all re-send the body).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.Contains(r.URL.Path, "//") {
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = collapseSlashes(u.Path), collapseSlashes(u.RawPath)
+		r2.URL = &u
+		r = r2
+	}
+	s.router.ServeHTTP(w, r)
+}
+
+// collapseSlashes replaces each run of slashes with one.
+func collapseSlashes(p string) string {
+	for strings.Contains(p, "//") {
+		p = strings.ReplaceAll(p, "//", "/")
+	}
+	return p
+}
 
 // serveLib hands the request to the library, which routes on paths starting
 // at /v2.

@@ -361,3 +361,25 @@ func TestItemsPerPageIsThePageSize(t *testing.T) {
 		t.Errorf("resource content rewritten: %v", r["Resources"])
 	}
 }
+
+// A base URL configured with a trailing slash makes clients ask for
+// /scim/v2//Users: served in place, never redirected (a redirected POST
+// can lose its body).
+func TestRepeatedSlashesServedInPlace(t *testing.T) {
+	srv := newTestServer(t)
+	r := srv.do("okta", http.MethodPost, "//Users", map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "slash@example.com",
+	})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("POST //Users: status %d", r.Status)
+	}
+	id, _ := r.JSON(t)["id"].(string)
+	for _, path := range []string{"//Users//" + id, "///Users/" + id} {
+		if r := srv.do("okta", http.MethodGet, path, nil); r.Status != http.StatusOK {
+			t.Errorf("GET %s: status %d", path, r.Status)
+		}
+	}
+	if r := srv.do("okta", http.MethodGet, "//Users?filter="+strings.ReplaceAll(`userName eq "slash@example.com"`, " ", "%20"), nil); r.Status != http.StatusOK || r.JSON(t)["totalResults"] != 1.0 {
+		t.Errorf("filter through //Users: %d", r.Status)
+	}
+}
