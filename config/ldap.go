@@ -91,6 +91,7 @@ func (c *Config) validateTargetKinds(add addFunc) {
 			set  bool
 		}{
 			{KindLDAP, t.LDAP != nil},
+			{KindSCIM, t.SCIM != nil},
 		} {
 			switch {
 			case t.Kind == b.kind && !b.set:

@@ -96,6 +96,7 @@ type Target struct {
 	// Each kind's own settings, in a block named after the kind; exactly
 	// the target's kind's block is set (see validateTargetKinds).
 	LDAP *LDAPTarget `yaml:"ldap"`
+	SCIM *SCIMTarget `yaml:"scim"`
 }
 
 // Leaver is a target's leaver mode.
@@ -175,6 +176,10 @@ func (c *Config) applyPolicyDefaults() {
 	def(&l.Guard.Window, defaultGuardWindow)
 	for i := range c.Targets {
 		def(&c.Targets[i].Leaver.Mode, LeaverDisable)
+		if s := c.Targets[i].SCIM; s != nil {
+			def(&s.UpdateMode, SCIMUpdatePatch)
+			def(&s.GroupMode, SCIMGroupsPatch)
+		}
 	}
 	e := &c.Engine
 	def(&e.Workers, 16)
@@ -258,6 +263,7 @@ func (c *Config) validatePolicy(add func(path, format string, args ...any)) {
 		}
 	}
 	c.validateTargetKinds(add)
+	c.validateSCIMTargets(add)
 	for i, r := range c.Birthright {
 		path := fmt.Sprintf("birthright[%d]", i)
 		if r.Name == "" {

@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("TENURE_SCIM_TOKEN", "test-scim-token")
 	os.Setenv("TENURE_ADMIN_TOKEN", "test-admin-token")
 	os.Setenv("TENURE_LDAP_PASSWORD", "test-ldap-password")
+	os.Setenv("TENURE_APP_TOKEN", "test-app-token")
+	os.Setenv("TENURE_CHAT_TOKEN", "test-chat-token")
+	os.Setenv("TENURE_PORTAL_SECRET", "test-portal-secret")
 	os.Exit(m.Run())
 }
 
@@ -59,9 +62,10 @@ func compileErr(t testing.TB, policyYAML string) error {
 }
 
 // stdPolicy is the policy most tests share: an AD-like directory that
-// disables, moves and deletes after 30 days; a SCIM app for employees that
-// deletes at once; a wiki that only disables; a VPN directory for members
-// of the vpn-users group.
+// disables, moves and deletes after 30 days; an app for employees that
+// deletes at once (kind test: it maps active, which a scim target may
+// not); a SCIM wiki that only disables; a VPN directory for members of
+// the vpn-users group.
 const stdPolicy = `
 lifecycle:
   timezone: Europe/Berlin
@@ -107,7 +111,7 @@ targets:
       move_to: ou=disabled,dc=example,dc=com
       delete_after: 720h
   - name: app
-    kind: scim
+    kind: test
     scope: 'user.?userType.orValue("Employee") == "Employee"'
     attributes:
       userName: user.userName
@@ -116,8 +120,9 @@ targets:
       mode: delete
   - name: wiki
     kind: scim
+    scim: {base_url: https://wiki.example.com/scim/v2, auth: {bearer: {token: {env: TENURE_APP_TOKEN}}}}
     attributes:
-      login: user.userName
+      userName: user.userName
   - name: vpn
     kind: test
     scope: '"vpn-users" in groups'

@@ -9,12 +9,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tenurehq/tenure/admin"
 	"github.com/tenurehq/tenure/engine"
+	"github.com/tenurehq/tenure/store/boltdb"
 )
 
 // The operator commands call the admin API of a running server.
@@ -26,6 +28,7 @@ import (
 //	tenure reconcile --target NAME [--delete-orphans]
 //	tenure plan (--user FILE | --id ID) [--at TIME] [--source NAME]
 //	tenure policy reload
+//	tenure backup --out FILE
 //
 // Every one takes --server, --token-file, --actor and -o text|json.
 
@@ -54,6 +57,7 @@ var adminCommands = map[string]struct {
 	"reconcile":     {"--target NAME [--delete-orphans]", reconcileCmd},
 	"plan":          {"(--user FILE.json | --id ID) [--at TIME] [--source NAME]", planCmd},
 	"policy reload": {"", policyReload},
+	"backup":        {"--out FILE", backupCmd},
 }
 
 // adminGroups are the commands that take a subcommand.
@@ -291,6 +295,48 @@ func reconcileCmd(ctx context.Context, c *adminCLI, args []string) error {
 		return fmt.Errorf("reconcile %s: %d orphan(s) could not be deleted", res.Target, o.Failed)
 	}
 	return nil
+}
+
+// backupResult is what tenure backup reports.
+type backupResult struct {
+	File  string `json:"file"`
+	Bytes int64  `json:"bytes"`
+}
+
+// backupCmd copies the server's store to FILE: written beside it, synced,
+// verified page by page, then renamed into place, so FILE is never a
+// partial copy.
+func backupCmd(ctx context.Context, c *adminCLI, args []string) error {
+	out := c.fs.String("out", "", "the file to write (required); replaced only by a verified copy")
+	if _, err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if *out == "" {
+		return c.usage()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(*out), filepath.Base(*out)+".partial-*")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after the rename there is nothing to remove
+	n, err := c.client.Backup(ctx, tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = boltdb.Verify(tmp.Name())
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), *out)
+	}
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	res := backupResult{File: *out, Bytes: n}
+	return c.print(res, func(w io.Writer) { fmt.Fprintf(w, "backup: %s (%d bytes, verified)\n", res.File, res.Bytes) })
 }
 
 func planCmd(ctx context.Context, c *adminCLI, args []string) error {

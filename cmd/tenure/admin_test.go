@@ -25,6 +25,8 @@ import (
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/mapper"
 	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/store"
+	"github.com/tenurehq/tenure/store/boltdb"
 	"github.com/tenurehq/tenure/targets"
 	"github.com/tenurehq/tenure/targets/targettest"
 )
@@ -690,5 +692,32 @@ func TestAdminCommandUsage(t *testing.T) {
 	_, err = (&adminEnv{runningServer: &runningServer{base: "http://127.0.0.1:1"}}).tenure(t, "jobs", "counts")
 	if err == nil || exitCode(err) != 1 {
 		t.Errorf("unreachable server: %v", err)
+	}
+}
+
+// tenure backup writes a verified copy of the running embedded store that
+// opens as a store holding what was written before it.
+func TestAdminBackup(t *testing.T) {
+	e := startAdminEnv(t)
+	id := e.createUser(t, "backed.up@example.com", "")
+	out := filepath.Join(t.TempDir(), "backup.db")
+	wantContains(t, "backup", e.mustTenure(t, "backup", "--out", out), "backup: "+out, "verified")
+	res := tenureJSON[backupResult](t, e, "backup", "--out", out)
+	if fi, err := os.Stat(out); err != nil || res.Bytes != fi.Size() || res.Bytes == 0 {
+		t.Errorf("backup JSON %+v, file %v %v", res, fi, err)
+	}
+	st, err := boltdb.Open(out, boltdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if r, err := store.Get(t.Context(), st, store.KindUser, id); err != nil || r.Name != "backed.up@example.com" {
+		t.Errorf("the backup's user: %+v, %v", r, err)
+	}
+	if matches, _ := filepath.Glob(out + ".partial-*"); len(matches) != 0 {
+		t.Errorf("partial files left behind: %v", matches)
+	}
+	if _, err := e.tenure(t, "backup"); err == nil {
+		t.Error("backup without --out succeeded")
 	}
 }

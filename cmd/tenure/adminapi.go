@@ -18,15 +18,18 @@ import (
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/mapper"
 	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/store"
 )
 
 // adminAPI builds the admin API of a server started from the config file
 // at cfgPath, with policy reload on POST /admin/v1/policy/reload and on
 // SIGHUP. close stops both.
-func adminAPI(cfgPath string, cfg *config.Config, eng *engine.Engine, q queue.Queue, log *slog.Logger, reg prometheus.Registerer) (*admin.Handler, func(), error) {
+func adminAPI(cfgPath string, cfg *config.Config, eng *engine.Engine, q queue.Queue, st store.Store, log *slog.Logger, reg prometheus.Registerer) (*admin.Handler, func(), error) {
 	log = log.With("component", "admin")
 	reload := policyReloader(cfgPath, cfg, eng, log)
+	backup, _ := st.(store.Backuper)
 	h, err := admin.New(admin.Options{
+		Backup: backup,
 		Engine: eng, Queue: q, Token: cfg.Admin.Token.Value(), Reload: reload,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, Logger: log, Registerer: reg,
 	})
@@ -70,6 +73,8 @@ func policyReloader(path string, started *config.Config, eng *engine.Engine, log
 				problems = append(problems, fmt.Sprintf("targets[%d] (%s): kind changed from %q to %q, which needs a restart", i, t.Name, old.Kind, t.Kind))
 			case !reflect.DeepEqual(old.LDAP, t.LDAP):
 				problems = append(problems, fmt.Sprintf("targets[%d] (%s): the ldap block changed, which needs a restart", i, t.Name))
+			case !reflect.DeepEqual(old.SCIM, t.SCIM):
+				problems = append(problems, fmt.Sprintf("targets[%d] (%s): the scim block changed, which needs a restart", i, t.Name))
 			}
 		}
 		if len(problems) > 0 {

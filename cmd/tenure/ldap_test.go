@@ -255,37 +255,3 @@ targets:
 		t.Error("the bind password reached the logs")
 	}
 }
-
-// TestPolicyReloadRefusesChangedLDAPBlock: the pool is built at start, so
-// a changed connection block cannot take effect on reload; saying so beats
-// a reload that looks like it worked.
-func TestPolicyReloadRefusesChangedLDAPBlock(t *testing.T) {
-	t.Setenv("TENURE_SCIM_TOKEN", "scim-token-0123456789")
-	t.Setenv("TENURE_ADMIN_TOKEN", "admin-token-0123456789")
-	t.Setenv("TENURE_LDAP_PASSWORD", "secret")
-	t.Setenv("TENURE_DATA_DIR", t.TempDir())
-	raw, err := os.ReadFile("../../configs/openldap.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "tenure.yaml")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	started, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reload := policyReloader(path, started, nil, slog.New(slog.DiscardHandler))
-	changed := strings.Replace(string(raw), "url: ldap://ldap.example.org", "url: ldap://ldap2.example.org", 1)
-	if changed == string(raw) {
-		t.Fatal("the example's url line moved; update the test")
-	}
-	if err := os.WriteFile(path, []byte(changed), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err = reload(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "targets[0] (directory): the ldap block changed, which needs a restart") {
-		t.Errorf("reload with a changed url: %v", err)
-	}
-}

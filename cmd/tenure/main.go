@@ -62,6 +62,7 @@ Operator commands (call a running server's admin API):
                                             (or delete) accounts no person links
   plan (--user FILE | --id ID) [--at TIME]  dry run: what a write would do, now and later
   policy reload                             re-read the server's config file's policy
+  backup --out FILE                         a verified hot copy of the embedded store
 
   They take --server URL (default $TENURE_SERVER or http://127.0.0.1:8080),
   the token from $TENURE_ADMIN_TOKEN or --token-file FILE, and -o json.
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{errors.New("usage: tenure config validate --config FILE")}
 		}
 		return configValidate(args[2:], stdout, stderr)
-	case "jobs", "identity", "guard", "reconcile", "plan", "policy":
+	case "jobs", "identity", "guard", "reconcile", "plan", "policy", "backup":
 		return adminCommand(ctx, args, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tenure", versionString())

@@ -103,7 +103,7 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 		return err
 	}
 	defer eng.Close()
-	adm, closeAdmin, err := adminAPI(cfgPath, cfg, eng, be.queue, log, reg)
+	adm, closeAdmin, err := adminAPI(cfgPath, cfg, eng, be.queue, st, log, reg)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,9 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 		return err
 	}
 
-	root := mux.NewRouter()
+	// No path cleaning: its 301s would lose redirected writes; the SCIM
+	// server collapses repeated slashes itself.
+	root := mux.NewRouter().SkipClean(true)
 	root.PathPrefix(scim.Prefix).Handler(api)
 	root.PathPrefix(admin.Prefix).Handler(adm)
 	root.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {

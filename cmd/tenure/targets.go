@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/internal/tlsx"
 	"github.com/tenurehq/tenure/ldapsync"
 	"github.com/tenurehq/tenure/targets"
+	"github.com/tenurehq/tenure/targets/scimclient"
 )
 
 // targetKind builds a target of one kind from its config. A target that
@@ -24,10 +27,11 @@ type targetKind func(cfg config.Target, log *slog.Logger, reg prometheus.Registe
 var extraTargetKinds map[string]targetKind
 
 // targetKinds is the registry of target kinds by name; cmd owns it so no
-// package registers itself. The SCIM kind arrives with its package.
+// package registers itself.
 func targetKinds() map[string]targetKind {
 	kinds := map[string]targetKind{
 		config.KindLDAP: newLDAPTarget,
+		config.KindSCIM: newSCIMTarget,
 	}
 	for k, v := range extraTargetKinds {
 		kinds[k] = v
@@ -143,4 +147,69 @@ func checkLDAPMappings(tc config.Target, o ldapsync.DirectoryOptions) error {
 		return fmt.Errorf("attributes: no mapping for %s", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// newSCIMTarget builds the scim kind: a scimclient.Client, which contacts
+// the app only on the first converge, so an app that is down does not
+// stop serve. The client is an io.Closer (idle connections).
+func newSCIMTarget(tc config.Target, log *slog.Logger, reg prometheus.Registerer) (targets.Target, error) {
+	opts, err := scimOptions(tc)
+	if err != nil {
+		return nil, err
+	}
+	c, err := scimclient.New(opts, log, reg)
+	if err != nil {
+		// Not c: a nil *Client in the interface would look like a target.
+		return nil, fmt.Errorf("scim client: %w", err)
+	}
+	return c, nil
+}
+
+// scimOptions turns a target's scim block into the client's options.
+// Zero rate limit, burst and timeout pass through: the client has the
+// defaults.
+func scimOptions(tc config.Target) (scimclient.Options, error) {
+	s := tc.SCIM
+	if s == nil {
+		return scimclient.Options{}, errors.New("scim: no scim block") // config.Validate requires it
+	}
+	o := scimclient.Options{
+		BaseURL:      s.BaseURL,
+		UpdateMode:   s.UpdateMode,
+		GroupMode:    s.GroupMode,
+		CreateGroups: s.CreateGroups,
+		Burst:        s.Burst,
+		Timeout:      s.Timeout,
+		// The target name, not the host: two targets may share an app,
+		// and their metrics must not collide on one registry.
+		Name: tc.Name,
+	}
+	if s.RateLimit != nil {
+		o.RateLimit = *s.RateLimit
+	}
+	switch a := s.Auth; {
+	case a.Bearer != nil:
+		o.Auth = scimclient.Bearer{Token: a.Bearer.Token.Value()}
+	case a.Basic != nil:
+		o.Auth = scimclient.Basic{Username: a.Basic.Username, Password: a.Basic.Password.Value()}
+	case a.OAuth2 != nil:
+		o.Auth = scimclient.ClientCredentials{
+			TokenURL: a.OAuth2.TokenURL, ClientID: a.OAuth2.ClientID,
+			ClientSecret: a.OAuth2.ClientSecret.Value(), Scopes: a.OAuth2.Scopes,
+		}
+	default:
+		return scimclient.Options{}, errors.New("scim: no auth") // config.Validate requires one
+	}
+	if s.CAFile != "" || s.ServerName != "" {
+		tlsConf, err := tlsx.Client(tlsx.Files{CAFile: s.CAFile}, s.ServerName)
+		if err != nil {
+			return scimclient.Options{}, fmt.Errorf("scim tls: %w", err)
+		}
+		// A clone keeps the default transport's proxy, dial and idle
+		// settings; only the trust changes.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsConf
+		o.HTTPClient = &http.Client{Transport: tr}
+	}
+	return o, nil
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmarks the outbound SCIM target against a downstream Tenure, in one
+# run:
+#  1. a downstream `tenure serve` (no targets): its own POST /Users rate,
+#     measured with tenure-load;
+#  2. an upstream `tenure serve` without targets, seeded with USERS users;
+#  3. the upstream restarted on the same file with a scim target pointed at
+#     the downstream, and `tenure reconcile --target app`: the time until
+#     every user is downstream gives the outbound rate, from the restart;
+#  4. for reference, the whole chain: USERS more users POSTed to the
+#     upstream while it provisions them (tenure-load -converge-url); the two
+#     servers then share the machine's cores for SCIM intake on both sides.
+#
+#   USERS=3000 CONCURRENCY=16 scripts/bench-scim-target.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+USERS=${USERS:-3000} CONCURRENCY=${CONCURRENCY:-16} DURATION=${DURATION:-10s}
+DOWN=${DOWN:-127.0.0.1:18181} UP=${UP:-127.0.0.1:18182} WORKERS=${WORKERS:-16}
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+go build -o "$work/tenure" ./cmd/tenure
+go build -o "$work/tenure-load" ./cmd/tenure-load
+
+export TENURE_SCIM_TOKEN=bench-down-token TENURE_ADMIN_TOKEN=bench-admin-token
+cat >"$work/down.yaml" <<YAML
+store: {kind: embedded, embedded: {path: $work/down/tenure.db}}
+sources: [{name: hr, token: {env: TENURE_SCIM_TOKEN}}]
+admin: {token: {env: TENURE_ADMIN_TOKEN}}
+log: {level: warn}
+YAML
+cat >"$work/up-base.yaml" <<YAML
+store: {kind: embedded, embedded: {path: $work/up/tenure.db}}
+sources: [{name: hr, token: {env: TENURE_UP_TOKEN}}]
+admin: {token: {env: TENURE_ADMIN_TOKEN}}
+log: {level: warn}
+engine: {workers: $WORKERS}
+lifecycle: {prehire_lead: 0s}
+YAML
+cp "$work/up-base.yaml" "$work/up.yaml"
+cat >>"$work/up.yaml" <<YAML
+targets:
+  - name: app
+    kind: scim
+    scim:
+      base_url: http://$DOWN/scim/v2
+      auth: {bearer: {token: {env: TENURE_SCIM_TOKEN}}}
+      rate_limit: 100000
+      burst: 1000
+    attributes:
+      userName: user.userName
+      name.givenName: user.name.givenName
+      name.familyName: user.name.familyName
+      title: user.title
+      'emails[type eq "work"].value': user.emails[0].value
+YAML
+export TENURE_UP_TOKEN=bench-up-token
+
+wait_ready() { for _ in $(seq 100); do curl -sf "http://$1/readyz" >/dev/null && return; sleep 0.1; done; echo "no $1" >&2; exit 1; }
+"$work/tenure" serve --config "$work/down.yaml" --listen "$DOWN" 2>"$work/down.log" & pids+=($!)
+wait_ready "$DOWN"
+
+echo "# $(date -u +%FT%TZ) $(go version | cut -d' ' -f3) $(nproc) cores; users=$USERS concurrency=$CONCURRENCY workers=$WORKERS"
+echo "## downstream's own POST rate"
+"$work/tenure-load" -url "http://$DOWN/scim/v2" -users 0 -concurrency "$CONCURRENCY" -duration "$DURATION" -ops post \
+  | tee "$work/down.out"
+
+"$work/tenure" serve --config "$work/up-base.yaml" --listen "$UP" 2>"$work/up0.log" & up0=$!
+wait_ready "$UP"
+echo "## upstream without targets: seed $USERS users"
+"$work/tenure-load" -url "http://$UP/scim/v2" -token "$TENURE_UP_TOKEN" -users "$USERS" -seed-concurrency "$CONCURRENCY" \
+  -ops "" -prefix seeded
+kill "$up0"; wait "$up0" 2>/dev/null || true
+
+count() {
+  curl -sf -H "Authorization: Bearer $TENURE_SCIM_TOKEN" \
+    "http://$DOWN/scim/v2/Users?count=0&filter=userName%20sw%20%22$1%22" | grep -o '"totalResults":[0-9]*' | cut -d: -f2
+}
+echo "## upstream with the scim target: reconcile, wait for $USERS users downstream"
+t0=$(date +%s.%N)
+"$work/tenure" serve --config "$work/up.yaml" --listen "$UP" 2>"$work/up.log" & pids+=($!)
+wait_ready "$UP"
+"$work/tenure" reconcile --target app --server "http://$UP" >/dev/null
+until [ "$(count seeded-)" -ge "$USERS" ]; do sleep 0.05; done
+t1=$(date +%s.%N)
+out=$(awk -v n="$USERS" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
+echo "outbound  $USERS users in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')s  $out users/s"
+
+echo "## the whole chain: $USERS users POSTed upstream while it provisions them"
+"$work/tenure-load" -url "http://$UP/scim/v2" -token "$TENURE_UP_TOKEN" -users "$USERS" -seed-concurrency "$CONCURRENCY" \
+  -ops "" -prefix chain -converge-url "http://$DOWN/scim/v2" -converge-token "$TENURE_SCIM_TOKEN"
+
+down=$(awk '$1=="post"{for(i=1;i<=NF;i++) if($i=="req/s") print $(i-1)}' "$work/down.out")
+awk -v d="$down" -v c="$out" 'BEGIN{printf "outbound %.0f users/s vs the downstream'"'"'s own POST %.0f/s: %.1f%%\n", c, d, 100*c/d}'
+if grep -q '"level":"ERROR"' "$work/up.log"; then echo "upstream logged errors:"; grep '"level":"ERROR"' "$work/up.log" | head -5; fi
