@@ -59,7 +59,9 @@ type Engine struct {
 	now     func() time.Time
 	log     *slog.Logger
 	metrics *metrics
-	wake    chan struct{}
+	// wake is closed (and replaced) to wake every idle worker at once.
+	wakeMu sync.Mutex
+	wake   chan struct{}
 }
 
 // Default tuning.
@@ -120,7 +122,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e := &Engine{
 		st: o.Store, q: o.Queue, sched: sched, targets: o.Targets, opts: o,
-		now: o.Now, log: o.Logger, metrics: m, wake: make(chan struct{}, 1),
+		now: o.Now, log: o.Logger, metrics: m, wake: make(chan struct{}),
 	}
 	e.policy.Store(o.Policy)
 	return e, nil
@@ -143,10 +145,17 @@ func (e *Engine) SetPolicy(p *mapper.Policy) error {
 
 // Wake makes idle workers claim now instead of at their next poll.
 func (e *Engine) Wake() {
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
+	e.wakeMu.Lock()
+	close(e.wake)
+	e.wake = make(chan struct{})
+	e.wakeMu.Unlock()
+}
+
+// woken is closed by the next Wake.
+func (e *Engine) woken() <-chan struct{} {
+	e.wakeMu.Lock()
+	defer e.wakeMu.Unlock()
+	return e.wake
 }
 
 // Close releases the engine's metrics.
@@ -160,64 +169,53 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); e.sweepLoop(ctx) }()
-
-	slots := make(chan struct{}, e.opts.Workers)
+	var workers sync.WaitGroup
 	for range e.opts.Workers {
-		slots <- struct{}{}
+		workers.Add(1)
+		go func() { defer workers.Done(); e.worker(ctx, work) }()
 	}
-	var running sync.WaitGroup
-	defer func() {
-		done := make(chan struct{})
-		go func() { running.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(e.opts.Drain):
-			cancelWork()
-			<-done
-		}
-		wg.Wait()
-	}()
-	idle := time.NewTimer(0)
+	<-ctx.Done()
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(e.opts.Drain):
+		cancelWork()
+		<-done
+	}
+	wg.Wait()
+	return nil
+}
+
+// worker claims one due key at a time and converges it under work, until
+// ctx ends. Workers claim independently rather than through one claiming
+// loop: their claims overlap, so the embedded queue commits them together
+// (a single claimer paid a commit per key, which capped throughput at one
+// key per commit time), and a slow claim holds up no other worker. An idle
+// worker waits for Wake or its next poll.
+func (e *Engine) worker(ctx, work context.Context) {
+	idle := time.NewTimer(e.opts.Poll)
 	defer idle.Stop()
-	for {
-		// Wait for a free worker, then claim as many keys as are free.
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-slots:
-		}
-		n := 1
-	more:
-		for n < e.opts.Workers {
-			select {
-			case <-slots:
-				n++
-			default:
-				break more
-			}
-		}
-		jobs, err := e.q.Claim(ctx, n, e.opts.Lease)
+	for ctx.Err() == nil {
+		woken := e.woken() // before the claim: a Wake during it is not lost
+		jobs, err := e.q.Claim(ctx, 1, e.opts.Lease)
 		if err != nil && ctx.Err() == nil {
 			e.log.Error("engine: claim failed", "err", err)
 		}
-		for i := len(jobs); i < n; i++ {
-			slots <- struct{}{}
-		}
-		for _, job := range jobs {
-			running.Add(1)
-			go func() {
-				defer func() { slots <- struct{}{}; running.Done() }()
-				e.run(work, job)
-			}()
-		}
-		if len(jobs) == n {
+		if len(jobs) > 0 {
+			e.run(work, jobs[0])
 			continue // there may be more due right now
+		}
+		if !idle.Stop() {
+			select {
+			case <-idle.C:
+			default:
+			}
 		}
 		idle.Reset(e.opts.Poll)
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-e.wake:
+		case <-woken:
 		case <-idle.C:
 		}
 	}
