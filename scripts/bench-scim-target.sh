@@ -84,13 +84,19 @@ count() {
     "http://$DOWN/scim/v2/Users?count=0&filter=userName%20sw%20%22$1%22" | grep -o '"totalResults":[0-9]*' | cut -d: -f2
 }
 echo "## upstream with the scim target: reconcile, wait for $USERS users downstream"
-t0=$(date +%s.%N)
 "$work/tenure" serve --config "$work/up.yaml" --listen "$UP" 2>"$work/up.log" & pids+=($!)
 wait_ready "$UP"
-"$work/tenure" reconcile --target app --server "http://$UP" >/dev/null
+# orphans=none: the orphan report would first list every user downstream.
+t0=$(date +%s.%N)
+curl -sf -X POST -H "Authorization: Bearer $TENURE_ADMIN_TOKEN" "http://$UP/admin/v1/reconcile/app?orphans=none" >/dev/null
+echo "reconcile scheduled $USERS in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')s"
 until [ "$(count seeded-)" -ge "$USERS" ]; do sleep 0.05; done
 t1=$(date +%s.%N)
 out=$(awk -v n="$USERS" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
+if [ -n "${METRICS:-}" ]; then
+  curl -sf "http://$UP/metrics" | grep -E '^(process_cpu_seconds_total|tenure_[a-z_]*_(sum|count)|tenure_queue_claims_total)' || true
+  curl -sf "http://$DOWN/metrics" | grep -E '^(process_cpu_seconds_total|tenure_scim_request_duration_seconds_(sum|count))' || true
+fi
 echo "outbound  $USERS users in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')s  $out users/s"
 
 echo "## the whole chain: $USERS users POSTed upstream while it provisions them"

@@ -205,9 +205,8 @@ func scimOptions(tc config.Target) (scimclient.Options, error) {
 		if err != nil {
 			return scimclient.Options{}, fmt.Errorf("scim tls: %w", err)
 		}
-		// A clone keeps the default transport's proxy, dial and idle
-		// settings; only the trust changes.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// scimclient's transport settings; only the trust changes.
+		tr := scimclient.NewTransport()
 		tr.TLSClientConfig = tlsConf
 		o.HTTPClient = &http.Client{Transport: tr}
 	}

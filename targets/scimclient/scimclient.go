@@ -339,7 +339,7 @@ func New(o Options, log *slog.Logger, reg prometheus.Registerer) (*Client, error
 	}
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		hc = &http.Client{Transport: NewTransport()}
 	} else {
 		cp := *hc
 		hc = &cp
@@ -391,6 +391,20 @@ func checkURL(s string) (*url.URL, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u, nil
+}
+
+// IdleConnsPerHost is how many idle connections a client keeps to its app.
+// net/http's default of 2 makes every converge beyond two concurrent ones
+// open a new connection (and a TLS handshake) and close it after.
+const IdleConnsPerHost = 64
+
+// NewTransport is http.DefaultTransport's settings (proxy, dial, TLS
+// timeouts) with IdleConnsPerHost idle connections kept.
+func NewTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = IdleConnsPerHost
+	tr.MaxIdleConnsPerHost = IdleConnsPerHost
+	return tr
 }
 
 // Close releases idle connections and unregisters the metrics.
