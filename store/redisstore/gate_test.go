@@ -3,10 +3,15 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tenurehq/tenure/internal/testenv"
+	"github.com/tenurehq/tenure/store"
 )
 
 // TestGate runs views and commits against each other: members of a group
@@ -84,4 +89,51 @@ func TestGateWaitHonoursContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.leave(views)
+}
+
+// TestViewHoldsItsConnection: Updates waiting at the gate for an open View
+// hold every pool connection the View does not; the View, which took its
+// own before entering the gate, still reads and finishes. (When a View took
+// a connection only to read, it waited for the pool to time out.)
+func TestViewHoldsItsConnection(t *testing.T) {
+	srv := testenv.Redis(t)
+	const pool = 2
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: pool, PoolTimeout: 3 * time.Second})
+	t.Cleanup(func() { c.Close() })
+	s, err := New(c, Options{Prefix: "viewconn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.PutDoc("ns", "k", []byte("v0")) }); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	err = s.View(ctx, func(r store.Reader) error {
+		for i := range pool { // more Updates than free connections
+			wg.Go(func() {
+				if err := s.Update(ctx, func(tx store.Tx) error { return tx.PutDoc("ns", fmt.Sprint("u", i), []byte("x")) }); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		for {
+			s.gate.mu.Lock()
+			n := s.gate.waiting[commits]
+			s.gate.mu.Unlock()
+			if st := c.PoolStats(); n >= 1 && st.TotalConns == pool && st.IdleConns == 0 {
+				break // the pool is empty and an Update waits at the gate
+			}
+			time.Sleep(time.Millisecond)
+		}
+		got, err := r.GetDoc("ns", "k")
+		if err == nil && string(got) != "v0" {
+			err = fmt.Errorf("read %q", got)
+		}
+		return err
+	})
+	if err != nil {
+		t.Errorf("the View's read: %v", err)
+	}
+	wg.Wait()
 }

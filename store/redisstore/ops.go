@@ -463,7 +463,7 @@ func (t *Tx) rangeTx(kind store.Kind, key string, ids func() ([]zmember, error))
 // rangeView reads index entries and their records in one atomic script, so
 // a View never sees an entry whose record another client just deleted.
 func (t *Tx) rangeView(kind store.Kind, key, mode, from, to, limit string) ([]item, error) {
-	res, err := rangeScript.Run(t.ctx, t.s.client, []string{key}, mode, from, to, limit, t.s.keys.resPrefix(kind)).Slice()
+	res, err := rangeScript.Run(t.ctx, t.view, []string{key}, mode, from, to, limit, t.s.keys.resPrefix(kind)).Slice()
 	if err != nil {
 		return nil, err
 	}

@@ -136,6 +136,34 @@ func New(client redis.UniversalClient, opts Options) (*Store, error) {
 	return &Store{client: client, keys: k, log: log, metrics: m}, nil
 }
 
+// redisConn is what a View reads through: a connection of its own, or the
+// client.
+type redisConn interface {
+	redis.Cmdable
+	redis.Scripter
+	Process(ctx context.Context, cmd redis.Cmder) error
+}
+
+// viewConn takes a connection for a View before the View enters the gate.
+// An Update holds its WATCHed connection while its commit waits at the gate
+// for open Views; a View that needed a pool connection after entering the
+// gate could wait for one those Updates hold, and with more concurrent
+// Updates than the pool has connections both sides stalled until the pool
+// timed out (seconds, and lost leases). A cluster client has no single
+// connection to take: its Views read through the client.
+func (s *Store) viewConn(ctx context.Context) (redisConn, func(), error) {
+	c, ok := s.client.(interface{ Conn() *redis.Conn })
+	if !ok {
+		return s.client, func() {}, nil
+	}
+	conn := c.Conn()
+	if err := conn.Ping(ctx).Err(); err != nil { // takes the connection now
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, func() { conn.Close() }, nil
+}
+
 // Client returns the client the store uses.
 func (s *Store) Client() redis.UniversalClient { return s.client }
 
@@ -146,11 +174,19 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 		return err
 	}
 	start := time.Now()
+	conn, release, err := s.viewConn(ctx)
+	if err != nil {
+		s.metrics.observe("view", "error", start)
+		return fmt.Errorf("redisstore: view: %w", err)
+	}
+	defer release()
 	if err := s.gate.enter(ctx, views); err != nil {
 		return fmt.Errorf("redisstore: view: %w", err)
 	}
 	defer s.gate.leave(views)
-	err := fn(newTx(s, ctx, nil))
+	t := newTx(s, ctx, nil)
+	t.view = conn
+	err = fn(t)
 	result := "ok"
 	if err != nil {
 		result = "aborted"

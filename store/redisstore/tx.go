@@ -34,6 +34,8 @@ type Tx struct {
 	s   *Store
 	ctx context.Context
 	rtx *redis.Tx // the watched connection; nil in a View
+	// view is a View's connection (see Store.View); nil in an Update.
+	view redisConn
 
 	recs   map[string]*rec               // record or document key → value read or written
 	hashes map[string]map[string]*hfield // hash key → field → value read or written
@@ -146,7 +148,7 @@ func (t *Tx) Watch(keys ...string) error {
 // the store's client.
 func (t *Tx) Reader() redis.Cmdable {
 	if t.rtx == nil {
-		return t.s.client
+		return t.view
 	}
 	return t.rtx
 }
@@ -175,9 +177,9 @@ func (t *Tx) read(watch []string, cmds ...redis.Cmder) error {
 		}
 	} else {
 		if len(cmds) == 1 {
-			return replyErr(t.s.client.Process(t.ctx, cmds[0]))
+			return replyErr(t.view.Process(t.ctx, cmds[0]))
 		}
-		pipe = t.s.client.Pipeline()
+		pipe = t.view.Pipeline()
 	}
 	for _, c := range cmds {
 		_ = pipe.Process(t.ctx, c)
