@@ -11,12 +11,25 @@
 #     upstream while it provisions them (tenure-load -converge-url); the two
 #     servers then share the machine's cores for SCIM intake on both sides.
 #
-#   USERS=3000 CONCURRENCY=16 scripts/bench-scim-target.sh
+# With PIN=1 (and 2+ cores) the downstream runs on CPU 0 and everything
+# else (the upstream, its Redis, tenure-load) on the others, as if the app
+# ran on a machine of its own; otherwise all share every core, and the
+# ratio measures the machine rather than the client.
+#
+# UPSTREAM=redis keeps the upstream's store and queue in a private
+# redis-server (appendonly, appendfsync everysec) instead of a bbolt file.
+#
+#   USERS=3000 CONCURRENCY=16 [UPSTREAM=redis] scripts/bench-scim-target.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 USERS=${USERS:-3000} CONCURRENCY=${CONCURRENCY:-16} DURATION=${DURATION:-10s}
 DOWN=${DOWN:-127.0.0.1:18181} UP=${UP:-127.0.0.1:18182} WORKERS=${WORKERS:-16}
+UPSTREAM=${UPSTREAM:-embedded} REDIS_PORT=${REDIS_PORT:-16399}
+down_cpu=() rest_cpu=()
+if [ -n "${PIN:-}" ] && [ "$(nproc)" -ge 2 ]; then
+  down_cpu=(taskset -c 0) rest_cpu=(taskset -c "1-$(($(nproc) - 1))")
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -36,8 +49,17 @@ sources: [{name: hr, token: {env: TENURE_SCIM_TOKEN}}]
 admin: {token: {env: TENURE_ADMIN_TOKEN}}
 log: {level: warn}
 YAML
+if [ "$UPSTREAM" = redis ]; then
+  mkdir -p "$work/redis"
+  "${rest_cpu[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes --appendfsync everysec \
+    --save "" --auto-aof-rewrite-min-size 1gb --daemonize no >"$work/redis.log" 2>&1 & pids+=($!)
+  for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  upstore="{kind: redis, redis: {url: redis://127.0.0.1:$REDIS_PORT/0}}"
+else
+  upstore="{kind: embedded, embedded: {path: $work/up/tenure.db}}"
+fi
 cat >"$work/up-base.yaml" <<YAML
-store: {kind: embedded, embedded: {path: $work/up/tenure.db}}
+store: $upstore
 sources: [{name: hr, token: {env: TENURE_UP_TOKEN}}]
 admin: {token: {env: TENURE_ADMIN_TOKEN}}
 log: {level: warn}
@@ -64,18 +86,18 @@ YAML
 export TENURE_UP_TOKEN=bench-up-token
 
 wait_ready() { for _ in $(seq 100); do curl -sf "http://$1/readyz" >/dev/null && return; sleep 0.1; done; echo "no $1" >&2; exit 1; }
-"$work/tenure" serve --config "$work/down.yaml" --listen "$DOWN" 2>"$work/down.log" & pids+=($!)
+"${down_cpu[@]}" "$work/tenure" serve --config "$work/down.yaml" --listen "$DOWN" 2>"$work/down.log" & pids+=($!)
 wait_ready "$DOWN"
 
-echo "# $(date -u +%FT%TZ) $(go version | cut -d' ' -f3) $(nproc) cores; users=$USERS concurrency=$CONCURRENCY workers=$WORKERS"
+echo "# $(date -u +%FT%TZ) $(go version | cut -d' ' -f3) $(nproc) cores; users=$USERS concurrency=$CONCURRENCY workers=$WORKERS upstream=$UPSTREAM pinned=${PIN:-no}"
 echo "## downstream's own POST rate"
-"$work/tenure-load" -url "http://$DOWN/scim/v2" -users 0 -concurrency "$CONCURRENCY" -duration "$DURATION" -ops post \
+"${rest_cpu[@]}" "$work/tenure-load" -url "http://$DOWN/scim/v2" -users 0 -concurrency "$CONCURRENCY" -duration "$DURATION" -ops post \
   | tee "$work/down.out"
 
-"$work/tenure" serve --config "$work/up-base.yaml" --listen "$UP" 2>"$work/up0.log" & up0=$!
+"${rest_cpu[@]}" "$work/tenure" serve --config "$work/up-base.yaml" --listen "$UP" 2>"$work/up0.log" & up0=$!
 wait_ready "$UP"
 echo "## upstream without targets: seed $USERS users"
-"$work/tenure-load" -url "http://$UP/scim/v2" -token "$TENURE_UP_TOKEN" -users "$USERS" -seed-concurrency "$CONCURRENCY" \
+"${rest_cpu[@]}" "$work/tenure-load" -url "http://$UP/scim/v2" -token "$TENURE_UP_TOKEN" -users "$USERS" -seed-concurrency "$CONCURRENCY" \
   -ops "" -prefix seeded
 kill "$up0"; wait "$up0" 2>/dev/null || true
 
@@ -84,7 +106,7 @@ count() {
     "http://$DOWN/scim/v2/Users?count=0&filter=userName%20sw%20%22$1%22" | grep -o '"totalResults":[0-9]*' | cut -d: -f2
 }
 echo "## upstream with the scim target: reconcile, wait for $USERS users downstream"
-"$work/tenure" serve --config "$work/up.yaml" --listen "$UP" 2>"$work/up.log" & pids+=($!)
+"${rest_cpu[@]}" "$work/tenure" serve --config "$work/up.yaml" --listen "$UP" 2>"$work/up.log" & pids+=($!)
 wait_ready "$UP"
 # orphans=none: the orphan report would first list every user downstream.
 t0=$(date +%s.%N)
@@ -94,15 +116,15 @@ until [ "$(count seeded-)" -ge "$USERS" ]; do sleep 0.05; done
 t1=$(date +%s.%N)
 out=$(awk -v n="$USERS" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
 if [ -n "${METRICS:-}" ]; then
-  curl -sf "http://$UP/metrics" | grep -E '^(process_cpu_seconds_total|tenure_[a-z_]*_(sum|count)|tenure_queue_claims_total)' || true
+  curl -sf "http://$UP/metrics" | grep -E '^(process_cpu_seconds_total|tenure_[a-z_]*_(sum|count)|tenure_queue_claims_total|tenure_store_redis_tx_conflicts_total)' || true
   curl -sf "http://$DOWN/metrics" | grep -E '^(process_cpu_seconds_total|tenure_scim_request_duration_seconds_(sum|count))' || true
 fi
 echo "outbound  $USERS users in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')s  $out users/s"
 
 echo "## the whole chain: $USERS users POSTed upstream while it provisions them"
-"$work/tenure-load" -url "http://$UP/scim/v2" -token "$TENURE_UP_TOKEN" -users "$USERS" -seed-concurrency "$CONCURRENCY" \
+"${rest_cpu[@]}" "$work/tenure-load" -url "http://$UP/scim/v2" -token "$TENURE_UP_TOKEN" -users "$USERS" -seed-concurrency "$CONCURRENCY" \
   -ops "" -prefix chain -converge-url "http://$DOWN/scim/v2" -converge-token "$TENURE_SCIM_TOKEN"
 
 down=$(awk '$1=="post"{for(i=1;i<=NF;i++) if($i=="req/s") print $(i-1)}' "$work/down.out")
 awk -v d="$down" -v c="$out" 'BEGIN{printf "outbound %.0f users/s vs the downstream'"'"'s own POST %.0f/s: %.1f%%\n", c, d, 100*c/d}'
-if grep -q '"level":"ERROR"' "$work/up.log"; then echo "upstream logged errors:"; grep '"level":"ERROR"' "$work/up.log" | head -5; fi
+if grep -q '"level":"\(ERROR\|WARN\)"' "$work/up.log"; then echo "upstream logged:"; grep '"level":"\(ERROR\|WARN\)"' "$work/up.log" | cut -c1-400 | sort | uniq -c | sort -rn | head -8; fi
