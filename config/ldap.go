@@ -136,7 +136,11 @@ func (t *Target) validateLDAP(path string, add addFunc) {
 	}
 	switch {
 	case l.BindDN != "":
-		checkDN(lp+".bind_dn", l.BindDN, add)
+		// AD also binds by userPrincipalName (svc@corp.example.com) or
+		// down-level name (CORP\svc); only a DN can be checked here.
+		if !(l.Dialect == DialectAD && strings.ContainsAny(l.BindDN, "@\\") && !strings.Contains(l.BindDN, "=")) {
+			checkDN(lp+".bind_dn", l.BindDN, add)
+		}
 		if !l.BindPassword.IsSet() {
 			add(lp+".bind_password", "required with bind_dn")
 		} else if err := l.BindPassword.resolve(); err != nil {

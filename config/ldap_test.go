@@ -80,6 +80,17 @@ targets:
 	if _, err := Parse([]byte(ad)); err != nil {
 		t.Errorf("AD over ldaps: %v", err)
 	}
+	// AD binds by userPrincipalName or down-level name too; OpenLDAP only
+	// by DN.
+	for _, bind := range []string{"svc@corp.example.com", `'CORP\svc'`} {
+		if _, err := Parse([]byte(strings.Replace(ad, "CN=svc,DC=corp,DC=example,DC=com", bind, 1))); err != nil {
+			t.Errorf("AD bound as %s: %v", bind, err)
+		}
+	}
+	upn := strings.Replace(strings.Replace(ad, "CN=svc,DC=corp,DC=example,DC=com", "svc@corp.example.com", 1), "dialect: ad", "dialect: openldap", 1)
+	if _, err := Parse([]byte(upn)); err == nil || !strings.Contains(err.Error(), "bind_dn") {
+		t.Errorf("OpenLDAP bound by UPN: %v, want a bind_dn error", err)
+	}
 }
 
 func TestLDAPTargetErrors(t *testing.T) {
