@@ -248,41 +248,48 @@ func (c *Client) groupVersion(ctx context.Context, gid string) (string, error) {
 }
 
 // memberPatch changes one membership with a PATCH: add members [{value}],
-// or remove members[value eq "uid"].
+// or remove members[value eq "uid"]. It sends no If-Match even where the
+// app supports ETags: adding or removing one member commutes with every
+// other such change, and with the group's version as a precondition, the
+// concurrent grants of a busy group (every joiner gets "staff") failed
+// each other with 412 for nothing. An app that insists (412 or 428 without
+// one) gets the version read just before, a few times.
 func (c *Client) memberPatch(ctx context.Context, gid, uid string, add bool) (bool, error) {
 	op, patchOp := "scim grant", map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": uid}}}
 	if !add {
 		op, patchOp = "scim revoke", map[string]any{"op": "remove", "path": "members[value eq " + quote(uid) + "]"}
 	}
-	for attempt := 0; ; attempt++ {
-		v, err := c.groupVersion(ctx, gid)
-		if err != nil {
-			return false, err
-		}
-		r, err := c.do(ctx, call{op: op, method: http.MethodPatch, path: groupsPath(gid), ifMatch: v,
+	var r *response
+	for attempt, ifm := 0, ""; ; attempt++ {
+		var err error
+		r, err = c.do(ctx, call{op: op, method: http.MethodPatch, path: groupsPath(gid), ifMatch: ifm,
 			body: map[string]any{"schemas": []string{schemaOp}, "Operations": []any{patchOp}}})
 		if err != nil {
 			return false, err
 		}
-		typ, _ := parseSCIMError(r.body)
-		switch {
-		case r.ok():
-			return true, nil
-		case r.status == http.StatusNotFound:
-			return false, errGroupGone
-		case r.status == http.StatusMethodNotAllowed || r.status == http.StatusNotImplemented:
-			c.groupPut.Store(true)
-			c.log.Warn("scimclient: the app refuses PATCH on groups; using PUT from now on", "status", r.status)
-			return c.memberPut(ctx, gid, uid, add)
-		case add && r.status == http.StatusConflict:
-			return false, nil // already a member
-		case !add && r.status == http.StatusBadRequest && strings.EqualFold(typ, "noTarget"):
-			return false, nil // not a member
-		case r.status == http.StatusPreconditionFailed && attempt == 0:
-			continue
+		if (r.status != http.StatusPreconditionFailed && r.status != http.StatusPreconditionRequired) || attempt == 3 {
+			break
 		}
-		return false, c.fail(op, r)
+		if ifm, err = c.groupVersion(ctx, gid); err != nil {
+			return false, err
+		}
 	}
+	typ, _ := parseSCIMError(r.body)
+	switch {
+	case r.ok():
+		return true, nil
+	case r.status == http.StatusNotFound:
+		return false, errGroupGone
+	case r.status == http.StatusMethodNotAllowed || r.status == http.StatusNotImplemented:
+		c.groupPut.Store(true)
+		c.log.Warn("scimclient: the app refuses PATCH on groups; using PUT from now on", "status", r.status)
+		return c.memberPut(ctx, gid, uid, add)
+	case add && r.status == http.StatusConflict:
+		return false, nil // already a member
+	case !add && r.status == http.StatusBadRequest && strings.EqualFold(typ, "noTarget"):
+		return false, nil // not a member
+	}
+	return false, c.fail(op, r)
 }
 
 // memberPut changes one membership by reading the group and writing it

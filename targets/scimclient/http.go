@@ -227,8 +227,10 @@ func (c *Client) fail(op string, r *response) error {
 	return targets.Permanent(op, err)
 }
 
+// retryableStatus: 408, 429 and 5xx, and 412 — a write that lost a race
+// with another change to the resource; the next converge reads it again.
 func retryableStatus(s int) bool {
-	return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500
+	return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s == http.StatusPreconditionFailed || s >= 500
 }
 
 // transportError is a failure to get an answer, its text scrubbed of
