@@ -31,7 +31,7 @@ func adminAPI(cfgPath string, cfg *config.Config, eng *engine.Engine, q queue.Qu
 	h, err := admin.New(admin.Options{
 		Backup: backup,
 		Engine: eng, Queue: q, Token: cfg.Admin.Token.Value(), Reload: reload,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes, Logger: log, Registerer: reg,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: serveClock, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, nil, err

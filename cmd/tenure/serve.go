@@ -25,6 +25,13 @@ import (
 	"github.com/tenurehq/tenure/scim"
 )
 
+// serveClock, when set, is the clock of everything serve builds (queue,
+// engine, SCIM and admin APIs). Tests in this package set it to drive a
+// month of lifecycle in seconds. It is not a flag: production leaves it nil,
+// so every component keeps its own clock (time.Now, and Redis's TIME for
+// the Redis queue, which replicas must share).
+var serveClock func() time.Time
+
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -84,7 +91,7 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 	}
 	// Deferred first, so it runs last: after the engine has drained.
 	defer closeTargets(tgts, log)
-	be, err := open(cfg.Store, queue.Options{RetryHorizon: cfg.Engine.RetryHorizon}, log.With("component", "store"), reg)
+	be, err := open(cfg.Store, queue.Options{RetryHorizon: cfg.Engine.RetryHorizon, Now: serveClock}, log.With("component", "store"), reg)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -97,7 +104,7 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 	eng, err := engine.New(engine.Options{
 		Store: st, Queue: be.queue, Policy: pol, Targets: tgts,
 		Workers: cfg.Engine.Workers, Lease: cfg.Engine.Lease, Poll: cfg.Engine.Poll, Sweep: cfg.Engine.Sweep,
-		Drain: cfg.Server.ShutdownTimeout, Logger: log.With("component", "engine"), Registerer: reg,
+		Drain: cfg.Server.ShutdownTimeout, Now: serveClock, Logger: log.With("component", "engine"), Registerer: reg,
 	})
 	if err != nil {
 		return err
@@ -127,7 +134,7 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 	}
 	api, err := scim.New(scim.Options{
 		Store: st, Sources: sources, BaseURL: base, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Logger: log.With("component", "scim"), Registerer: reg, Hook: eng,
+		Now: serveClock, Logger: log.With("component", "scim"), Registerer: reg, Hook: eng,
 	})
 	if err != nil {
 		ln.Close()
