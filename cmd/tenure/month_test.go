@@ -648,13 +648,19 @@ func (m *month) run() {
 	m.settle()
 	m.check("day 0: hires")
 
-	// Day 5: twenty movers change department and title.
+	// Day 5: twenty movers change department and title; half of them
+	// also get a new manager.
 	m.at(day(5))
-	for _, p := range m.people[21:41] {
+	for i, p := range m.people[21:41] {
 		p.oldDept, p.moved = p.dept, m.clock.Now()
 		p.dept = departments[(slices.Index(departments, p.dept)+1)%3]
 		p.title = "Senior " + p.title
-		m.patch(p, replaceOp(enterpriseSchema+":department", p.dept), replaceOp("title", p.title))
+		ops := []map[string]any{replaceOp(enterpriseSchema+":department", p.dept), replaceOp("title", p.title)}
+		if i%2 == 0 {
+			p.manager = managers[(i/2)%len(managers)]
+			ops = append(ops, replaceOp(enterpriseSchema+":manager", map[string]any{"value": p.manager.id}))
+		}
+		m.patch(p, ops...)
 	}
 	m.settle()
 	m.check("day 5: movers in their grace")
