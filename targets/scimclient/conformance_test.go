@@ -7,19 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/tenurehq/tenure/scim"
-	"github.com/tenurehq/tenure/store/boltdb"
 	"github.com/tenurehq/tenure/targets"
+	"github.com/tenurehq/tenure/targets/scimclient/scimtest"
 )
 
 // The target conformance suite: every case runs against Tenure's own SCIM
@@ -34,7 +30,7 @@ type appFixture struct {
 	name  string
 	url   string // SCIM base
 	token string
-	rec   *recorder
+	rec   *scimtest.Log
 	opts  Options // modes; BaseURL and Auth are filled in
 	// lag: the app's filters lag behind its writes, so a lookup right
 	// after a create misses and the client meets a 409.
@@ -54,42 +50,27 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
-const tenureToken = "tenure-downstream-token-0123456789"
-
 // tenureApp is Tenure's own SCIM server as the downstream app.
 func tenureApp(t *testing.T) *appFixture {
-	st, err := boltdb.Open(filepath.Join(t.TempDir(), "app.db"), boltdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := scim.New(scim.Options{Store: st, Sources: []scim.Source{{Name: "tenure", Token: tenureToken}}, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/scim/v2/", srv)
-	rec := newRecorder(mux)
-	hs := httptest.NewServer(rec)
-	t.Cleanup(hs.Close)
-	return &appFixture{name: "tenure", url: hs.URL + "/scim/v2", token: tenureToken, rec: rec}
+	d := scimtest.NewTenure(t)
+	return &appFixture{name: "tenure", url: d.URL(), token: d.Token(), rec: d.Log()}
 }
 
-func fakeFixture(t *testing.T, name string, b behaviour, o Options) *appFixture {
-	a := newFakeApp(t, b)
-	return &appFixture{name: name, url: a.baseURL(), token: a.token, rec: a.rec, opts: o, lag: b.lag > 0, groupsUnknown: b.noGroupsAttr, foldCase: b.foldCase}
+func fakeFixture(name string, a *scimtest.App, o Options) *appFixture {
+	b := a.Behaviour()
+	return &appFixture{name: name, url: a.URL(), token: a.Token(), rec: a.Log(), opts: o, lag: b.Lag > 0, groupsUnknown: b.NoGroupsAttr, foldCase: b.FoldCase}
 }
 
 func fixtures(t *testing.T) []*appFixture {
 	return []*appFixture{
 		tenureApp(t),
-		fakeFixture(t, "baseline", behaviour{}, Options{}),
-		fakeFixture(t, "put-only", behaviour{putOnly: true, noGroupsAttr: true}, Options{UpdateMode: UpdatePut, GroupMode: GroupsPut}),
+		fakeFixture("baseline", scimtest.NewBaseline(t), Options{}),
+		fakeFixture("put-only", scimtest.NewPutOnly(t), Options{UpdateMode: UpdatePut, GroupMode: GroupsPut}),
 		// The client is not told: it learns from the 501 and falls back.
-		fakeFixture(t, "no-group-patch", behaviour{noGroupPatch: true}, Options{}),
-		fakeFixture(t, "eventual", behaviour{lag: 200 * time.Millisecond}, Options{}),
-		fakeFixture(t, "etag", behaviour{etag: true}, Options{}),
-		fakeFixture(t, "fold-case", behaviour{foldCase: true}, Options{}),
+		fakeFixture("no-group-patch", scimtest.NewNoGroupPatch(t), Options{}),
+		fakeFixture("eventual", scimtest.NewEventual(t), Options{}),
+		fakeFixture("etag", scimtest.NewETag(t), Options{}),
+		fakeFixture("fold-case", scimtest.NewFoldCase(t), Options{}),
 	}
 }
 
@@ -283,7 +264,7 @@ func (f *appFixture) apply(t *testing.T, c *Client, link *targets.Link, desired 
 	if !desired.Exists && (res.Link.ID != "" || res.Link.Applied != nil) {
 		t.Errorf("link after delete = %+v, want zero", res.Link)
 	}
-	mark := f.rec.mark()
+	mark := f.rec.Mark()
 	again, err := c.Converge(t.Context(), &targets.Request{Identity: "p1", Desired: desired, Link: &res.Link})
 	if err != nil {
 		t.Fatalf("second converge: %v", err)
@@ -291,7 +272,7 @@ func (f *appFixture) apply(t *testing.T, c *Client, link *targets.Link, desired 
 	if len(again.Ops) != 0 {
 		t.Errorf("second converge did %v", again.Ops)
 	}
-	if w := f.rec.writes(mark); len(w) > 0 {
+	if w := f.rec.Writes(mark); len(w) > 0 {
 		t.Errorf("second converge wrote: %v", w)
 	}
 	if again.Link.ID != res.Link.ID {
@@ -462,7 +443,7 @@ func conformRelink(t *testing.T, f *appFixture) {
 	grp := f.uniq("relink-")
 	name := f.uniq("rl.user.")
 	link := f.apply(t, c, nil, person(name, nil, grp), ops("create", "grant "+grp))
-	mark := f.rec.mark()
+	mark := f.rec.Mark()
 	upper := strings.ToUpper(name)
 	relinked := f.apply(t, c, nil, person(upper, nil, grp), ops("update [userName]"))
 	if relinked.ID != link.ID {
@@ -481,9 +462,9 @@ func conformRelink(t *testing.T, f *appFixture) {
 	if n != 1 {
 		t.Errorf("%d users named %s", n, name)
 	}
-	for _, r := range f.rec.since(mark) {
-		if r.method == http.MethodPost && r.path != "" && !f.lag {
-			t.Errorf("relink sent %s %s -> %d", r.method, r.path, r.status)
+	for _, r := range f.rec.Since(mark) {
+		if r.Method == http.MethodPost && r.Path != "" && !f.lag {
+			t.Errorf("relink sent %s %s -> %d", r.Method, r.Path, r.Status)
 		}
 	}
 }
@@ -500,16 +481,16 @@ func conformConflict(t *testing.T, f *appFixture) {
 		"emails": []any{map[string]any{"type": "work", "value": "jane@example.com", "primary": true}},
 		"title":  "Old", ent: map[string]any{"department": "Engineering"},
 	})
-	mark := f.rec.mark()
+	mark := f.rec.Mark()
 	link := f.apply(t, c, nil, person(name, map[string]any{"title": "New"}, grp), ops("update [title]", "grant "+grp))
 	if link.ID != id {
 		t.Errorf("linked %s, want the existing %s", link.ID, id)
 	}
 	conflicts := 0
-	for _, r := range f.rec.since(mark) {
-		if r.method == http.MethodPost && strings.HasSuffix(r.path, "/Users") {
-			if r.status != http.StatusConflict {
-				t.Errorf("POST /Users -> %d: a duplicate", r.status)
+	for _, r := range f.rec.Since(mark) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/Users") {
+			if r.Status != http.StatusConflict {
+				t.Errorf("POST /Users -> %d: a duplicate", r.Status)
 			}
 			conflicts++
 		}
@@ -593,7 +574,7 @@ func conformHostile(t *testing.T, f *appFixture) {
 // request where the client can tell.
 func conformPermanent(t *testing.T, f *appFixture) {
 	c := f.client(t)
-	mark := f.rec.mark()
+	mark := f.rec.Mark()
 	for _, tc := range []struct {
 		name    string
 		desired *targets.Account
@@ -609,7 +590,7 @@ func conformPermanent(t *testing.T, f *appFixture) {
 			}
 		})
 	}
-	if r := f.rec.since(mark); len(r) != 0 {
+	if r := f.rec.Since(mark); len(r) != 0 {
 		t.Errorf("sent %d requests", len(r))
 	}
 	// A group that does not exist, with creation off.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tenurehq/tenure/targets"
+	"github.com/tenurehq/tenure/targets/scimclient/scimtest"
 )
 
 func newTestClient(t *testing.T, o Options, log *slog.Logger, reg prometheus.Registerer) *Client {
@@ -89,8 +90,8 @@ func TestClassification(t *testing.T) {
 		{name: "302 is not followed", status: 302, header: map[string]string{"Location": "https://evil.example/steal"}, contains: []string{"HTTP 302"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newFakeApp(t, behaviour{})
-			a.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+			a := scimtest.NewBaseline(t)
+			a.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 				if r.Method != http.MethodPost {
 					return false
 				}
@@ -100,8 +101,8 @@ func TestClassification(t *testing.T) {
 				w.WriteHeader(tc.status)
 				fmt.Fprint(w, tc.body)
 				return true
-			}
-			c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}}, nil, nil)
+			})
+			c := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}}, nil, nil)
 			_, err := c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person("jdoe", nil)})
 			if err == nil {
 				t.Fatal("converge succeeded")
@@ -163,8 +164,8 @@ func TestNetworkErrorsAreRetryable(t *testing.T) {
 // TestRateLimitWaitHonoursContext: a wait the context cancels returns at
 // once with the context's error, retryable.
 func TestRateLimitWaitHonoursContext(t *testing.T) {
-	a := newFakeApp(t, behaviour{})
-	c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}, RateLimit: 0.01, Burst: 1}, nil, nil)
+	a := scimtest.NewBaseline(t)
+	c := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}, RateLimit: 0.01, Burst: 1}, nil, nil)
 	if _, err := c.getUser(t.Context(), "x"); err != nil { // uses the one token
 		t.Fatal(err)
 	}
@@ -293,17 +294,17 @@ func TestNewChecksOptions(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	a := newFakeApp(t, behaviour{})
+	a := scimtest.NewBaseline(t)
 	var n atomic.Int64
-	a.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+	a.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 		if n.Add(1) == 1 {
 			w.WriteHeader(http.StatusTooManyRequests)
 			return true
 		}
 		return false
-	}
+	})
 	reg := prometheus.NewRegistry()
-	c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}, Name: "crm"}, nil, reg)
+	c := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}, Name: "crm"}, nil, reg)
 	if _, err := c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person("jdoe", nil)}); !targets.IsRetryable(err) {
 		t.Fatalf("first converge: %v, want the 429", err)
 	}
@@ -328,9 +329,9 @@ tenure_scimclient_throttled_total{target="crm"} 1
 		t.Errorf("%d duration series", n)
 	}
 	// Two targets share a registry; closing one frees its name.
-	c2 := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}, Name: "hr"}, nil, reg)
+	c2 := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}, Name: "hr"}, nil, reg)
 	c2.Close()
-	if _, err := New(Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}, Name: "crm"}, nil, reg); err == nil {
+	if _, err := New(Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}, Name: "crm"}, nil, reg); err == nil {
 		t.Error("a second target with the same name registered")
 	}
 }

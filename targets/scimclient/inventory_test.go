@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tenurehq/tenure/targets"
+	"github.com/tenurehq/tenure/targets/scimclient/scimtest"
 )
 
 // TestInventory lists every user once across pages, and Remove deletes
@@ -58,30 +59,29 @@ func TestInventory(t *testing.T) {
 // TestGroupPatchFallback: a client in PATCH mode that meets an app without
 // group PATCH switches to PUT for good after one 501.
 func TestGroupPatchFallback(t *testing.T) {
-	a := newFakeApp(t, behaviour{noGroupPatch: true})
-	c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}, CreateGroups: true}, nil, nil)
+	a := scimtest.NewNoGroupPatch(t)
+	c := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}, CreateGroups: true}, nil, nil)
 	for i := range 3 {
 		if _, err := c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person(fmt.Sprintf("fb.%d", i), nil, "g")}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	refused := 0
-	for _, r := range a.rec.since(0) {
-		if r.method == http.MethodPatch {
+	for _, r := range a.Log().Since(0) {
+		if r.Method == http.MethodPatch {
 			refused++
 		}
 	}
 	if !c.groupPut.Load() || refused != 1 {
 		t.Errorf("fallback %v after %d refused PATCHes, want 1", c.groupPut.Load(), refused)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.groups) != 1 {
-		t.Fatalf("%d groups, want 1", len(a.groups))
+	groups := a.Groups()
+	if len(groups) != 1 {
+		t.Fatalf("%d groups, want 1", len(groups))
 	}
-	for _, g := range a.groups {
-		if len(g.members) != 3 {
-			t.Errorf("%d members, want 3", len(g.members))
+	for _, g := range groups {
+		if len(g.Members) != 3 {
+			t.Errorf("%d members, want 3", len(g.Members))
 		}
 	}
 }

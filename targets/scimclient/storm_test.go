@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tenurehq/tenure/targets"
+	"github.com/tenurehq/tenure/targets/scimclient/scimtest"
 )
 
 // convergeLikeEngine retries a converge the way the engine does: after
@@ -49,22 +50,9 @@ func TestTooManyRequestsStorm(t *testing.T) {
 		limit = 40.0
 		burst = 5
 	)
-	a := newFakeApp(t, behaviour{})
-	var n atomic.Int64
-	var stormStart atomic.Int64 // unix nanos
-	a.intercept = func(w http.ResponseWriter, r *http.Request) bool {
-		// The storm: from the 30th request, for 1.5 s.
-		if n.Add(1) == 30 {
-			stormStart.Store(time.Now().UnixNano())
-		}
-		if s := stormStart.Load(); s != 0 && time.Since(time.Unix(0, s)) < 1500*time.Millisecond {
-			w.Header().Set("Retry-After", "1")
-			scimErr(w, http.StatusTooManyRequests, "", "slow down")
-			return true
-		}
-		return false
-	}
-	c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}, RateLimit: limit, Burst: burst, CreateGroups: true}, nil, nil)
+	// The storm: from the 30th request, for 1.5 s, every request.
+	a := scimtest.NewStorm(t, scimtest.Storm{After: 29, For: 1500 * time.Millisecond})
+	c := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}, RateLimit: limit, Burst: burst, CreateGroups: true}, nil, nil)
 	var wg sync.WaitGroup
 	var retryAfters atomic.Int64
 	errs := make(chan error, users)
@@ -81,39 +69,37 @@ func TestTooManyRequestsStorm(t *testing.T) {
 	for err := range errs {
 		t.Errorf("dead letter: %v", err)
 	}
-	a.mu.Lock()
-	created := len(a.users)
+	created := len(a.Users())
 	staff := 0
-	for _, g := range a.groups {
-		staff += len(g.members)
+	for _, g := range a.Groups() {
+		staff += len(g.Members)
 	}
-	a.mu.Unlock()
 	if created != users || staff != users {
 		t.Errorf("%d users, %d memberships, want %d each", created, staff, users)
 	}
-	log := a.rec.since(0)
+	log := a.Log().Since(0)
 	throttled := 0
 	for i, r := range log {
 		// Never more than the burst plus a second's worth in any second
 		// (one of slack for arrival jitter).
 		in := 0
 		for _, s := range log[i:] {
-			if s.at.Sub(r.at) < time.Second {
+			if s.At.Sub(r.At) < time.Second {
 				in++
 			}
 		}
 		if in > burst+int(limit)+1 {
-			t.Errorf("%d requests in the second from %v", in, r.at)
+			t.Errorf("%d requests in the second from %v", in, r.At)
 			break
 		}
-		if r.status != http.StatusTooManyRequests {
+		if r.Status != http.StatusTooManyRequests {
 			continue
 		}
 		throttled++
 		// Nothing sent after the 429 reached the client may arrive
 		// before its Retry-After ends.
 		for _, s := range log {
-			if d := s.at.Sub(r.at); d > 50*time.Millisecond && d < 950*time.Millisecond {
+			if d := s.At.Sub(r.At); d > 50*time.Millisecond && d < 950*time.Millisecond {
 				t.Errorf("a request %v after a 429 that asked for 1 s", d)
 				break
 			}
@@ -127,8 +113,8 @@ func TestTooManyRequestsStorm(t *testing.T) {
 
 // TestRateLimitRecovery: a 429 halves the rate, successes give it back.
 func TestRateLimitRecovery(t *testing.T) {
-	a := newFakeApp(t, behaviour{})
-	c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}, RateLimit: 100, Burst: 100}, nil, nil)
+	a := scimtest.NewBaseline(t)
+	c := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}, RateLimit: 100, Burst: 100}, nil, nil)
 	c.throttled(http.StatusTooManyRequests, 0)
 	c.throttled(http.StatusTooManyRequests, 0)
 	if got := float64(c.slow.Limit()); got != 25 {
@@ -150,39 +136,39 @@ func TestRateLimitRecovery(t *testing.T) {
 	}
 	// A long pause fails at once, retryable, with the time left.
 	c.throttled(http.StatusServiceUnavailable, 30*time.Second)
-	m := a.rec.mark()
+	m := a.Log().Mark()
 	_, err := c.getUser(t.Context(), "x")
 	var te *targets.Error
-	if !errors.As(err, &te) || !targets.IsRetryable(err) || te.RetryAfter < 29*time.Second || len(a.rec.since(m)) != 0 {
-		t.Errorf("during a pause: %v (retry after %v), %d requests sent", err, te.RetryAfter, len(a.rec.since(m)))
+	if !errors.As(err, &te) || !targets.IsRetryable(err) || te.RetryAfter < 29*time.Second || len(a.Log().Since(m)) != 0 {
+		t.Errorf("during a pause: %v (retry after %v), %d requests sent", err, te.RetryAfter, len(a.Log().Since(m)))
 	}
 }
 
 // TestETagRetryOn412: a write that meets a changed version re-reads the
 // user and succeeds on the second try.
 func TestETagRetryOn412(t *testing.T) {
-	a := newFakeApp(t, behaviour{etag: true})
-	c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}}, nil, nil)
+	a := scimtest.NewETag(t)
+	c := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}}, nil, nil)
 	res, err := c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person("jdoe", nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var once atomic.Bool
-	a.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+	a.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPatch && once.CompareAndSwap(false, true) {
-			scimErr(w, http.StatusPreconditionFailed, "", "changed meanwhile")
+			scimtest.Error(w, http.StatusPreconditionFailed, "", "changed meanwhile")
 			return true
 		}
 		return false
-	}
+	})
 	desired := person("jdoe", map[string]any{"title": "CTO"})
 	res, err = c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: desired, Link: &res.Link})
 	if err != nil || len(res.Ops) != 1 || res.Ops[0].Kind != targets.OpUpdate {
 		t.Fatalf("converge: %v %v", res, err)
 	}
 	patches := 0
-	for _, r := range a.rec.since(0) {
-		if r.method == http.MethodPatch {
+	for _, r := range a.Log().Since(0) {
+		if r.Method == http.MethodPatch {
 			patches++
 		}
 	}
@@ -196,24 +182,24 @@ func TestETagRetryOn412(t *testing.T) {
 // expires.
 func TestAuth(t *testing.T) {
 	t.Run("bearer", func(t *testing.T) {
-		a := newFakeApp(t, behaviour{})
-		c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: a.token}}, nil, nil)
+		a := scimtest.NewBaseline(t)
+		c := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: a.Token()}}, nil, nil)
 		if _, err := c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person("jdoe", nil)}); err != nil {
 			t.Fatal(err)
 		}
-		bad := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: Bearer{Token: "wrong"}}, nil, nil)
+		bad := newTestClient(t, Options{BaseURL: a.URL(), Auth: Bearer{Token: "wrong"}}, nil, nil)
 		_, err := bad.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person("jdoe", nil)})
 		if err == nil || targets.IsRetryable(err) || !strings.Contains(err.Error(), "HTTP 401") {
 			t.Errorf("wrong token: %v, want permanent 401", err)
 		}
 	})
 	t.Run("basic", func(t *testing.T) {
-		a := newFakeApp(t, behaviour{})
-		a.authOK = func(r *http.Request) bool {
+		a := scimtest.NewBaseline(t)
+		a.SetAuth(func(r *http.Request) bool {
 			u, p, ok := r.BasicAuth()
 			return ok && u == "tenure" && p == "pä:ss"
-		}
-		c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: &Basic{Username: "tenure", Password: "pä:ss"}}, nil, nil)
+		})
+		c := newTestClient(t, Options{BaseURL: a.URL(), Auth: &Basic{Username: "tenure", Password: "pä:ss"}}, nil, nil)
 		if _, err := c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person("jdoe", nil)}); err != nil {
 			t.Fatal(err)
 		}
@@ -243,14 +229,14 @@ func TestAuth(t *testing.T) {
 			_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": exp})
 		}))
 		defer tokens.Close()
-		a := newFakeApp(t, behaviour{})
-		a.authOK = func(r *http.Request) bool {
+		a := scimtest.NewBaseline(t)
+		a.SetAuth(func(r *http.Request) bool {
 			mu.Lock()
 			defer mu.Unlock()
 			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			return ok && issued[tok]
-		}
-		c := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: ClientCredentials{
+		})
+		c := newTestClient(t, Options{BaseURL: a.URL(), Auth: ClientCredentials{
 			TokenURL: tokens.URL, ClientID: "tenure", ClientSecret: "s3cret", Scopes: []string{"users", "groups"},
 		}}, nil, nil)
 		var link *targets.Link
@@ -268,7 +254,7 @@ func TestAuth(t *testing.T) {
 		mu.Lock()
 		expiresIn = 10
 		mu.Unlock()
-		c2 := newTestClient(t, Options{BaseURL: a.baseURL(), Auth: ClientCredentials{
+		c2 := newTestClient(t, Options{BaseURL: a.URL(), Auth: ClientCredentials{
 			TokenURL: tokens.URL, ClientID: "tenure", ClientSecret: "s3cret", Scopes: []string{"users", "groups"},
 		}}, nil, nil)
 		for range 2 {
@@ -280,8 +266,8 @@ func TestAuth(t *testing.T) {
 			t.Errorf("%d token requests, want 3 (one per request once expired)", got)
 		}
 		var auths []string
-		for _, r := range a.rec.since(0) {
-			auths = append(auths, r.auth)
+		for _, r := range a.Log().Since(0) {
+			auths = append(auths, r.Auth)
 		}
 		if auths[0] != "Bearer access-1" || auths[len(auths)-1] != "Bearer access-3" {
 			t.Errorf("authorizations %v", auths)
