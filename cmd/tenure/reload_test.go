@@ -17,10 +17,11 @@ import (
 func TestPolicyReloadRefusesChangedTargetBlock(t *testing.T) {
 	setSCIMEnv(t)
 	t.Setenv("TENURE_LDAP_PASSWORD", "secret")
+	t.Setenv("TENURE_ENTRA_TOKEN", "entra-token")
 	for _, tc := range []struct {
 		file, old, new, want string
 	}{
-		{"openldap.yaml", "url: ldap://ldap.example.org", "url: ldap://ldap2.example.org", "targets[0] (directory): the ldap block changed"},
+		{"entra-to-openldap.yaml", "url: ldap://ldap.example.org", "url: ldap://ldap2.example.org", "targets[0] (directory): the ldap block changed"},
 		{"scim-app.yaml", "base_url: https://api.app.example.com/scim/v2", "base_url: https://api2.app.example.com/scim/v2", "targets[0] (app): the scim block changed"},
 		{"scim-app.yaml", "rate_limit: 8", "rate_limit: 9", "targets[0] (app): the scim block changed"},
 	} {
