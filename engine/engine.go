@@ -59,9 +59,10 @@ type Engine struct {
 	now     func() time.Time
 	log     *slog.Logger
 	metrics *metrics
-	// wake is closed (and replaced) to wake every idle worker at once.
-	wakeMu sync.Mutex
-	wake   chan struct{}
+	// wake holds at most one token: Wake puts it, an idle worker takes it
+	// and claims; a worker whose claim found work passes a token on, so a
+	// backlog wakes workers one by one and a single write wakes one.
+	wake chan struct{}
 }
 
 // Default tuning.
@@ -122,7 +123,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e := &Engine{
 		st: o.Store, q: o.Queue, sched: sched, targets: o.Targets, opts: o,
-		now: o.Now, log: o.Logger, metrics: m, wake: make(chan struct{}),
+		now: o.Now, log: o.Logger, metrics: m, wake: make(chan struct{}, 1),
 	}
 	e.policy.Store(o.Policy)
 	return e, nil
@@ -143,19 +144,13 @@ func (e *Engine) SetPolicy(p *mapper.Policy) error {
 	return nil
 }
 
-// Wake makes idle workers claim now instead of at their next poll.
+// Wake makes an idle worker claim now instead of at its next poll; if it
+// finds work, it wakes another.
 func (e *Engine) Wake() {
-	e.wakeMu.Lock()
-	close(e.wake)
-	e.wake = make(chan struct{})
-	e.wakeMu.Unlock()
-}
-
-// woken is closed by the next Wake.
-func (e *Engine) woken() <-chan struct{} {
-	e.wakeMu.Lock()
-	defer e.wakeMu.Unlock()
-	return e.wake
+	select {
+	case e.wake <- struct{}{}:
+	default: // a token is waiting already
+	}
 }
 
 // Close releases the engine's metrics.
@@ -192,30 +187,26 @@ func (e *Engine) Run(ctx context.Context) error {
 // loop: their claims overlap, so the embedded queue commits them together
 // (a single claimer paid a commit per key, which capped throughput at one
 // key per commit time), and a slow claim holds up no other worker. An idle
-// worker waits for Wake or its next poll.
+// worker waits for a Wake token or its next poll. A token put while a
+// worker's claim was finding nothing is taken by its next wait, so no
+// Wake is lost.
 func (e *Engine) worker(ctx, work context.Context) {
 	idle := time.NewTimer(e.opts.Poll)
 	defer idle.Stop()
 	for ctx.Err() == nil {
-		woken := e.woken() // before the claim: a Wake during it is not lost
 		jobs, err := e.q.Claim(ctx, 1, e.opts.Lease)
 		if err != nil && ctx.Err() == nil {
 			e.log.Error("engine: claim failed", "err", err)
 		}
 		if len(jobs) > 0 {
+			e.Wake() // there may be more due: another idle worker looks
 			e.run(work, jobs[0])
-			continue // there may be more due right now
-		}
-		if !idle.Stop() {
-			select {
-			case <-idle.C:
-			default:
-			}
+			continue
 		}
 		idle.Reset(e.opts.Poll)
 		select {
 		case <-ctx.Done():
-		case <-woken:
+		case <-e.wake:
 		case <-idle.C:
 		}
 	}
