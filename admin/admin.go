@@ -23,6 +23,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -229,24 +230,41 @@ func (h *Handler) serve(action string, e endpoint) http.Handler {
 	})
 }
 
-// serveBackup streams a consistent copy of the store. Once the first byte
-// is sent the status is 200, so a failure after that can only cut the
-// stream short: the client verifies the copy (tenure backup does).
+// serveBackup sends a consistent copy of the store. The copy is first
+// written to a temporary file, so the store's read transaction lasts as
+// long as a local disk write, not a download (a long one would hold back
+// commits that grow the file), and the answer has a Content-Length, so a
+// client can tell a copy cut short from a whole one.
 func (h *Handler) serveBackup(w http.ResponseWriter, r *http.Request) {
 	attrs := []any{"action", "backup", "actor", Actor(r), "request_id", httpx.RequestID(r.Context())}
 	if h.backup == nil {
 		writeError(w, http.StatusNotImplemented, "this store has no online backup; for Redis use its own tools (docs/operations.md, Backups)")
 		return
 	}
+	f, err := os.CreateTemp("", "tenure-backup-*")
+	if err != nil {
+		h.log.Warn("admin action failed", append(attrs, "err", err)...)
+		writeError(w, http.StatusInternalServerError, "backup: "+err.Error())
+		return
+	}
+	defer func() { f.Close(); os.Remove(f.Name()) }()
+	n, err := h.backup.Backup(r.Context(), f)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		h.log.Warn("admin action failed", append(attrs, "err", err)...)
+		writeError(w, http.StatusInternalServerError, "backup: "+err.Error())
+		return
+	}
+	// The download may outlast server.write_timeout.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="tenure.db"`)
-	n, err := h.backup.Backup(r.Context(), w)
-	if err != nil {
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	if _, err := io.Copy(w, f); err != nil {
 		h.log.Warn("admin action failed", append(attrs, "bytes", n, "err", err)...)
-		if n == 0 {
-			writeError(w, http.StatusInternalServerError, "backup: "+err.Error())
-		}
-		return
+		panic(http.ErrAbortHandler) // cut the connection: never a clean end
 	}
 	h.log.Info("admin action", append(attrs, "bytes", n)...)
 }

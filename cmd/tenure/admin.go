@@ -319,7 +319,11 @@ func backupCmd(ctx context.Context, c *adminCLI, args []string) error {
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // after the rename there is nothing to remove
-	n, err := c.client.Backup(ctx, tmp)
+	// A large store takes longer than the commands' one-minute timeout;
+	// ctx (Ctrl-C) bounds the copy instead.
+	client := *c.client
+	client.HTTP = &http.Client{}
+	n, err := client.Backup(ctx, tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}

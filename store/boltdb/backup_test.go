@@ -23,10 +23,13 @@ func TestBackup(t *testing.T) {
 			return tx.Create(&store.Resource{Kind: store.KindUser, ID: id, Source: "hr", Name: id})
 		})
 	}
+	var before []string
 	for i := range 200 {
-		if err := create("before-" + string(rune('a'+i%26)) + strings.Repeat("x", i/26)); err != nil {
+		id := "before-" + string(rune('a'+i%26)) + strings.Repeat("x", i/26)
+		if err := create(id); err != nil {
 			t.Fatal(err)
 		}
+		before = append(before, id)
 	}
 	// Writers during the backup neither wait for it nor corrupt it.
 	var wg sync.WaitGroup
@@ -65,8 +68,20 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer restored.Close()
-	if r, err := store.Get(ctx, restored, store.KindUser, "before-a"); err != nil || r.Name != "before-a" {
-		t.Errorf("restored before-a: %+v, %v", r, err)
+	for _, id := range before {
+		if r, err := store.Get(ctx, restored, store.KindUser, id); err != nil || r.Name != id {
+			t.Errorf("restored %s: %+v, %v", id, r, err)
+		}
+	}
+
+	// A copy cut short is refused, not mapped (reading past its end would
+	// kill the process).
+	short := filepath.Join(t.TempDir(), "short.db")
+	if err := os.WriteFile(short, buf.Bytes()[:buf.Len()/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := boltdb.Verify(short); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("Verify of half a backup: %v", err)
 	}
 
 	// A cancelled backup stops with ctx's error.

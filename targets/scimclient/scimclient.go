@@ -48,9 +48,11 @@
 // instead, and there adding a present member or removing an absent one is
 // success.
 //
-// When the app's ServiceProviderConfig advertises etag support, every write
-// carries If-Match with the version read just before; a 412 re-reads and
-// tries once more.
+// When the app's ServiceProviderConfig advertises etag support, writes to a
+// user and PUTs of a group carry If-Match with the version read just
+// before; a 412 re-reads and tries once more, then is returned retryable.
+// A member add or remove PATCH carries none (they commute, and busy groups
+// would fail each other), unless the app insists with 412 or 428.
 //
 // # Good citizenship
 //
@@ -64,8 +66,8 @@
 // next second wait for the pause to end, later ones fail at once as
 // retryable with the remaining time, so no request reaches the app before it
 // asked. Retry-After is reported to the engine in targets.Error.RetryAfter
-// (capped at MaxRetryAfter). Network errors, timeouts, 408, 429 and 5xx are
-// retryable; other statuses, including 401 and 403, are permanent and keep
+// (capped at MaxRetryAfter). Network errors, timeouts, 408, 412, 429 and
+// 5xx are retryable; other statuses, including 401 and 403, are permanent and keep
 // the app's SCIM error detail and scimType. Redirects are not followed, so
 // credentials never travel to another host. Errors and logs never hold the
 // Authorization header, a token, a password or a client secret: messages
