@@ -117,7 +117,10 @@ func TestViewHoldsItsConnection(t *testing.T) {
 				}
 			})
 		}
-		for {
+		for deadline := time.Now().Add(time.Minute); ; {
+			if time.Now().After(deadline) {
+				return errors.New("the Updates never reached the gate")
+			}
 			s.gate.mu.Lock()
 			n := s.gate.waiting[commits]
 			s.gate.mu.Unlock()

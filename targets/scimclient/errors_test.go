@@ -243,6 +243,22 @@ func TestNoSecretsInErrorsOrLogs(t *testing.T) {
 	}
 }
 
+// TestSecretAcrossTheCut: a secret echoed where the error detail is cut
+// short (512 bytes) leaves no part of itself behind.
+func TestSecretAcrossTheCut(t *testing.T) {
+	const token = "bearer-secret-0123456789abcdef"
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"detail":"%s%s"}`, strings.Repeat("x", 500), strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	}))
+	defer app.Close()
+	c := newTestClient(t, Options{BaseURL: app.URL + "/scim", Auth: Bearer{Token: token}}, nil, nil)
+	_, err := c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person("jdoe", nil)})
+	if err == nil || strings.Contains(err.Error(), token[:8]) {
+		t.Errorf("err = %v: want an error without any part of the token", err)
+	}
+}
+
 type lockedWriter struct {
 	b  *bytes.Buffer
 	mu *sync.Mutex

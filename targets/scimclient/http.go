@@ -140,6 +140,13 @@ type scimError struct {
 // SCIM detail, another common message field, or the start of a plain-text
 // body. Outside text: bounded, printable, one line.
 func parseSCIMError(body []byte) (scimType, detail string) {
+	return parseSCIMErrorWith(body, func(s string) string { return s })
+}
+
+// parseSCIMErrorWith is parseSCIMError with redact applied to the detail
+// before it is cut short: a secret the app echoed across the cut would
+// otherwise leave its first half behind.
+func parseSCIMErrorWith(body []byte, redact func(string) string) (scimType, detail string) {
 	var e scimError
 	if err := json.Unmarshal(body, &e); err == nil {
 		detail = e.Detail
@@ -149,9 +156,9 @@ func parseSCIMError(body []byte) (scimType, detail string) {
 		if detail == "" {
 			detail = e.ErrorDescription
 		}
-		return clean(e.SCIMType, 64), clean(detail, 512)
+		return clean(e.SCIMType, 64), clean(redact(detail), 512)
 	}
-	return "", clean(string(body), 200)
+	return "", clean(redact(string(body)), 200)
 }
 
 // clean makes outside text safe for a message: valid UTF-8, no control
@@ -215,8 +222,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // fail classifies an error answer: 408, 429 and 5xx are retryable (with
 // Retry-After on 429 and 503), anything else permanent.
 func (c *Client) fail(op string, r *response) error {
-	typ, detail := parseSCIMError(r.body)
-	err := &StatusError{Method: r.method, Path: r.path, Status: r.status, SCIMType: typ, Detail: c.redact(detail)}
+	typ, detail := parseSCIMErrorWith(r.body, c.redact)
+	err := &StatusError{Method: r.method, Path: r.path, Status: r.status, SCIMType: typ, Detail: detail}
 	if retryableStatus(r.status) {
 		var after time.Duration
 		if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
