@@ -99,6 +99,7 @@ func (e *Engine) Reconcile(ctx context.Context, target string) (int, error) {
 	// Scheduled in chunks, each one transaction: a commit per person made
 	// reconciling 2,000 people take 25 s on the embedded store.
 	now := e.now()
+	scheduled := 0
 	for chunk := range slices.Chunk(people, reconcileChunk) {
 		err := e.st.Update(ctx, func(tx store.Tx) error {
 			for _, p := range chunk {
@@ -109,11 +110,12 @@ func (e *Engine) Reconcile(ctx context.Context, target string) (int, error) {
 			return nil
 		})
 		if err != nil {
-			return 0, err
+			return scheduled, err // the earlier chunks stay scheduled
 		}
+		scheduled += len(chunk)
 		e.Wake()
 	}
-	return len(people), nil
+	return scheduled, nil
 }
 
 // reconcileChunk is how many people one reconcile transaction schedules:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -394,7 +395,7 @@ func (c *converge) create(ctx context.Context) (*ldap.Entry, bool, error) {
 	}
 	req := ldap.NewAddRequest(dn, nil)
 	req.Attribute("objectClass", c.o.ObjectClasses)
-	for _, name := range sortedKeys(attrs) {
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
 		req.Attribute(name, attrs[name])
 	}
 	added := false
@@ -491,7 +492,7 @@ func (c *converge) modify(ctx context.Context, e *ldap.Entry, created bool) erro
 			desired[strings.ToLower(name)] = true // never modified nor removed
 		}
 	}
-	for _, name := range sortedKeys(c.desired.Attributes) {
+	for _, name := range slices.Sorted(maps.Keys(c.desired.Attributes)) {
 		if desired[strings.ToLower(name)] {
 			continue
 		}
@@ -524,7 +525,7 @@ func (c *converge) modify(ctx context.Context, e *ldap.Entry, created bool) erro
 		}
 		changed = append(changed, name)
 	}
-	for _, name := range sortedKeys(c.desired.References) {
+	for _, name := range slices.Sorted(maps.Keys(c.desired.References)) {
 		desired[strings.ToLower(name)] = true
 		var want []string
 		if v := c.desired.References[name]; v != "" {
@@ -777,13 +778,4 @@ func sameValues(a, b []string, dns bool) bool {
 		rest = slices.Delete(rest, i, i+1)
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
@@ -118,7 +119,7 @@ func (cv *converge) prepare() error {
 			_ = add(k, true, v, true)
 		}
 	}
-	for _, k := range sortedKeys(byKey) {
+	for _, k := range slices.Sorted(maps.Keys(byKey)) {
 		cv.mapped = append(cv.mapped, *byKey[k])
 	}
 	name, _ := cv.desired.Attributes["userName"].(string)
@@ -595,13 +596,4 @@ func (cv *converge) delete(ctx context.Context, u *user) error {
 		}
 		return cv.c.fail(op, r)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
