@@ -53,6 +53,7 @@ type Engine struct {
 	st      store.Store
 	q       queue.Queue
 	sched   queue.TxScheduler
+	acker   queue.TxAcker // nil: results and acks commit separately
 	targets map[string]targets.Target
 	policy  atomic.Pointer[mapper.Policy]
 	opts    Options
@@ -121,8 +122,9 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	acker, _ := o.Queue.(queue.TxAcker)
 	e := &Engine{
-		st: o.Store, q: o.Queue, sched: sched, targets: o.Targets, opts: o,
+		st: o.Store, q: o.Queue, sched: sched, acker: acker, targets: o.Targets, opts: o,
 		now: o.Now, log: o.Logger, metrics: m, wake: make(chan struct{}, 1),
 	}
 	e.policy.Store(o.Policy)
@@ -221,7 +223,7 @@ func (e *Engine) run(ctx context.Context, job queue.Job) {
 	jobc := make(chan queue.Job, 1)
 	jobc <- job
 	go e.keepLease(ctx, cancel, jobc)
-	out := e.Converge(ctx, job.Key, job.Attempts)
+	out := e.converge(ctx, job.Key, job.Attempts, jobc)
 	cur := <-jobc // the latest lease token; keepLease stops here
 	cancel()
 	e.finish(ctx, cur, out)
@@ -267,6 +269,8 @@ type Outcome struct {
 	// Retry: after Delay (Err is retryable, or the key waits for another).
 	Retry bool
 	Delay time.Duration
+	// acked: the job was acked with the result, in its transaction.
+	acked bool
 }
 
 // finish acks, retries or dead-letters the job.
@@ -274,6 +278,7 @@ func (e *Engine) finish(ctx context.Context, job queue.Job, out Outcome) {
 	ctx = context.WithoutCancel(ctx)
 	var err error
 	switch {
+	case out.Err == nil && out.acked:
 	case out.Err == nil:
 		err = e.q.Ack(ctx, job)
 	case out.Retry:
@@ -290,6 +295,13 @@ func (e *Engine) finish(ctx context.Context, job queue.Job, out Outcome) {
 // is exported for `tenure reconcile` and tests; workers call it for claimed
 // keys. attempts is how many times the key failed before.
 func (e *Engine) Converge(ctx context.Context, key string, attempts int) Outcome {
+	return e.converge(ctx, key, attempts, nil)
+}
+
+// converge is Converge for a claimed job: held holds the job (its latest
+// lease token, which keepLease may renew), so that the result's
+// transaction can ack it too; nil leaves the ack to the caller.
+func (e *Engine) converge(ctx context.Context, key string, attempts int, held chan queue.Job) Outcome {
 	target, person, ok := SplitKey(key)
 	pol := e.Policy()
 	tgt := e.targets[target]
@@ -352,7 +364,13 @@ func (e *Engine) Converge(ctx context.Context, key string, attempts int) Outcome
 		}
 		return e.fail(ctx, target, person, err, attempts)
 	}
-	if err := e.record(ctx, target, person, rec, d, res, now); err != nil {
+	var ack func(store.Tx) error
+	if held != nil && e.acker != nil {
+		job := <-held // no lease extension while the result commits
+		defer func() { held <- job }()
+		ack = func(tx store.Tx) error { return e.acker.AckTx(tx, job) }
+	}
+	if err := e.record(ctx, target, person, rec, d, res, now, ack); err != nil {
 		// The change is applied but not recorded: run again (idempotent).
 		return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
 	}
@@ -363,7 +381,7 @@ func (e *Engine) Converge(ctx context.Context, key string, attempts int) Outcome
 	if len(res.Ops) > 0 && (link == nil || link.Generation < rec.Generation) {
 		e.metrics.latency.WithLabelValues(target).Observe(e.now().Sub(rec.Changed).Seconds())
 	}
-	return Outcome{}
+	return Outcome{acked: ack != nil}
 }
 
 // resolve replaces the SCIM user ids in d.References with the referenced
@@ -414,8 +432,15 @@ func (e *Engine) resolve(ctx context.Context, target, person string, d *mapper.D
 
 // record stores the converge's result and schedules the next boundary in
 // one transaction, before the job is acked: a crash after it loses nothing.
-func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.Record, d *mapper.Desired, res *targets.Result, now time.Time) error {
+func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.Record, d *mapper.Desired, res *targets.Result, now time.Time, ack func(store.Tx) error) error {
 	return e.st.Update(ctx, func(tx store.Tx) error {
+		if ack != nil {
+			// First, so a boundary scheduled below becomes the job's next
+			// due rather than a pending due that the ack would apply.
+			if err := ack(tx); err != nil {
+				return err
+			}
+		}
 		old, err := loadLink(tx, target, person)
 		if err != nil {
 			return err
@@ -518,7 +543,9 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 			return n, nil
 		}
 		for _, job := range jobs {
-			e.finish(ctx, job, e.Converge(ctx, job.Key, job.Attempts))
+			held := make(chan queue.Job, 1)
+			held <- job
+			e.finish(ctx, job, e.converge(ctx, job.Key, job.Attempts, held))
 			n++
 		}
 	}

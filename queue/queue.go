@@ -133,6 +133,15 @@ type TxScheduler interface {
 	ScheduleTx(tx store.Tx, key string, due time.Time) error
 }
 
+// TxAcker is implemented by queues that live in the store's backend: a
+// worker's result and the ack of its job commit in one transaction (one
+// durable commit per converge instead of two). A lease lost in the
+// meantime is not an error: the job stays with whoever holds it now, which
+// acks its own run; the rest of tx commits regardless.
+type TxAcker interface {
+	AckTx(tx store.Tx, job Job) error
+}
+
 // Options are the settings every implementation takes.
 type Options struct {
 	// RetryHorizon is how long a key may keep failing (Retry, expired

@@ -172,6 +172,28 @@ func (q *Queue) ScheduleTx(tx store.Tx, key string, due time.Time) error {
 	return wrap("schedule in store tx", key, err)
 }
 
+var _ queue.TxAcker = (*Queue)(nil)
+
+// AckTx implements queue.TxAcker: the ack is written in tx.
+func (q *Queue) AckTx(tx store.Tx, job queue.Job) error {
+	btx, err := q.boltTx(tx)
+	var t *txn
+	if err == nil {
+		t, err = openTxn(btx)
+	}
+	if err == nil {
+		err = t.ack(job, nanos(q.now()))
+		if errors.Is(err, queue.ErrLeaseLost) || errors.Is(err, queue.ErrNotFound) {
+			return nil // someone else holds the key now
+		}
+	}
+	if err != nil {
+		return wrap("ack in store tx", job.Key, err)
+	}
+	q.metrics.Acked()
+	return nil
+}
+
 // boltTx returns the writable bolt transaction of tx, a store/boltdb
 // transaction on the queue's own file.
 func (q *Queue) boltTx(tx store.Tx) (*bbolt.Tx, error) {

@@ -441,3 +441,64 @@ tenure_store_boltdb_update_reruns_total 0
 		t.Error(err)
 	}
 }
+
+// TestAckTx: an ack written in a store transaction commits with it (a
+// pending due becomes the next schedule), vanishes with it when it aborts,
+// and a lease lost meanwhile is no error and acks nothing.
+func TestAckTx(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "tenure.db"))
+	clock := conformance.NewClock(conformance.T0)
+	q := newQueue(t, st, queue.Options{Now: clock.Now}, nil)
+	ctx := t.Context()
+	for _, k := range []string{"ldap/u1", "ldap/u2"} {
+		if err := q.Schedule(ctx, k, conformance.T0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := q.Claim(ctx, 2, time.Minute)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("Claim = %v, %v", jobs, err)
+	}
+	// Aborted: the job stays in flight.
+	boom := errors.New("boom")
+	err = st.Update(ctx, func(tx store.Tx) error {
+		if err := q.AckTx(tx, jobs[0]); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("aborted Update = %v", err)
+	}
+	if e, _ := q.Get(ctx, jobs[0].Key); e.State != queue.InFlight {
+		t.Errorf("after an aborted AckTx: %+v, want in flight", e)
+	}
+	// Committed, with a boundary scheduled after the ack in the same tx.
+	next := conformance.T0.Add(time.Hour)
+	err = st.Update(ctx, func(tx store.Tx) error {
+		return errors.Join(createUser(tx, "u1"), q.AckTx(tx, jobs[0]), q.ScheduleTx(tx, jobs[0].Key, next))
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if e, err := q.Get(ctx, jobs[0].Key); err != nil || e.State != queue.Scheduled || !e.Due.Equal(next) || e.Attempts != 0 {
+		t.Errorf("after AckTx + ScheduleTx: %+v, %v; want scheduled at T0+1h", e, err)
+	}
+	// A lost lease: no error, the store write commits, the job is not
+	// acked (another worker holds it).
+	clock.Advance(2 * time.Minute)
+	again, err := q.Claim(ctx, 1, time.Minute)
+	if err != nil || len(again) != 1 || again[0].Key != jobs[1].Key {
+		t.Fatalf("re-claim after the lease expired = %v, %v", again, err)
+	}
+	err = st.Update(ctx, func(tx store.Tx) error { return errors.Join(createUser(tx, "u2"), q.AckTx(tx, jobs[1])) })
+	if err != nil {
+		t.Fatalf("AckTx with a lost lease: %v", err)
+	}
+	if e, _ := q.Get(ctx, jobs[1].Key); e.State != queue.InFlight {
+		t.Errorf("the new holder's job after a stale AckTx: %+v, want in flight", e)
+	}
+	if _, err := store.Get(ctx, st, store.KindUser, "u2"); err != nil {
+		t.Errorf("the store write with a stale AckTx: %v", err)
+	}
+}

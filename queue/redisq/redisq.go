@@ -285,6 +285,31 @@ func (q *Queue) scheduleTx(tx store.Tx, key string, due time.Time) error {
 	})
 }
 
+var _ queue.TxAcker = (*Queue)(nil)
+
+// AckTx implements queue.TxAcker: ackScript joins the store's EXEC. Its
+// answer is not read (a lost lease acks nothing, as the interface allows),
+// so the acks metric counts it when queued: a transaction run again after a
+// conflict counts twice, one that fails counts once too many.
+func (q *Queue) AckTx(tx store.Tx, job queue.Job) error {
+	if q.closed.Load() {
+		return wrap("ack in store tx", job.Key, ErrClosed)
+	}
+	rtx, ok := tx.(*redisstore.Tx)
+	if !ok {
+		return wrap("ack in store tx", job.Key, fmt.Errorf("%T is not a store/redisstore transaction", tx))
+	}
+	if rtx.HashTag() != q.keys.tag {
+		return wrap("ack in store tx", job.Key, fmt.Errorf("the store's keys are under %s, the queue's under %s", rtx.HashTag(), q.keys.tag))
+	}
+	q.metrics.Acked()
+	return rtx.Queue(func(p redis.Pipeliner) error {
+		// EVAL, not EVALSHA: see the package documentation.
+		p.Eval(rtx.Context(), ackScript.src, []string{q.keys.due, q.keys.leases}, q.nowArg(), q.keys.jp, job.Key, job.Lease)
+		return nil
+	})
+}
+
 // Claim implements queue.Queue. It leases at most MaxClaim keys per call.
 func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.Job, error) {
 	if err := q.ready(ctx); err != nil {

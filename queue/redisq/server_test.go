@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenurehq/tenure/internal/testenv"
 	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/queue/conformance"
 	"github.com/tenurehq/tenure/queue/redisq"
 	"github.com/tenurehq/tenure/store"
 	"github.com/tenurehq/tenure/store/redisstore"
@@ -373,5 +374,64 @@ func TestSentinelFailover(t *testing.T) {
 	direct := client(t, newMaster)
 	if n, err := direct.Exists(ctx, "{tenure}:res:User:u2").Result(); err != nil || n != 1 {
 		t.Errorf("u2 on the new master %s: %d, %v", newMaster, n, err)
+	}
+}
+
+// TestAckTx: the ack joins the store's EXEC: it commits with the store's
+// writes (a boundary scheduled after it becomes the next due), not at all
+// when the update function fails, and a lease lost meanwhile acks nothing
+// while the store's writes still commit.
+func TestAckTx(t *testing.T) {
+	srv := testenv.Redis(t)
+	c := client(t, srv.Addr())
+	ctx := t.Context()
+	s := newStore(t, c, "")
+	clock := conformance.NewClock(conformance.T0)
+	q := open(t, c, queue.Options{Now: clock.Now}, redisq.Options{})
+	for _, k := range []string{"ldap/u1", "ldap/u2"} {
+		if err := q.Schedule(ctx, k, conformance.T0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := q.Claim(ctx, 2, time.Minute)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("Claim = %v, %v", jobs, err)
+	}
+	boom := errors.New("boom")
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		if err := q.AckTx(tx, jobs[0]); err != nil {
+			return err
+		}
+		return boom
+	}); err != boom {
+		t.Fatalf("aborted Update = %v", err)
+	}
+	if e, _ := q.Get(ctx, jobs[0].Key); e.State != queue.InFlight {
+		t.Errorf("after an aborted AckTx: %+v, want in flight", e)
+	}
+	next := conformance.T0.Add(time.Hour)
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		return errors.Join(tx.Create(user("u1", "alice")), q.AckTx(tx, jobs[0]), q.ScheduleTx(tx, jobs[0].Key, next))
+	}); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if e, err := q.Get(ctx, jobs[0].Key); err != nil || e.State != queue.Scheduled || !e.Due.Equal(next) {
+		t.Errorf("after AckTx + ScheduleTx: %+v, %v; want scheduled at T0+1h", e, err)
+	}
+	clock.Advance(2 * time.Minute)
+	again, err := q.Claim(ctx, 1, time.Minute)
+	if err != nil || len(again) != 1 || again[0].Key != jobs[1].Key {
+		t.Fatalf("re-claim after the lease expired = %v, %v", again, err)
+	}
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		return errors.Join(tx.Create(user("u2", "bob")), q.AckTx(tx, jobs[1]))
+	}); err != nil {
+		t.Fatalf("AckTx with a lost lease: %v", err)
+	}
+	if e, _ := q.Get(ctx, jobs[1].Key); e.State != queue.InFlight {
+		t.Errorf("the new holder's job after a stale AckTx: %+v, want in flight", e)
+	}
+	if _, err := store.Get(ctx, s, store.KindUser, "u2"); err != nil {
+		t.Errorf("the store write with a stale AckTx: %v", err)
 	}
 }
