@@ -41,10 +41,11 @@
 //
 // # Transactions
 //
-// [Store.Update] runs through [bbolt.DB.Batch]: concurrent Updates share one
-// read-write transaction and one fsync, so write throughput grows with the
-// number of writers. An Update that fails aborts the whole batch, which bbolt
-// then re-runs without it; that is why update functions may run more than once.
+// [Store.Update] is a group commit ([Store.Write]): concurrent Updates share
+// one read-write transaction and one fsync, so write throughput grows with
+// the number of writers, and a lone Update commits at once. An Update that
+// fails aborts the whole group, which is re-run without it while it runs
+// alone; that is why update functions may run more than once.
 // Every [Tx] exposes its bolt transaction through [Tx.Bolt] so that other
 // packages can write their own buckets in the same commit.
 package boltdb
@@ -81,17 +82,7 @@ type Options struct {
 	// holding the file keeps. Zero means DefaultTimeout; a negative value
 	// fails at once.
 	Timeout time.Duration
-	// BatchDelay is how long overlapping writers wait for others to join
-	// their commit (bbolt's MaxBatchDelay). Zero means DefaultBatchDelay.
-	BatchDelay time.Duration
 }
-
-// DefaultBatchDelay is Options.BatchDelay when zero. bbolt's own default
-// (10ms) made every overlapping writer wait 10ms; at 2ms concurrent SCIM
-// POSTs ran 1.6-1.7x faster on the same disk, since a commit's fsync is a
-// window in which the next batch fills anyway (docs/benchmarks.md). Below
-// 1ms batches shrink and fsyncs multiply.
-const DefaultBatchDelay = 2 * time.Millisecond
 
 // Store is a store.Store on a bbolt file. It is safe for concurrent use.
 type Store struct {
@@ -99,7 +90,7 @@ type Store struct {
 	log     *slog.Logger
 	metrics *metrics
 	closed  atomic.Bool
-	writers atomic.Int64 // Write calls in progress
+	group   group
 
 	// commit tracks the bolt transaction the current batch runs in, for the
 	// batch size metric. Only update functions touch it, and bbolt runs
@@ -139,10 +130,6 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("boltdb: open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = opts.BatchDelay
-	if db.MaxBatchDelay <= 0 {
-		db.MaxBatchDelay = DefaultBatchDelay
-	}
 	if err := db.Update(initBuckets); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltdb: open %s: %w", path, err)
@@ -153,7 +140,9 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("boltdb: open %s: %w", path, err)
 	}
 	log.Info("store opened", "backend", "boltdb", "path", path, "took", time.Since(start))
-	return &Store{db: db, log: log, metrics: m}, nil
+	s := &Store{db: db, log: log, metrics: m}
+	s.group.db = db
+	return s, nil
 }
 
 // DB returns the underlying bolt database, for packages that keep their own
@@ -309,19 +298,13 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // Write runs fn in a write transaction and returns once it is on disk. A
-// writer alone runs its own transaction and pays one fsync. Writers that
-// overlap go through bbolt's Batch and share commits: a batch commits when
-// it holds MaxBatchSize (1000) calls or Options.BatchDelay after its first
-// call. Always batching would make every lone write (a single SCIM POST, a
-// worker's ack) wait out the delay. fn may run more than once (Batch re-runs
-// the rest of a batch without a call that failed). The queue in the same
-// file writes through here too, so the count of writers is shared.
+// writer that finds no commit running commits at once; writers that arrive
+// during a commit share the next one (see group). fn may run more than once:
+// a group re-runs without a function that failed, which then runs alone.
+// The queue in the same file writes through here too, so its claims and
+// acks share commits with store writes.
 func (s *Store) Write(fn func(*bbolt.Tx) error) error {
-	defer s.writers.Add(-1)
-	if s.writers.Add(1) == 1 {
-		return s.db.Update(fn)
-	}
-	return s.db.Batch(fn)
+	return s.group.write(fn)
 }
 
 // countCall counts fn runs per bolt transaction and reports the count when

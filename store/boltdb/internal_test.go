@@ -23,8 +23,6 @@ func TestRandomOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	// One writer gains nothing from waiting for a batch to fill.
-	s.db.MaxBatchDelay = 0
 	rng := rand.New(rand.NewPCG(3, 4))
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 	random := func() *store.Resource {

@@ -27,11 +27,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tenure_store_boltdb_batch_size",
 			Help:    "Update calls committed together in one bolt transaction and fsync.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 11), // 1 to 1024 (bbolt's MaxBatchSize is 1000)
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11), // 1 to 1024; a batch is at most the writers at once
 		}),
 		reruns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tenure_store_boltdb_update_reruns_total",
-			Help: "Extra runs of Update functions: a failing function aborts its whole batch, which bbolt runs again without it.",
+			Help: "Extra runs of Update functions: a failing function aborts its whole batch, which runs again without it.",
 		}),
 	}
 	var err error
