@@ -53,7 +53,8 @@ type Engine struct {
 	st      store.Store
 	q       queue.Queue
 	sched   queue.TxScheduler
-	acker   queue.TxAcker // nil: results and acks commit separately
+	acker   queue.TxAcker   // nil: results and acks commit separately
+	claimer queue.TxClaimer // nil: a worker claims its next job in a commit of its own
 	targets map[string]targets.Target
 	policy  atomic.Pointer[mapper.Policy]
 	opts    Options
@@ -123,8 +124,12 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	acker, _ := o.Queue.(queue.TxAcker)
+	claimer, _ := o.Queue.(queue.TxClaimer)
+	if acker == nil {
+		claimer = nil // the next claim rides on the ack's commit
+	}
 	e := &Engine{
-		st: o.Store, q: o.Queue, sched: sched, acker: acker, targets: o.Targets, opts: o,
+		st: o.Store, q: o.Queue, sched: sched, acker: acker, claimer: claimer, targets: o.Targets, opts: o,
 		now: o.Now, log: o.Logger, metrics: m, wake: make(chan struct{}, 1),
 	}
 	e.policy.Store(o.Policy)
@@ -188,21 +193,36 @@ func (e *Engine) Run(ctx context.Context) error {
 // ctx ends. Workers claim independently rather than through one claiming
 // loop: their claims overlap, so the embedded queue commits them together
 // (a single claimer paid a commit per key, which capped throughput at one
-// key per commit time), and a slow claim holds up no other worker. An idle
+// key per commit time), and a slow claim holds up no other worker. With a
+// queue.TxClaimer a worker claims its next key in the commit that records
+// its result, and claims on its own only when that found nothing. An idle
 // worker waits for a Wake token or its next poll. A token put while a
 // worker's claim was finding nothing is taken by its next wait, so no
 // Wake is lost.
 func (e *Engine) worker(ctx, work context.Context) {
 	idle := time.NewTimer(e.opts.Poll)
 	defer idle.Stop()
-	for ctx.Err() == nil {
-		jobs, err := e.q.Claim(ctx, 1, e.opts.Lease)
-		if err != nil && ctx.Err() == nil {
-			e.log.Error("engine: claim failed", "err", err)
+	more := func() bool { return ctx.Err() == nil }
+	var next []queue.Job
+	for {
+		jobs := next
+		next = nil
+		if len(jobs) == 0 {
+			if ctx.Err() != nil {
+				return
+			}
+			var err error
+			jobs, err = e.q.Claim(ctx, 1, e.opts.Lease)
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("engine: claim failed", "err", err)
+			}
 		}
 		if len(jobs) > 0 {
-			e.Wake() // there may be more due: another idle worker looks
-			e.run(work, jobs[0])
+			// There may be more due: another idle worker looks. A job
+			// claimed with the last result runs even after ctx ends,
+			// like any other job in flight.
+			e.Wake()
+			next = e.run(work, jobs[0], more)
 			continue
 		}
 		idle.Reset(e.opts.Poll)
@@ -214,8 +234,10 @@ func (e *Engine) worker(ctx, work context.Context) {
 	}
 }
 
-// run converges one claimed key, keeping its lease alive meanwhile.
-func (e *Engine) run(ctx context.Context, job queue.Job) {
+// run converges one claimed key, keeping its lease alive meanwhile. If more
+// still holds when the result commits, the commit claims the worker's next
+// job too, which run returns.
+func (e *Engine) run(ctx context.Context, job queue.Job, more func() bool) []queue.Job {
 	e.metrics.inflight.Inc()
 	defer e.metrics.inflight.Dec()
 	ctx, cancel := context.WithCancel(ctx)
@@ -223,10 +245,14 @@ func (e *Engine) run(ctx context.Context, job queue.Job) {
 	jobc := make(chan queue.Job, 1)
 	jobc <- job
 	go e.keepLease(ctx, cancel, jobc)
-	out := e.converge(ctx, job.Key, job.Attempts, jobc)
+	out := e.converge(ctx, job.Key, job.Attempts, jobc, more)
 	cur := <-jobc // the latest lease token; keepLease stops here
 	cancel()
 	e.finish(ctx, cur, out)
+	if out.next == nil {
+		return nil
+	}
+	return out.next()
 }
 
 // keepLease extends the job's lease at a third of its length until ctx
@@ -271,6 +297,8 @@ type Outcome struct {
 	Delay time.Duration
 	// acked: the job was acked with the result, in its transaction.
 	acked bool
+	// next reports the jobs claimed in that transaction (nil: none tried).
+	next func() []queue.Job
 }
 
 // finish acks, retries or dead-letters the job.
@@ -295,13 +323,15 @@ func (e *Engine) finish(ctx context.Context, job queue.Job, out Outcome) {
 // is exported for `tenure reconcile` and tests; workers call it for claimed
 // keys. attempts is how many times the key failed before.
 func (e *Engine) Converge(ctx context.Context, key string, attempts int) Outcome {
-	return e.converge(ctx, key, attempts, nil)
+	return e.converge(ctx, key, attempts, nil, nil)
 }
 
 // converge is Converge for a claimed job: held holds the job (its latest
 // lease token, which keepLease may renew), so that the result's
-// transaction can ack it too; nil leaves the ack to the caller.
-func (e *Engine) converge(ctx context.Context, key string, attempts int, held chan queue.Job) Outcome {
+// transaction can ack it too; nil leaves the ack to the caller. If more is
+// non-nil and still true when the result commits, that transaction also
+// claims the caller's next job (Outcome.next).
+func (e *Engine) converge(ctx context.Context, key string, attempts int, held chan queue.Job, more func() bool) Outcome {
 	target, person, ok := SplitKey(key)
 	pol := e.Policy()
 	tgt := e.targets[target]
@@ -364,13 +394,27 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 		}
 		return e.fail(ctx, target, person, err, attempts)
 	}
-	var ack func(store.Tx) error
+	var (
+		ack, claim func(store.Tx) error
+		next       func() []queue.Job
+	)
 	if held != nil && e.acker != nil {
 		job := <-held // no lease extension while the result commits
 		defer func() { held <- job }()
 		ack = func(tx store.Tx) error { return e.acker.AckTx(tx, job) }
+		if more != nil && e.claimer != nil {
+			claim = func(tx store.Tx) error {
+				next = nil // the Update may run its function again
+				if !more() {
+					return nil
+				}
+				var err error
+				next, err = e.claimer.ClaimTx(tx, 1, e.opts.Lease)
+				return err
+			}
+		}
 	}
-	if err := e.record(ctx, target, person, rec, d, res, now, ack); err != nil {
+	if err := e.record(ctx, target, person, rec, d, res, now, ack, claim); err != nil {
 		// The change is applied but not recorded: run again (idempotent).
 		return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
 	}
@@ -381,7 +425,7 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 	if len(res.Ops) > 0 && (link == nil || link.Generation < rec.Generation) {
 		e.metrics.latency.WithLabelValues(target).Observe(e.now().Sub(rec.Changed).Seconds())
 	}
-	return Outcome{acked: ack != nil}
+	return Outcome{acked: ack != nil, next: next}
 }
 
 // resolve replaces the SCIM user ids in d.References with the referenced
@@ -432,7 +476,9 @@ func (e *Engine) resolve(ctx context.Context, target, person string, d *mapper.D
 
 // record stores the converge's result and schedules the next boundary in
 // one transaction, before the job is acked: a crash after it loses nothing.
-func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.Record, d *mapper.Desired, res *targets.Result, now time.Time, ack func(store.Tx) error) error {
+// ack, if set, acks the job in that transaction, and claim, if set, claims
+// the worker's next job at its end.
+func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.Record, d *mapper.Desired, res *targets.Result, now time.Time, ack, claim func(store.Tx) error) error {
 	return e.st.Update(ctx, func(tx store.Tx) error {
 		if ack != nil {
 			// First, so a boundary scheduled below becomes the job's next
@@ -481,6 +527,9 @@ func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.
 					return err
 				}
 			}
+		}
+		if claim != nil {
+			return claim(tx)
 		}
 		return nil
 	})
@@ -545,7 +594,7 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 		for _, job := range jobs {
 			held := make(chan queue.Job, 1)
 			held <- job
-			e.finish(ctx, job, e.converge(ctx, job.Key, job.Attempts, held))
+			e.finish(ctx, job, e.converge(ctx, job.Key, job.Attempts, held, nil))
 			n++
 		}
 	}

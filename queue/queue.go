@@ -142,6 +142,16 @@ type TxAcker interface {
 	AckTx(tx store.Tx, job Job) error
 }
 
+// TxClaimer is implemented by queues that live in the store's backend: a
+// worker that finishes a job claims its next in the transaction that
+// records the result and acks the job, so while a backlog lasts each
+// converge costs one commit instead of two. ClaimTx claims as Claim does
+// (expired leases first), as part of tx; claimed reports the jobs once the
+// Update that ran tx has returned nil, and must not be called otherwise.
+type TxClaimer interface {
+	ClaimTx(tx store.Tx, n int, lease time.Duration) (claimed func() []Job, err error)
+}
+
 // Options are the settings every implementation takes.
 type Options struct {
 	// RetryHorizon is how long a key may keep failing (Retry, expired

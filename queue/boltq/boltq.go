@@ -66,6 +66,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -172,7 +173,10 @@ func (q *Queue) ScheduleTx(tx store.Tx, key string, due time.Time) error {
 	return wrap("schedule in store tx", key, err)
 }
 
-var _ queue.TxAcker = (*Queue)(nil)
+var (
+	_ queue.TxAcker   = (*Queue)(nil)
+	_ queue.TxClaimer = (*Queue)(nil)
+)
 
 // AckTx implements queue.TxAcker: the ack is written in tx.
 func (q *Queue) AckTx(tx store.Tx, job queue.Job) error {
@@ -243,6 +247,12 @@ func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.
 	if err != nil {
 		return nil, wrap("claim", "", err)
 	}
+	q.claimed(jobs, expired)
+	return jobs, nil
+}
+
+// claimed logs and counts a committed claim.
+func (q *Queue) claimed(jobs []queue.Job, expired []expiry) {
 	for _, e := range expired {
 		if e.died {
 			q.deadLetter(e.key, "lease expired past the retry horizon", e.attempts, queue.LeaseExpiredError)
@@ -253,7 +263,38 @@ func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.
 	}
 	q.metrics.LeaseExpired(len(expired))
 	q.metrics.Claimed(len(jobs))
-	return jobs, nil
+}
+
+// ClaimTx implements queue.TxClaimer: Claim, inside tx. A worker that
+// finishes a job claims its next one in the commit that records the
+// result, so while a backlog lasts each converge costs one commit.
+func (q *Queue) ClaimTx(tx store.Tx, n int, lease time.Duration) (func() []queue.Job, error) {
+	if lease <= 0 {
+		return nil, fmt.Errorf("boltq: claim in store tx: lease %v is not positive", lease)
+	}
+	btx, err := q.boltTx(tx)
+	var t *txn
+	if err == nil {
+		t, err = openTxn(btx)
+	}
+	var (
+		jobs    []queue.Job
+		expired []expiry
+	)
+	if err == nil && n > 0 {
+		now := nanos(q.now())
+		if expired, err = t.sweep(now, q.horizon); err == nil {
+			jobs, err = t.claim(now, n, lease)
+		}
+	}
+	if err != nil {
+		return nil, wrap("claim in store tx", "", err)
+	}
+	var once sync.Once
+	return func() []queue.Job {
+		once.Do(func() { q.claimed(jobs, expired) })
+		return jobs
+	}, nil
 }
 
 // busy reports, in a read transaction, whether a Claim at this moment has

@@ -433,7 +433,7 @@ func TestRefusalKeepsBatch(t *testing.T) {
 	}
 	wg.Wait()
 	want := `
-# HELP tenure_store_boltdb_update_reruns_total Extra runs of Update functions: a failing function aborts its whole batch, which bbolt runs again without it.
+# HELP tenure_store_boltdb_update_reruns_total Extra runs of Update functions: a failing function aborts its whole batch, which runs again without it.
 # TYPE tenure_store_boltdb_update_reruns_total counter
 tenure_store_boltdb_update_reruns_total 0
 `
@@ -500,5 +500,92 @@ func TestAckTx(t *testing.T) {
 	}
 	if _, err := store.Get(ctx, st, store.KindUser, "u2"); err != nil {
 		t.Errorf("the store write with a stale AckTx: %v", err)
+	}
+}
+
+// TestClaimTx: a claim written in a store transaction hands out its jobs
+// only once the transaction commits, ends expired leases first as Claim
+// does, and claims nothing when the transaction aborts.
+func TestClaimTx(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "tenure.db"))
+	clock := conformance.NewClock(conformance.T0)
+	reg := prometheus.NewRegistry()
+	q := newQueue(t, st, queue.Options{Now: clock.Now}, reg)
+	ctx := t.Context()
+	for _, k := range []string{"ldap/u1", "ldap/u2", "ldap/u3"} {
+		if err := q.Schedule(ctx, k, conformance.T0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, err := q.Claim(ctx, 1, time.Minute)
+	if err != nil || len(held) != 1 || held[0].Key != "ldap/u1" {
+		t.Fatalf("Claim = %v, %v", held, err)
+	}
+	// Aborted: nothing is claimed.
+	boom := errors.New("boom")
+	err = st.Update(ctx, func(tx store.Tx) error {
+		if _, err := q.ClaimTx(tx, 1, time.Minute); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("aborted Update = %v", err)
+	}
+	if e, _ := q.Get(ctx, "ldap/u2"); e.State != queue.Scheduled {
+		t.Errorf("after an aborted ClaimTx: %+v, want scheduled", e)
+	}
+	// Committed with the ack of the held job: the next due key is claimed.
+	var claimed func() []queue.Job
+	err = st.Update(ctx, func(tx store.Tx) error {
+		if err := q.AckTx(tx, held[0]); err != nil {
+			return err
+		}
+		claimed, err = q.ClaimTx(tx, 1, time.Minute)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	jobs := claimed()
+	if len(jobs) != 1 || jobs[0].Key != "ldap/u2" || !jobs[0].LeaseEnd.Equal(conformance.T0.Add(time.Minute)) {
+		t.Fatalf("ClaimTx = %+v, want ldap/u2 leased until T0+1m", jobs)
+	}
+	if e, _ := q.Get(ctx, "ldap/u1"); e.Key != "" {
+		t.Errorf("the acked job: %+v, want gone", e)
+	}
+	if e, _ := q.Get(ctx, "ldap/u2"); e.State != queue.InFlight {
+		t.Errorf("the claimed job: %+v, want in flight", e)
+	}
+	// The lease of ldap/u2 runs out: the next ClaimTx counts the failed
+	// attempt and hands out the key again, earliest due first.
+	clock.Advance(2 * time.Minute)
+	err = st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		claimed, err = q.ClaimTx(tx, 2, time.Minute)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	jobs = claimed()
+	if len(jobs) != 2 || jobs[0].Key != "ldap/u2" || jobs[0].Attempts != 1 || jobs[1].Key != "ldap/u3" {
+		t.Fatalf("ClaimTx after an expired lease = %+v, want ldap/u2 (1 attempt) then ldap/u3", jobs)
+	}
+	if _, err := q.Claim(ctx, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// Claimed jobs count once they are handed out (1 + 1 + 2 + 0); the
+	// aborted ClaimTx counts nothing.
+	want := `
+# HELP tenure_queue_claims_total Jobs handed to workers by Claim.
+# TYPE tenure_queue_claims_total counter
+tenure_queue_claims_total{backend="boltdb"} 4
+# HELP tenure_queue_lease_expiries_total Leases that ran out before their holder finished; each is a failed attempt of its key.
+# TYPE tenure_queue_lease_expiries_total counter
+tenure_queue_lease_expiries_total{backend="boltdb"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tenure_queue_claims_total", "tenure_queue_lease_expiries_total"); err != nil {
+		t.Error(err)
 	}
 }

@@ -125,7 +125,6 @@ func TestRandomOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.DB().MaxBatchDelay = 0 // one caller gains nothing from waiting for a batch
 	now := int64(1e18)
 	q, err := New(st, queue.Options{RetryHorizon: 50 * time.Millisecond, Now: func() time.Time { return time.Unix(0, now) }}, nil, nil)
 	if err != nil {
