@@ -213,16 +213,23 @@ func (c *Config) applyDefaults() {
 		def(&c.Store.Embedded.Path, filepath.Join("data", "tenure.db"))
 		def(&c.Store.Embedded.LockTimeout, 10*time.Second)
 	}
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "json")
+	c.applyPolicyDefaults()
 	if r := c.Store.Redis; c.Store.Kind == StoreRedis && r != nil {
 		def(&r.Prefix, "tenure")
 		def(&r.DialTimeout, 5*time.Second)
 		def(&r.ReadTimeout, 3*time.Second)
 		def(&r.WriteTimeout, 3*time.Second)
+		// Every worker may hold a connection at once (a View or a
+		// WATCHed Update), and SCIM requests need theirs beside them.
+		def(&r.PoolSize, c.Engine.Workers+redisPoolSpare)
 	}
-	def(&c.Log.Level, "info")
-	def(&c.Log.Format, "json")
-	c.applyPolicyDefaults()
 }
+
+// redisPoolSpare is the Redis pool's room beyond one connection per worker:
+// for SCIM requests, the admin API, metrics scrapes and lease extensions.
+const redisPoolSpare = 32
 
 func def[T comparable](p *T, v T) {
 	var zero T

@@ -27,6 +27,9 @@ admin:
 	if cfg.Store.Kind != StoreEmbedded || cfg.Store.Embedded.Path != filepath.Join("data", "tenure.db") {
 		t.Errorf("store defaults not applied: %+v", cfg.Store)
 	}
+	if cfg.Engine.Workers != 64 || cfg.Engine.Poll != 250*time.Millisecond {
+		t.Errorf("engine defaults not applied: %+v", cfg.Engine)
+	}
 	if got := cfg.Sources[0].Token.Value(); got != "s3cret-scim" {
 		t.Errorf("token = %q", got)
 	}
@@ -147,6 +150,27 @@ func TestRedisStore(t *testing.T) {
 	}
 	if r := cfg.Store.Redis; r.Prefix != "tenure" || r.DialTimeout != 5*time.Second || cfg.Store.Embedded != nil {
 		t.Errorf("redis defaults: %+v, embedded %+v", r, cfg.Store.Embedded)
+	}
+	// The pool holds a connection per worker and spare ones for requests.
+	for _, tt := range []struct {
+		yaml string
+		want int
+	}{
+		{"", 64 + 32},
+		{"engine: {workers: 200}\n", 200 + 32},
+		{"engine: {workers: 200}\nstore: {kind: redis, redis: {url: redis://localhost:6379/2, pool_size: 10}}\n", 10},
+	} {
+		y := base + tt.yaml
+		if !strings.Contains(tt.yaml, "store:") {
+			y += "store: {kind: redis, redis: {url: redis://localhost:6379/2}}\n"
+		}
+		c, err := Parse([]byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Store.Redis.PoolSize; got != tt.want {
+			t.Errorf("%q: pool_size = %d, want %d", tt.yaml, got, tt.want)
+		}
 	}
 	for _, tt := range []struct{ yaml, want string }{
 		{"store: {kind: redis}", "store.redis: required when store.kind is redis"},

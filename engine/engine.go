@@ -67,12 +67,8 @@ type Engine struct {
 	wake chan struct{}
 }
 
-// Default tuning. Converges wait on the network and on commits, not the CPU,
-// and an idle worker costs nothing (one poller wakes them), so the default
-// keeps enough in flight to hide a fast app's latency: against a downstream
-// Tenure, 16 workers reached 55% of its own POST rate, 64 78% and 128 90%
-// (docs/benchmarks.md). Targets keep their own bounds: an LDAP pool's size,
-// a SCIM app's rate limit.
+// Default tuning, for Options left zero; `tenure serve` passes the config's
+// values, whose defaults (config.Engine) are the same.
 const (
 	DefaultWorkers = 64
 	DefaultLease   = 15 * time.Second
