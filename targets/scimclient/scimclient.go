@@ -298,7 +298,8 @@ var (
 )
 
 // New checks o and returns the client; it contacts nobody until the first
-// converge.
+// converge. log is the caller's, with the target's name on it if wanted
+// (`tenure serve` adds component and target).
 func New(o Options, log *slog.Logger, reg prometheus.Registerer) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -358,7 +359,7 @@ func New(o Options, log *slog.Logger, reg prometheus.Registerer) (*Client, error
 		return nil, fmt.Errorf("scimclient: %w", err)
 	}
 	c := &Client{
-		opts: o, log: log.With("target", o.Name), base: base, http: &cp,
+		opts: o, log: log, base: base, http: &cp,
 		lim:           rate.NewLimiter(rate.Limit(o.RateLimit), o.Burst),
 		slow:          rate.NewLimiter(rate.Limit(o.RateLimit), o.Burst),
 		m:             m,
