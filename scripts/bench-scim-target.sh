@@ -23,12 +23,16 @@
 # end and the two are averaged: this disk's fsync rate drifts by up to 2x
 # from one minute to the next.
 #
-#   USERS=3000 CONCURRENCY=16 [WORKERS=16] [UPSTREAM=redis] [PIN=1] [CHAIN=0] scripts/bench-scim-target.sh
+# WORKERS is the upstream's engine.workers: 128 by default here, the
+# setting for a fast app close by (the config's default is 64); the
+# downstream's own rate is measured with CONCURRENCY clients.
+#
+#   USERS=6000 CONCURRENCY=16 [WORKERS=128] [UPSTREAM=redis] [PIN=1] [CHAIN=0] scripts/bench-scim-target.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
-USERS=${USERS:-3000} CONCURRENCY=${CONCURRENCY:-16} DURATION=${DURATION:-10s}
-DOWN=${DOWN:-127.0.0.1:18181} UP=${UP:-127.0.0.1:18182} WORKERS=${WORKERS:-16}
+USERS=${USERS:-6000} CONCURRENCY=${CONCURRENCY:-16} DURATION=${DURATION:-10s}
+DOWN=${DOWN:-127.0.0.1:18181} UP=${UP:-127.0.0.1:18182} WORKERS=${WORKERS:-128}
 UPSTREAM=${UPSTREAM:-embedded} REDIS_PORT=${REDIS_PORT:-16399}
 down_cpu=() rest_cpu=()
 if [ -n "${PIN:-}" ] && [ "$(nproc)" -ge 2 ]; then
