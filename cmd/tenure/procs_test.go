@@ -12,7 +12,7 @@ func TestEnsureProcs(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	log := slog.New(slog.DiscardHandler)
 	for _, tt := range []struct {
-		env        string
+		env         string
 		start, want int
 	}{
 		{"", 1, minProcs},
