@@ -75,6 +75,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -264,18 +265,12 @@ func (q *Queue) ScheduleTx(tx store.Tx, key string, due time.Time) error {
 }
 
 func (q *Queue) scheduleTx(tx store.Tx, key string, due time.Time) error {
-	if q.closed.Load() {
-		return ErrClosed
-	}
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	rtx, ok := tx.(*redisstore.Tx)
-	if !ok {
-		return fmt.Errorf("%T is not a store/redisstore transaction", tx)
-	}
-	if rtx.HashTag() != q.keys.tag {
-		return fmt.Errorf("the store's keys are under %s, the queue's under %s: a cluster would refuse the transaction", rtx.HashTag(), q.keys.tag)
+	rtx, err := q.storeTx(tx)
+	if err != nil {
+		return err
 	}
 	keys, at := []string{q.keys.due, q.keys.job(key)}, ms(due)
 	return rtx.Queue(func(p redis.Pipeliner) error {
@@ -285,22 +280,36 @@ func (q *Queue) scheduleTx(tx store.Tx, key string, due time.Time) error {
 	})
 }
 
-var _ queue.TxAcker = (*Queue)(nil)
+// storeTx returns tx as a transaction of a store/redisstore Store whose
+// keys share the queue's hash tag, so that the queue's scripts can join its
+// EXEC.
+func (q *Queue) storeTx(tx store.Tx) (*redisstore.Tx, error) {
+	if q.closed.Load() {
+		return nil, ErrClosed
+	}
+	rtx, ok := tx.(*redisstore.Tx)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a store/redisstore transaction", tx)
+	}
+	if rtx.HashTag() != q.keys.tag {
+		return nil, fmt.Errorf("the store's keys are under %s, the queue's under %s: a cluster would refuse the transaction", rtx.HashTag(), q.keys.tag)
+	}
+	return rtx, nil
+}
+
+var (
+	_ queue.TxAcker   = (*Queue)(nil)
+	_ queue.TxClaimer = (*Queue)(nil)
+)
 
 // AckTx implements queue.TxAcker: ackScript joins the store's EXEC. Its
 // answer is not read (a lost lease acks nothing, as the interface allows),
 // so the acks metric counts it when queued: a transaction run again after a
 // conflict counts twice, one that fails counts once too many.
 func (q *Queue) AckTx(tx store.Tx, job queue.Job) error {
-	if q.closed.Load() {
-		return wrap("ack in store tx", job.Key, ErrClosed)
-	}
-	rtx, ok := tx.(*redisstore.Tx)
-	if !ok {
-		return wrap("ack in store tx", job.Key, fmt.Errorf("%T is not a store/redisstore transaction", tx))
-	}
-	if rtx.HashTag() != q.keys.tag {
-		return wrap("ack in store tx", job.Key, fmt.Errorf("the store's keys are under %s, the queue's under %s", rtx.HashTag(), q.keys.tag))
+	rtx, err := q.storeTx(tx)
+	if err != nil {
+		return wrap("ack in store tx", job.Key, err)
 	}
 	q.metrics.Acked()
 	return rtx.Queue(func(p redis.Pipeliner) error {
@@ -323,14 +332,29 @@ func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.
 	if err != nil {
 		return nil, fmt.Errorf("redisq: claim: %w", err)
 	}
-	res, err := q.once(ctx, claimScript, []string{q.keys.due, q.keys.leases, q.keys.dead},
-		q.nowArg(), n, lease.Milliseconds(), q.keys.jp, sweepLimit, q.horizon.Milliseconds(),
-		queue.LeaseExpiredError, base).Slice()
+	res, err := q.once(ctx, claimScript, q.claimKeys(), q.claimArgs(n, lease, base)...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redisq: claim: %w", err)
 	}
+	jobs, err := q.claimed(res, lease, base)
+	if err != nil {
+		return nil, fmt.Errorf("redisq: claim: %w", err)
+	}
+	return jobs, nil
+}
+
+func (q *Queue) claimKeys() []string { return []string{q.keys.due, q.keys.leases, q.keys.dead} }
+
+func (q *Queue) claimArgs(n int, lease time.Duration, base string) []any {
+	return []any{q.nowArg(), n, lease.Milliseconds(), q.keys.jp, sweepLimit, q.horizon.Milliseconds(), queue.LeaseExpiredError, base}
+}
+
+// claimed reads claimScript's answer: the jobs it leased under lease
+// tokens numbered from base, after counting and logging the leases it
+// ended.
+func (q *Queue) claimed(res []any, lease time.Duration, base string) ([]queue.Job, error) {
 	if len(res) < 3 || (len(res)-3)%3 != 0 {
-		return nil, fmt.Errorf("redisq: claim: script returned %d values", len(res))
+		return nil, fmt.Errorf("script returned %d values", len(res))
 	}
 	now, _ := res[0].(int64)
 	q.expired(res[1], res[2])
@@ -341,7 +365,7 @@ func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.
 		due, err1 := parseMs(res[i+1])
 		attempts, err2 := parseMs(res[i+2])
 		if err := errors.Join(err1, err2); err != nil {
-			return nil, fmt.Errorf("redisq: claim %q: %w", key, err)
+			return nil, fmt.Errorf("%q: %w", key, err)
 		}
 		jobs = append(jobs, queue.Job{
 			Key: key, Due: timeOf(due), Attempts: int(attempts),
@@ -350,6 +374,49 @@ func (q *Queue) Claim(ctx context.Context, n int, lease time.Duration) ([]queue.
 	}
 	q.metrics.Claimed(len(jobs))
 	return jobs, nil
+}
+
+// ClaimTx implements queue.TxClaimer: claimScript joins the store's EXEC
+// (as EVAL: see the package documentation), and its answer is read once
+// the EXEC has run. A run of the update function that is not the last
+// queues a claim that never executes, so nothing is leased for it.
+func (q *Queue) ClaimTx(tx store.Tx, n int, lease time.Duration) (func() []queue.Job, error) {
+	rtx, err := q.storeTx(tx)
+	if err == nil && lease < time.Millisecond {
+		err = fmt.Errorf("lease %v is shorter than 1ms", lease)
+	}
+	var base string
+	if err == nil {
+		base, err = tokenBase()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisq: claim in store tx: %w", err)
+	}
+	n = min(max(n, 0), MaxClaim)
+	var cmd *redis.Cmd
+	err = rtx.Queue(func(p redis.Pipeliner) error {
+		cmd = p.Eval(rtx.Context(), claimScript.src, q.claimKeys(), q.claimArgs(n, lease, base)...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisq: claim in store tx: %w", err)
+	}
+	return sync.OnceValue(func() []queue.Job {
+		if cmd == nil {
+			return nil // the transaction never reached its EXEC
+		}
+		var jobs []queue.Job
+		res, err := cmd.Slice()
+		if err == nil {
+			jobs, err = q.claimed(res, lease, base)
+		}
+		if err != nil {
+			// Whatever the script leased goes back when the lease ends.
+			q.log.Error("redisq: claim in store tx: reading the answer", "err", err)
+			return nil
+		}
+		return jobs
+	}), nil
 }
 
 // expired counts and logs the leases a Claim ended: n of them, of which

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenurehq/tenure/internal/testenv"
@@ -433,5 +435,84 @@ func TestAckTx(t *testing.T) {
 	}
 	if _, err := store.Get(ctx, s, store.KindUser, "u2"); err != nil {
 		t.Errorf("the store write with a stale AckTx: %v", err)
+	}
+}
+
+// TestClaimTx: the claim joins the store's EXEC and hands out its jobs once
+// the EXEC has run; an aborted update claims nothing; expired leases end
+// first, as in Claim.
+func TestClaimTx(t *testing.T) {
+	srv := testenv.Redis(t)
+	c := client(t, srv.Addr())
+	ctx := t.Context()
+	s := newStore(t, c, "")
+	clock := conformance.NewClock(conformance.T0)
+	reg := prometheus.NewRegistry()
+	q := open(t, c, queue.Options{Now: clock.Now}, redisq.Options{Registerer: reg})
+	for _, k := range []string{"ldap/u1", "ldap/u2", "ldap/u3"} {
+		if err := q.Schedule(ctx, k, conformance.T0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, err := q.Claim(ctx, 1, time.Minute)
+	if err != nil || len(held) != 1 || held[0].Key != "ldap/u1" {
+		t.Fatalf("Claim = %v, %v", held, err)
+	}
+	boom := errors.New("boom")
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		if _, err := q.ClaimTx(tx, 1, time.Minute); err != nil {
+			return err
+		}
+		return boom
+	}); err != boom {
+		t.Fatalf("aborted Update = %v", err)
+	}
+	if e, _ := q.Get(ctx, "ldap/u2"); e.State != queue.Scheduled {
+		t.Errorf("after an aborted ClaimTx: %+v, want scheduled", e)
+	}
+	var claimed func() []queue.Job
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		if err := errors.Join(tx.Create(user("u1", "alice")), q.AckTx(tx, held[0])); err != nil {
+			return err
+		}
+		var err error
+		claimed, err = q.ClaimTx(tx, 1, time.Minute)
+		return err
+	}); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	jobs := claimed()
+	if len(jobs) != 1 || jobs[0].Key != "ldap/u2" || !jobs[0].LeaseEnd.Equal(conformance.T0.Add(time.Minute)) {
+		t.Fatalf("ClaimTx = %+v, want ldap/u2 leased until T0+1m", jobs)
+	}
+	if _, err := q.Get(ctx, "ldap/u1"); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("the acked job: %v, want gone", err)
+	}
+	// The claimed job is the holder's: it acks with its lease token.
+	if _, err := q.Extend(ctx, jobs[0], time.Minute); err != nil {
+		t.Errorf("Extend the claimed job: %v", err)
+	}
+	clock.Advance(2 * time.Minute)
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		var err error
+		claimed, err = q.ClaimTx(tx, 2, time.Minute)
+		return err
+	}); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	jobs = claimed()
+	if len(jobs) != 2 || jobs[0].Key != "ldap/u2" || jobs[0].Attempts != 1 || jobs[1].Key != "ldap/u3" {
+		t.Fatalf("ClaimTx after an expired lease = %+v, want ldap/u2 (1 attempt) then ldap/u3", jobs)
+	}
+	want := `
+# HELP tenure_queue_claims_total Jobs handed to workers by Claim.
+# TYPE tenure_queue_claims_total counter
+tenure_queue_claims_total{backend="redis"} 4
+# HELP tenure_queue_lease_expiries_total Leases that ran out before their holder finished; each is a failed attempt of its key.
+# TYPE tenure_queue_lease_expiries_total counter
+tenure_queue_lease_expiries_total{backend="redis"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tenure_queue_claims_total", "tenure_queue_lease_expiries_total"); err != nil {
+		t.Error(err)
 	}
 }
