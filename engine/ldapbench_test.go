@@ -65,14 +65,14 @@ func (t *timedTarget) Converge(ctx context.Context, req *targets.Request) (*targ
 // engine, ldapsync: correlation search, add, read-back, one modify per
 // group — with the same writes issued directly with go-ldap (add, one
 // modify per group) in the same run, at the same concurrency (16 clients)
-// and LDAP pool size (8), with 8 and 16 engine workers. Then it runs
+// and LDAP pool size (8), with 16 and 64 engine workers. Then it runs
 // joiners at half the end-to-end rate and reports SCIM-accept →
 // entry-visible latency. b.N joiners per phase.
 //
 //	go test -run '^$' -bench LDAPJoiners -benchtime 2000x ./engine/
 func BenchmarkLDAPJoiners(b *testing.B) {
 	for _, name := range []string{"embedded", "redis"} {
-		for _, workers := range []int{8, 16} {
+		for _, workers := range []int{16, 64} {
 			b.Run(fmt.Sprintf("%s/workers=%d", name, workers), func(b *testing.B) { benchLDAPJoiners(b, name, workers) })
 		}
 	}
