@@ -65,6 +65,11 @@ func TestConformance(t *testing.T) {
 			}
 			return open(t, path, opts)
 		},
+		Store: func(t *testing.T, q queue.Queue) store.Store {
+			mu.Lock()
+			defer mu.Unlock()
+			return stores[q]
+		},
 	})
 }
 
@@ -442,150 +447,30 @@ tenure_store_boltdb_update_reruns_total 0
 	}
 }
 
-// TestAckTx: an ack written in a store transaction commits with it (a
-// pending due becomes the next schedule), vanishes with it when it aborts,
-// and a lease lost meanwhile is no error and acks nothing.
-func TestAckTx(t *testing.T) {
+// TestClaimTxMetrics: jobs claimed in a store transaction are counted once
+// handed out; the conformance suite checks the rest of ClaimTx.
+func TestClaimTxMetrics(t *testing.T) {
 	st := openStore(t, filepath.Join(t.TempDir(), "tenure.db"))
-	clock := conformance.NewClock(conformance.T0)
-	q := newQueue(t, st, queue.Options{Now: clock.Now}, nil)
-	ctx := t.Context()
-	for _, k := range []string{"ldap/u1", "ldap/u2"} {
-		if err := q.Schedule(ctx, k, conformance.T0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	jobs, err := q.Claim(ctx, 2, time.Minute)
-	if err != nil || len(jobs) != 2 {
-		t.Fatalf("Claim = %v, %v", jobs, err)
-	}
-	// Aborted: the job stays in flight.
-	boom := errors.New("boom")
-	err = st.Update(ctx, func(tx store.Tx) error {
-		if err := q.AckTx(tx, jobs[0]); err != nil {
-			return err
-		}
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("aborted Update = %v", err)
-	}
-	if e, _ := q.Get(ctx, jobs[0].Key); e.State != queue.InFlight {
-		t.Errorf("after an aborted AckTx: %+v, want in flight", e)
-	}
-	// Committed, with a boundary scheduled after the ack in the same tx.
-	next := conformance.T0.Add(time.Hour)
-	err = st.Update(ctx, func(tx store.Tx) error {
-		return errors.Join(createUser(tx, "u1"), q.AckTx(tx, jobs[0]), q.ScheduleTx(tx, jobs[0].Key, next))
-	})
-	if err != nil {
-		t.Fatalf("Update: %v", err)
-	}
-	if e, err := q.Get(ctx, jobs[0].Key); err != nil || e.State != queue.Scheduled || !e.Due.Equal(next) || e.Attempts != 0 {
-		t.Errorf("after AckTx + ScheduleTx: %+v, %v; want scheduled at T0+1h", e, err)
-	}
-	// A lost lease: no error, the store write commits, the job is not
-	// acked (another worker holds it).
-	clock.Advance(2 * time.Minute)
-	again, err := q.Claim(ctx, 1, time.Minute)
-	if err != nil || len(again) != 1 || again[0].Key != jobs[1].Key {
-		t.Fatalf("re-claim after the lease expired = %v, %v", again, err)
-	}
-	err = st.Update(ctx, func(tx store.Tx) error { return errors.Join(createUser(tx, "u2"), q.AckTx(tx, jobs[1])) })
-	if err != nil {
-		t.Fatalf("AckTx with a lost lease: %v", err)
-	}
-	if e, _ := q.Get(ctx, jobs[1].Key); e.State != queue.InFlight {
-		t.Errorf("the new holder's job after a stale AckTx: %+v, want in flight", e)
-	}
-	if _, err := store.Get(ctx, st, store.KindUser, "u2"); err != nil {
-		t.Errorf("the store write with a stale AckTx: %v", err)
-	}
-}
-
-// TestClaimTx: a claim written in a store transaction hands out its jobs
-// only once the transaction commits, ends expired leases first as Claim
-// does, and claims nothing when the transaction aborts.
-func TestClaimTx(t *testing.T) {
-	st := openStore(t, filepath.Join(t.TempDir(), "tenure.db"))
-	clock := conformance.NewClock(conformance.T0)
 	reg := prometheus.NewRegistry()
-	q := newQueue(t, st, queue.Options{Now: clock.Now}, reg)
-	ctx := t.Context()
-	for _, k := range []string{"ldap/u1", "ldap/u2", "ldap/u3"} {
-		if err := q.Schedule(ctx, k, conformance.T0); err != nil {
-			t.Fatal(err)
-		}
+	q := newQueue(t, st, queue.Options{Now: conformance.NewClock(conformance.T0).Now}, reg)
+	if err := q.Schedule(t.Context(), "ldap/u1", conformance.T0); err != nil {
+		t.Fatal(err)
 	}
-	held, err := q.Claim(ctx, 1, time.Minute)
-	if err != nil || len(held) != 1 || held[0].Key != "ldap/u1" {
-		t.Fatalf("Claim = %v, %v", held, err)
-	}
-	// Aborted: nothing is claimed.
-	boom := errors.New("boom")
-	err = st.Update(ctx, func(tx store.Tx) error {
-		if _, err := q.ClaimTx(tx, 1, time.Minute); err != nil {
-			return err
-		}
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("aborted Update = %v", err)
-	}
-	if e, _ := q.Get(ctx, "ldap/u2"); e.State != queue.Scheduled {
-		t.Errorf("after an aborted ClaimTx: %+v, want scheduled", e)
-	}
-	// Committed with the ack of the held job: the next due key is claimed.
 	var claimed func() []queue.Job
-	err = st.Update(ctx, func(tx store.Tx) error {
-		if err := q.AckTx(tx, held[0]); err != nil {
-			return err
-		}
+	err := st.Update(t.Context(), func(tx store.Tx) error {
+		var err error
 		claimed, err = q.ClaimTx(tx, 1, time.Minute)
 		return err
 	})
-	if err != nil {
-		t.Fatalf("Update: %v", err)
+	if err != nil || len(claimed()) != 1 {
+		t.Fatalf("ClaimTx: %v", err)
 	}
-	jobs := claimed()
-	if len(jobs) != 1 || jobs[0].Key != "ldap/u2" || !jobs[0].LeaseEnd.Equal(conformance.T0.Add(time.Minute)) {
-		t.Fatalf("ClaimTx = %+v, want ldap/u2 leased until T0+1m", jobs)
-	}
-	if e, _ := q.Get(ctx, "ldap/u1"); e.Key != "" {
-		t.Errorf("the acked job: %+v, want gone", e)
-	}
-	if e, _ := q.Get(ctx, "ldap/u2"); e.State != queue.InFlight {
-		t.Errorf("the claimed job: %+v, want in flight", e)
-	}
-	// The lease of ldap/u2 runs out: the next ClaimTx counts the failed
-	// attempt and hands out the key again, earliest due first.
-	clock.Advance(2 * time.Minute)
-	err = st.Update(ctx, func(tx store.Tx) error {
-		var err error
-		claimed, err = q.ClaimTx(tx, 2, time.Minute)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("Update: %v", err)
-	}
-	jobs = claimed()
-	if len(jobs) != 2 || jobs[0].Key != "ldap/u2" || jobs[0].Attempts != 1 || jobs[1].Key != "ldap/u3" {
-		t.Fatalf("ClaimTx after an expired lease = %+v, want ldap/u2 (1 attempt) then ldap/u3", jobs)
-	}
-	if _, err := q.Claim(ctx, 1, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	// Claimed jobs count once they are handed out (1 + 1 + 2 + 0); the
-	// aborted ClaimTx counts nothing.
 	want := `
 # HELP tenure_queue_claims_total Jobs handed to workers by Claim.
 # TYPE tenure_queue_claims_total counter
-tenure_queue_claims_total{backend="boltdb"} 4
-# HELP tenure_queue_lease_expiries_total Leases that ran out before their holder finished; each is a failed attempt of its key.
-# TYPE tenure_queue_lease_expiries_total counter
-tenure_queue_lease_expiries_total{backend="boltdb"} 1
+tenure_queue_claims_total{backend="boltdb"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tenure_queue_claims_total", "tenure_queue_lease_expiries_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tenure_queue_claims_total"); err != nil {
 		t.Error(err)
 	}
 }

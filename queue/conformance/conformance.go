@@ -44,6 +44,10 @@
 //   - Every method called with a context that is already done fails with
 //     an error wrapping the context's error and changes nothing.
 //   - Close may be called twice; other calls after Close fail.
+//   - A queue that is a queue.TxAcker or queue.TxClaimer (Backend.Store
+//     gives the store it joins): what it writes in a store transaction
+//     commits with it or not at all, a lost lease makes AckTx ack nothing
+//     without failing the transaction, and ClaimTx claims as Claim does.
 package conformance
 
 import (
@@ -53,6 +57,7 @@ import (
 	"time"
 
 	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/store"
 )
 
 // Backend opens the queues under test.
@@ -65,6 +70,10 @@ type Backend struct {
 	// again with opts, as a restarted process would. The suite closes the
 	// queue it returns. nil skips the tests of durability across restarts.
 	Reopen func(t *testing.T, q queue.Queue, opts queue.Options) queue.Queue
+	// Store returns the store whose transactions q joins through
+	// queue.TxAcker and queue.TxClaimer (and TxScheduler). It must be set
+	// for a queue that implements either.
+	Store func(t *testing.T, q queue.Queue) store.Store
 }
 
 // RunTests runs the suite against b, each test on a queue of its own.
@@ -103,6 +112,8 @@ func RunTests(t *testing.T, b Backend) {
 		{"OddKeys", testOddKeys},
 		{"EmptyKey", testEmptyKey},
 		{"Close", testClose},
+		{"AckTx", testAckTx},
+		{"ClaimTx", testClaimTx},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, b) })

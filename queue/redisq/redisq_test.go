@@ -16,6 +16,7 @@ import (
 	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/queue/conformance"
 	"github.com/tenurehq/tenure/queue/redisq"
+	"github.com/tenurehq/tenure/store"
 )
 
 // client returns a client of addr that is closed when t ends.
@@ -38,12 +39,26 @@ func open(t testing.TB, c redis.UniversalClient, opts queue.Options, o redisq.Op
 
 func TestConformance(t *testing.T) {
 	srv := testenv.Redis(t)
-	var n atomic.Int64
+	var (
+		n        atomic.Int64
+		mu       sync.Mutex
+		prefixes = map[queue.Queue]string{}
+	)
 	conformance.RunTests(t, conformance.Backend{
 		New: func(t *testing.T, opts queue.Options) queue.Queue {
 			// A prefix per test: the tests share one server.
 			prefix := fmt.Sprintf("conf%d", n.Add(1))
-			return open(t, client(t, srv.Addr()), opts, redisq.Options{Prefix: prefix, Registerer: prometheus.NewRegistry()})
+			q := open(t, client(t, srv.Addr()), opts, redisq.Options{Prefix: prefix, Registerer: prometheus.NewRegistry()})
+			mu.Lock()
+			prefixes[q] = prefix
+			mu.Unlock()
+			return q
+		},
+		Store: func(t *testing.T, q queue.Queue) store.Store {
+			mu.Lock()
+			prefix := prefixes[q]
+			mu.Unlock()
+			return newStore(t, client(t, srv.Addr()), prefix)
 		},
 		Reopen: func(t *testing.T, q queue.Queue, opts queue.Options) queue.Queue {
 			// A restarted process: a new client and queue on the same data.

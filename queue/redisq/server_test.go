@@ -379,140 +379,31 @@ func TestSentinelFailover(t *testing.T) {
 	}
 }
 
-// TestAckTx: the ack joins the store's EXEC: it commits with the store's
-// writes (a boundary scheduled after it becomes the next due), not at all
-// when the update function fails, and a lease lost meanwhile acks nothing
-// while the store's writes still commit.
-func TestAckTx(t *testing.T) {
-	srv := testenv.Redis(t)
-	c := client(t, srv.Addr())
-	ctx := t.Context()
+// TestClaimTxMetrics: jobs claimed in the store's EXEC are counted once
+// handed out; the conformance suite checks the rest of ClaimTx.
+func TestClaimTxMetrics(t *testing.T) {
+	c := client(t, testenv.Redis(t).Addr())
 	s := newStore(t, c, "")
-	clock := conformance.NewClock(conformance.T0)
-	q := open(t, c, queue.Options{Now: clock.Now}, redisq.Options{})
-	for _, k := range []string{"ldap/u1", "ldap/u2"} {
-		if err := q.Schedule(ctx, k, conformance.T0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	jobs, err := q.Claim(ctx, 2, time.Minute)
-	if err != nil || len(jobs) != 2 {
-		t.Fatalf("Claim = %v, %v", jobs, err)
-	}
-	boom := errors.New("boom")
-	if err := s.Update(ctx, func(tx store.Tx) error {
-		if err := q.AckTx(tx, jobs[0]); err != nil {
-			return err
-		}
-		return boom
-	}); err != boom {
-		t.Fatalf("aborted Update = %v", err)
-	}
-	if e, _ := q.Get(ctx, jobs[0].Key); e.State != queue.InFlight {
-		t.Errorf("after an aborted AckTx: %+v, want in flight", e)
-	}
-	next := conformance.T0.Add(time.Hour)
-	if err := s.Update(ctx, func(tx store.Tx) error {
-		return errors.Join(tx.Create(user("u1", "alice")), q.AckTx(tx, jobs[0]), q.ScheduleTx(tx, jobs[0].Key, next))
-	}); err != nil {
-		t.Fatalf("Update: %v", err)
-	}
-	if e, err := q.Get(ctx, jobs[0].Key); err != nil || e.State != queue.Scheduled || !e.Due.Equal(next) {
-		t.Errorf("after AckTx + ScheduleTx: %+v, %v; want scheduled at T0+1h", e, err)
-	}
-	clock.Advance(2 * time.Minute)
-	again, err := q.Claim(ctx, 1, time.Minute)
-	if err != nil || len(again) != 1 || again[0].Key != jobs[1].Key {
-		t.Fatalf("re-claim after the lease expired = %v, %v", again, err)
-	}
-	if err := s.Update(ctx, func(tx store.Tx) error {
-		return errors.Join(tx.Create(user("u2", "bob")), q.AckTx(tx, jobs[1]))
-	}); err != nil {
-		t.Fatalf("AckTx with a lost lease: %v", err)
-	}
-	if e, _ := q.Get(ctx, jobs[1].Key); e.State != queue.InFlight {
-		t.Errorf("the new holder's job after a stale AckTx: %+v, want in flight", e)
-	}
-	if _, err := store.Get(ctx, s, store.KindUser, "u2"); err != nil {
-		t.Errorf("the store write with a stale AckTx: %v", err)
-	}
-}
-
-// TestClaimTx: the claim joins the store's EXEC and hands out its jobs once
-// the EXEC has run; an aborted update claims nothing; expired leases end
-// first, as in Claim.
-func TestClaimTx(t *testing.T) {
-	srv := testenv.Redis(t)
-	c := client(t, srv.Addr())
-	ctx := t.Context()
-	s := newStore(t, c, "")
-	clock := conformance.NewClock(conformance.T0)
 	reg := prometheus.NewRegistry()
-	q := open(t, c, queue.Options{Now: clock.Now}, redisq.Options{Registerer: reg})
-	for _, k := range []string{"ldap/u1", "ldap/u2", "ldap/u3"} {
-		if err := q.Schedule(ctx, k, conformance.T0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	held, err := q.Claim(ctx, 1, time.Minute)
-	if err != nil || len(held) != 1 || held[0].Key != "ldap/u1" {
-		t.Fatalf("Claim = %v, %v", held, err)
-	}
-	boom := errors.New("boom")
-	if err := s.Update(ctx, func(tx store.Tx) error {
-		if _, err := q.ClaimTx(tx, 1, time.Minute); err != nil {
-			return err
-		}
-		return boom
-	}); err != boom {
-		t.Fatalf("aborted Update = %v", err)
-	}
-	if e, _ := q.Get(ctx, "ldap/u2"); e.State != queue.Scheduled {
-		t.Errorf("after an aborted ClaimTx: %+v, want scheduled", e)
+	q := open(t, c, queue.Options{Now: conformance.NewClock(conformance.T0).Now}, redisq.Options{Registerer: reg})
+	if err := q.Schedule(t.Context(), "ldap/u1", conformance.T0); err != nil {
+		t.Fatal(err)
 	}
 	var claimed func() []queue.Job
-	if err := s.Update(ctx, func(tx store.Tx) error {
-		if err := errors.Join(tx.Create(user("u1", "alice")), q.AckTx(tx, held[0])); err != nil {
-			return err
-		}
+	err := s.Update(t.Context(), func(tx store.Tx) error {
 		var err error
 		claimed, err = q.ClaimTx(tx, 1, time.Minute)
 		return err
-	}); err != nil {
-		t.Fatalf("Update: %v", err)
-	}
-	jobs := claimed()
-	if len(jobs) != 1 || jobs[0].Key != "ldap/u2" || !jobs[0].LeaseEnd.Equal(conformance.T0.Add(time.Minute)) {
-		t.Fatalf("ClaimTx = %+v, want ldap/u2 leased until T0+1m", jobs)
-	}
-	if _, err := q.Get(ctx, "ldap/u1"); !errors.Is(err, queue.ErrNotFound) {
-		t.Errorf("the acked job: %v, want gone", err)
-	}
-	// The claimed job is the holder's: it acks with its lease token.
-	if _, err := q.Extend(ctx, jobs[0], time.Minute); err != nil {
-		t.Errorf("Extend the claimed job: %v", err)
-	}
-	clock.Advance(2 * time.Minute)
-	if err := s.Update(ctx, func(tx store.Tx) error {
-		var err error
-		claimed, err = q.ClaimTx(tx, 2, time.Minute)
-		return err
-	}); err != nil {
-		t.Fatalf("Update: %v", err)
-	}
-	jobs = claimed()
-	if len(jobs) != 2 || jobs[0].Key != "ldap/u2" || jobs[0].Attempts != 1 || jobs[1].Key != "ldap/u3" {
-		t.Fatalf("ClaimTx after an expired lease = %+v, want ldap/u2 (1 attempt) then ldap/u3", jobs)
+	})
+	if err != nil || len(claimed()) != 1 {
+		t.Fatalf("ClaimTx: %v", err)
 	}
 	want := `
 # HELP tenure_queue_claims_total Jobs handed to workers by Claim.
 # TYPE tenure_queue_claims_total counter
-tenure_queue_claims_total{backend="redis"} 4
-# HELP tenure_queue_lease_expiries_total Leases that ran out before their holder finished; each is a failed attempt of its key.
-# TYPE tenure_queue_lease_expiries_total counter
-tenure_queue_lease_expiries_total{backend="redis"} 1
+tenure_queue_claims_total{backend="redis"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tenure_queue_claims_total", "tenure_queue_lease_expiries_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tenure_queue_claims_total"); err != nil {
 		t.Error(err)
 	}
 }
