@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -9,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tenurehq/tenure/internal/scimpath"
 )
 
 // KindSCIM is the outbound SCIM 2.0 target kind (targets[].scim).
@@ -200,9 +201,9 @@ func (t *Target) validateSCIMAttributes(path string, add addFunc) {
 	userName := false
 	for _, k := range keys {
 		p := path + "." + k.section + "." + k.name
-		ap, ok := parseSCIMPath(k.name)
-		if !ok {
-			add(p, `not a SCIM attribute path (attr, attr.sub, urn:…:attr[.sub] or attr[sub eq "x"].sub)`)
+		ap, err := scimpath.Parse(k.name)
+		if err != nil {
+			add(p, `not a SCIM attribute path (attr, attr.sub, urn:…:attr[.sub] or attr[sub eq "x"].sub): %v`, err)
 			continue
 		}
 		// The same name under attributes and references is reported by
@@ -212,24 +213,15 @@ func (t *Target) validateSCIMAttributes(path string, add addFunc) {
 			add(p, "same SCIM attribute as %s.%s (names are case-insensitive)", other.section, other.name)
 		}
 		seen[folded] = k
-		if k.section == "references" && (ap.sub != "" || ap.filtered) {
+		if k.section == "references" && (ap.Sub != "" || ap.Filtered()) {
 			// A reference is written as {value: the other user's id}.
 			add(p, "a reference names an attribute, not a sub-attribute")
 		}
-		if !ap.core() {
-			continue
+		if why, reserved := scimpath.Reserved(ap); reserved {
+			add(p, "%s", why)
 		}
-		switch strings.ToLower(ap.attr) {
-		case "id", "meta", "schemas":
-			add(p, "%s is set by the app, not mapped", ap.attr)
-		case "groups":
-			add(p, "groups are read-only on a SCIM user; grant them as entitlements (birthright grants)")
-		case "active":
-			add(p, "active follows the account's state (a leaver is disabled as active: false), not a mapping")
-		case "username":
-			if k.section == "attributes" && ap.sub == "" && !ap.filtered {
-				userName = true
-			}
+		if k.section == "attributes" && ap.Schema == "" && strings.EqualFold(ap.Attr, "userName") && ap.Sub == "" && !ap.Filtered() {
+			userName = true
 		}
 	}
 	if !userName {
@@ -306,118 +298,4 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// scimPath is a parsed SCIM attribute path.
-type scimPath struct {
-	schema   string // the URN before the attribute, or ""
-	attr     string
-	filtered bool   // attr[sub eq value]
-	sub      string // the sub-attribute, or ""
-}
-
-// coreUserSchema is the URN of RFC 7643's core User schema.
-const coreUserSchema = "urn:ietf:params:scim:schemas:core:2.0:User"
-
-// core reports whether p names a core User attribute (an extension may
-// have attributes of the same names).
-func (p scimPath) core() bool { return p.schema == "" || strings.EqualFold(p.schema, coreUserSchema) }
-
-// parseSCIMPath parses a SCIM attribute path (RFC 7644 §3.10, plus the
-// value-filter form of §3.5.2's PATH that mappings use): ATTRNAME or
-// ATTRNAME.sub, either after a schema URN ("urn:…:Attr"), or
-// ATTRNAME[sub eq "value"].sub.
-// Sub-attributes are one level deep: SCIM complex attributes hold no
-// complex attributes.
-func parseSCIMPath(s string) (p scimPath, ok bool) {
-	rest := s
-	if len(s) >= 4 && strings.EqualFold(s[:4], "urn:") {
-		// The schema URN ends at the last colon before the value filter,
-		// whose value may hold colons itself.
-		head := s
-		if i := strings.IndexByte(s, '['); i >= 0 {
-			head = s[:i]
-		}
-		i := strings.LastIndexByte(head, ':')
-		if !validSchemaURN(s[:i]) {
-			return p, false
-		}
-		p.schema, rest = s[:i], s[i+1:]
-	}
-	tail := ""
-	p.attr = rest
-	if i := strings.IndexAny(rest, ".["); i >= 0 {
-		p.attr, tail = rest[:i], rest[i:]
-	}
-	if !validSCIMName(p.attr) {
-		return p, false
-	}
-	if strings.HasPrefix(tail, "[") {
-		end := strings.LastIndexByte(tail, ']')
-		if end < 0 || !validValueFilter(tail[1:end]) {
-			return p, false
-		}
-		p.filtered, tail = true, tail[end+1:]
-		// A filter selects one element of a multi-valued complex
-		// attribute; a mapping writes one of its sub-attributes.
-		if tail == "" {
-			return p, false
-		}
-	}
-	if tail != "" {
-		// "$ref" is a sub-attribute name too (RFC 7643 §2.3.7).
-		if tail[0] != '.' || (!validSCIMName(tail[1:]) && tail[1:] != "$ref") {
-			return p, false
-		}
-		p.sub = tail[1:]
-	}
-	return p, true
-}
-
-// validSCIMName is RFC 7643's ATTRNAME: ALPHA *("-" / "_" / DIGIT / ALPHA).
-func validSCIMName(s string) bool {
-	if s == "" || !isLetter(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isLetter(c) && (c < '0' || c > '9') && c != '-' && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-// validSchemaURN accepts urn:NID:NSS with colon-separated segments of
-// letters, digits and "-._" — the shape of every SCIM schema URN.
-func validSchemaURN(s string) bool {
-	segs := strings.Split(s, ":")
-	if len(segs) < 3 || !strings.EqualFold(segs[0], "urn") {
-		return false
-	}
-	for _, seg := range segs[1:] {
-		if seg == "" {
-			return false
-		}
-		for i := 0; i < len(seg); i++ {
-			if c := seg[i]; !isLetter(c) && (c < '0' || c > '9') && c != '-' && c != '.' && c != '_' {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// validValueFilter accepts `sub eq "value"`: the one filter that names a
-// single element to write (other operators select several or none), with
-// a JSON string value, the element's sub-attribute written with it.
-func validValueFilter(f string) bool {
-	name, rest, _ := strings.Cut(strings.TrimSpace(f), " ")
-	op, value, _ := strings.Cut(strings.TrimSpace(rest), " ")
-	if !validSCIMName(name) || !strings.EqualFold(op, "eq") {
-		return false
-	}
-	value = strings.TrimSpace(value)
-	var v string
-	// Unmarshal takes null as a string too; only a quoted value is one.
-	return strings.HasPrefix(value, `"`) && json.Unmarshal([]byte(value), &v) == nil
 }

@@ -1,167 +1,50 @@
 package scimclient
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tenurehq/tenure/internal/scimpath"
 )
 
 // attrPath is where a mapped attribute lives in a SCIM user.
 type attrPath struct {
-	key    string // the mapping's key, as given: ops and errors name it
-	schema string // extension URN; "" for the core schema
-	attr   string // the attribute in that schema
-	// A value filter attr[fAttr eq "fValue"] selects one element of a
-	// multi-valued attribute; sub is the element's sub-attribute.
-	fAttr, fValue string
-	sub           string // sub-attribute; "" for none
-	ref           bool   // a reference: {value: ref}
-}
-
-// reserved attributes cannot be mapped: the server owns them, or (active)
-// they come from the account's state.
-var reserved = map[string]string{
-	"id": "it is the server's", "meta": "it is the server's", "schemas": "it is the server's",
-	"groups": "memberships come from the entitlements", "active": "it comes from the account's enabled state",
+	scimpath.Path
+	key string // the mapping's key, as given: ops and errors name it
+	ref bool   // a reference: {value: ref}
 }
 
 // parsePath parses a mapping key (see the package doc).
 func parsePath(key string) (attrPath, error) {
-	p := attrPath{key: key}
-	rest := key
-	if len(key) > 4 && strings.EqualFold(key[:4], "urn:") {
-		end := len(key)
-		if i := strings.IndexByte(key, '['); i >= 0 {
-			end = i
-		}
-		i := strings.LastIndexByte(key[:end], ':')
-		p.schema, rest = key[:i], key[i+1:]
-		if strings.EqualFold(p.schema, schemaUser) {
-			p.schema = ""
-		}
+	p, err := scimpath.Parse(key)
+	if err != nil {
+		return attrPath{key: key}, fmt.Errorf("attribute %q: %w", key, err)
 	}
-	if i := strings.IndexByte(rest, '['); i >= 0 {
-		j := strings.LastIndexByte(rest, ']')
-		if j < i {
-			return p, fmt.Errorf("attribute %q: unclosed value filter", key)
-		}
-		p.attr = rest[:i]
-		if err := parseValueFilter(rest[i+1:j], &p); err != nil {
-			return p, fmt.Errorf("attribute %q: %w", key, err)
-		}
-		after := rest[j+1:]
-		if !strings.HasPrefix(after, ".") {
-			return p, fmt.Errorf("attribute %q: a value filter must be followed by a sub-attribute, as in emails[type eq \"work\"].value", key)
-		}
-		p.sub = after[1:]
-	} else if i := strings.IndexByte(rest, '.'); i >= 0 {
-		p.attr, p.sub = rest[:i], rest[i+1:]
-	} else {
-		p.attr = rest
+	if why, reserved := scimpath.Reserved(p); reserved {
+		return attrPath{key: key}, fmt.Errorf("attribute %q cannot be mapped: %s", key, why)
 	}
-	for _, n := range []string{p.attr, p.sub, p.fAttr} {
-		if n != "" && !validName(n) {
-			return p, fmt.Errorf("attribute %q: %q is not a SCIM attribute name", key, n)
-		}
-	}
-	if p.attr == "" || (p.sub == "" && strings.Contains(rest, ".")) {
-		return p, fmt.Errorf("attribute %q: no attribute name", key)
-	}
-	if why, ok := reserved[strings.ToLower(p.attr)]; ok && p.schema == "" {
-		return p, fmt.Errorf("attribute %q cannot be mapped: %s", key, why)
-	}
-	return p, nil
-}
-
-// parseValueFilter parses `attr eq "value"`, the one filter a mapping key
-// may hold; the value is a JSON string.
-func parseValueFilter(f string, p *attrPath) error {
-	f = strings.TrimSpace(f)
-	i := strings.IndexByte(f, ' ')
-	if i < 0 {
-		return errors.New(`value filter: want attr eq "value"`)
-	}
-	p.fAttr = f[:i]
-	rest := strings.TrimSpace(f[i+1:])
-	if len(rest) < 3 || !strings.EqualFold(rest[:3], "eq ") {
-		return errors.New(`value filter: only eq is supported`)
-	}
-	if err := json.Unmarshal([]byte(strings.TrimSpace(rest[3:])), &p.fValue); err != nil {
-		return errors.New(`value filter: the value must be a quoted string`)
-	}
-	return nil
-}
-
-// validName reports whether s is an ATTRNAME (RFC 7644 §3.10), with $ref.
-func validName(s string) bool {
-	if s == "$ref" {
-		return true
-	}
-	for i, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '_'):
-		default:
-			return false
-		}
-	}
-	return s != ""
+	return attrPath{Path: p, key: key}, nil
 }
 
 // refPath is where a reference lives: "manager" is the enterprise
 // extension's, anything else a path like an attribute's.
 func refPath(name string) (attrPath, error) {
 	if name == "manager" {
-		return attrPath{key: name, schema: schemaEnt, attr: "manager", ref: true}, nil
+		return attrPath{Path: scimpath.Path{Schema: schemaEnt, Attr: "manager"}, key: name, ref: true}, nil
 	}
 	p, err := parsePath(name)
 	if err != nil {
 		return p, err
 	}
-	if p.sub != "" || p.fAttr != "" {
+	if p.Sub != "" || p.Filtered() {
 		return p, fmt.Errorf("reference %q: name an attribute, not a sub-attribute", name)
 	}
 	p.ref = true
 	return p, nil
-}
-
-// quote renders s as a SCIM filter string: a JSON string (RFC 7644
-// §3.4.2.2), so a quote or backslash in s cannot end it early.
-func quote(s string) string {
-	var b bytes.Buffer
-	e := json.NewEncoder(&b)
-	e.SetEscapeHTML(false)
-	_ = e.Encode(s)
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// prefix is the path's schema prefix ("" or "urn:…:").
-func (p attrPath) prefix() string {
-	if p.schema == "" {
-		return ""
-	}
-	return p.schema + ":"
-}
-
-// elementPath is attr[fAttr eq "fValue"], the element a filtered path selects.
-func (p attrPath) elementPath() string {
-	return p.prefix() + p.attr + "[" + p.fAttr + " eq " + quote(p.fValue) + "]"
-}
-
-// patchPath is the path a PATCH operation on p names.
-func (p attrPath) patchPath() string {
-	switch {
-	case p.fAttr != "":
-		return p.elementPath() + "." + p.sub
-	case p.sub != "":
-		return p.prefix() + p.attr + "." + p.sub
-	}
-	return p.prefix() + p.attr
 }
 
 // getCI returns m's value for key k compared case-insensitively, as SCIM
@@ -194,13 +77,13 @@ func keyCI(m map[string]any, k string) string {
 // container is the map p's attribute lives in; nil if there is none and
 // create is false.
 func (p attrPath) container(doc map[string]any, create bool) map[string]any {
-	if p.schema == "" {
+	if p.Schema == "" {
 		return doc
 	}
-	c, _ := getCI(doc, p.schema).(map[string]any)
+	c, _ := getCI(doc, p.Schema).(map[string]any)
 	if c == nil && create {
 		c = map[string]any{}
-		doc[keyCI(doc, p.schema)] = c
+		doc[keyCI(doc, p.Schema)] = c
 	}
 	return c
 }
@@ -212,7 +95,7 @@ func (p attrPath) element(list []any) (int, map[string]any) {
 		if !ok {
 			continue
 		}
-		if s, ok := getCI(m, p.fAttr).(string); ok && strings.EqualFold(s, p.fValue) {
+		if s, ok := getCI(m, p.FilterAttr).(string); ok && strings.EqualFold(s, p.FilterValue) {
 			return i, m
 		}
 	}
@@ -221,20 +104,20 @@ func (p attrPath) element(list []any) (int, map[string]any) {
 
 // read returns p's value in doc; nil when absent.
 func (p attrPath) read(doc map[string]any) any {
-	v := getCI(p.container(doc, false), p.attr)
+	v := getCI(p.container(doc, false), p.Attr)
 	switch {
 	case p.ref:
 		if m, ok := v.(map[string]any); ok {
 			return getCI(m, "value")
 		}
 		return v // Entra's plain-string manager
-	case p.fAttr != "":
+	case p.FilterAttr != "":
 		list, _ := v.([]any)
 		_, el := p.element(list)
-		return getCI(el, p.sub)
-	case p.sub != "":
+		return getCI(el, p.Sub)
+	case p.Sub != "":
 		m, _ := v.(map[string]any)
-		return getCI(m, p.sub)
+		return getCI(m, p.Sub)
 	}
 	return v
 }
@@ -246,7 +129,7 @@ func (p attrPath) set(doc map[string]any, value any) {
 	if c == nil {
 		return
 	}
-	k := keyCI(c, p.attr)
+	k := keyCI(c, p.Attr)
 	switch {
 	case p.ref:
 		if value == nil {
@@ -254,7 +137,7 @@ func (p attrPath) set(doc map[string]any, value any) {
 		} else {
 			c[k] = map[string]any{"value": value}
 		}
-	case p.fAttr != "":
+	case p.FilterAttr != "":
 		list, _ := c[k].([]any)
 		i, el := p.element(list)
 		if value == nil {
@@ -262,7 +145,7 @@ func (p attrPath) set(doc map[string]any, value any) {
 				break
 			}
 			el = cloneMap(el)
-			delete(el, keyCI(el, p.sub))
+			delete(el, keyCI(el, p.Sub))
 			if bare(el) {
 				list = slices.Delete(slices.Clone(list), i, i+1)
 			} else {
@@ -272,26 +155,26 @@ func (p attrPath) set(doc map[string]any, value any) {
 		} else {
 			list = slices.Clone(list)
 			if el == nil {
-				el = map[string]any{p.fAttr: p.fValue}
+				el = map[string]any{p.FilterAttr: p.FilterValue}
 				list = append(list, el)
 			} else {
 				el = cloneMap(el)
 				list[i] = el
 			}
-			el[keyCI(el, p.sub)] = value
+			el[keyCI(el, p.Sub)] = value
 		}
 		if len(list) == 0 {
 			delete(c, k)
 		} else {
 			c[k] = list
 		}
-	case p.sub != "":
+	case p.Sub != "":
 		m, _ := c[k].(map[string]any)
 		m = cloneMap(m)
 		if value == nil {
-			delete(m, keyCI(m, p.sub))
+			delete(m, keyCI(m, p.Sub))
 		} else {
-			m[keyCI(m, p.sub)] = value
+			m[keyCI(m, p.Sub)] = value
 		}
 		if len(m) == 0 {
 			delete(c, k)
@@ -305,8 +188,8 @@ func (p attrPath) set(doc map[string]any, value any) {
 			c[k] = value
 		}
 	}
-	if p.schema != "" && len(c) == 0 {
-		delete(doc, keyCI(doc, p.schema))
+	if p.Schema != "" && len(c) == 0 {
+		delete(doc, keyCI(doc, p.Schema))
 	}
 }
 

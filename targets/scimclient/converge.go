@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenurehq/tenure/internal/scimpath"
 	"github.com/tenurehq/tenure/targets"
 )
 
@@ -270,7 +271,7 @@ func pick(resources []map[string]any, attr, name string) (map[string]any, error)
 func (c *Client) findUser(ctx context.Context, name string) (*user, error) {
 	const op = "scim find user"
 	l, err := c.list(ctx, op, "Users", url.Values{
-		"filter": {"userName eq " + quote(name)}, "startIndex": {"1"}, "count": {"10"},
+		"filter": {"userName eq " + scimpath.Quote(name)}, "startIndex": {"1"}, "count": {"10"},
 	})
 	if err != nil {
 		return nil, err
@@ -324,7 +325,7 @@ func (cv *converge) schemas(have any) []any {
 	}
 	for _, m := range cv.mapped {
 		if m.want != nil {
-			addS(m.p.schema)
+			addS(m.p.Schema)
 		}
 	}
 	return out
@@ -488,58 +489,58 @@ func patchOps(doc map[string]any, changes []change) []map[string]any {
 	for _, ch := range changes {
 		p := ch.p
 		switch {
-		case p.fAttr != "":
-			k := strings.ToLower(strings.Join([]string{p.schema, p.attr, p.fAttr, p.fValue}, "\x00"))
+		case p.FilterAttr != "":
+			k := strings.ToLower(strings.Join([]string{p.Schema, p.Attr, p.FilterAttr, p.FilterValue}, "\x00"))
 			if _, ok := elements[k]; !ok {
 				order = append(order, k)
 			}
 			elements[k] = append(elements[k], ch)
 		case ch.want == nil:
-			ops = append(ops, map[string]any{"op": "remove", "path": p.patchPath()})
+			ops = append(ops, map[string]any{"op": "remove", "path": p.String()})
 		case p.ref:
-			ops = append(ops, map[string]any{"op": "replace", "path": p.patchPath(), "value": map[string]any{"value": ch.want}})
+			ops = append(ops, map[string]any{"op": "replace", "path": p.String(), "value": map[string]any{"value": ch.want}})
 		default:
-			ops = append(ops, map[string]any{"op": "replace", "path": p.patchPath(), "value": ch.want})
+			ops = append(ops, map[string]any{"op": "replace", "path": p.String(), "value": ch.want})
 		}
 	}
 	for _, k := range order {
 		chs := elements[k]
 		p := chs[0].p
-		list, _ := getCI(p.container(doc, false), p.attr).([]any)
+		list, _ := getCI(p.container(doc, false), p.Attr).([]any)
 		_, el := p.element(list)
 		if el == nil {
-			nel := map[string]any{p.fAttr: p.fValue}
+			nel := map[string]any{p.FilterAttr: p.FilterValue}
 			for _, ch := range chs {
 				if ch.want != nil {
-					nel[ch.p.sub] = ch.want
+					nel[ch.p.Sub] = ch.want
 				}
 			}
 			if len(nel) == 1 {
 				continue // only removals, of what is not there
 			}
-			if p.schema == "" && strings.EqualFold(p.attr, "emails") && !hasPrimary(list) {
+			if p.Schema == "" && strings.EqualFold(p.Attr, "emails") && !hasPrimary(list) {
 				nel["primary"] = true
 			}
-			ops = append(ops, map[string]any{"op": "add", "path": p.prefix() + p.attr, "value": []any{nel}})
+			ops = append(ops, map[string]any{"op": "add", "path": p.Prefix() + p.Attr, "value": []any{nel}})
 			continue
 		}
 		after := cloneMap(el)
 		for _, ch := range chs {
 			if ch.want == nil {
-				delete(after, keyCI(after, ch.p.sub))
+				delete(after, keyCI(after, ch.p.Sub))
 			} else {
-				after[keyCI(after, ch.p.sub)] = ch.want
+				after[keyCI(after, ch.p.Sub)] = ch.want
 			}
 		}
 		if bare(after) {
-			ops = append(ops, map[string]any{"op": "remove", "path": p.elementPath()})
+			ops = append(ops, map[string]any{"op": "remove", "path": p.Element()})
 			continue
 		}
 		for _, ch := range chs {
 			if ch.want == nil {
-				ops = append(ops, map[string]any{"op": "remove", "path": ch.p.patchPath()})
+				ops = append(ops, map[string]any{"op": "remove", "path": ch.p.String()})
 			} else {
-				ops = append(ops, map[string]any{"op": "replace", "path": ch.p.patchPath(), "value": ch.want})
+				ops = append(ops, map[string]any{"op": "replace", "path": ch.p.String(), "value": ch.want})
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package scimclient
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,35 +60,6 @@ func FuzzParseList(f *testing.F) {
 		if err == nil && res != nil && len(l.Resources) > 1 {
 			if v, _ := getCI(res, "userName").(string); !strings.EqualFold(v, name) {
 				t.Errorf("picked %v for %q", res, name)
-			}
-		}
-	})
-}
-
-// FuzzPath: a mapping key that parses renders a PATCH path that parses
-// back to the same place, and a filter value survives quoting.
-func FuzzPath(f *testing.F) {
-	for _, s := range []string{"userName", "name.givenName", `emails[type eq "work"].value`, `addresses[type eq "wo\"rk"].locality`,
-		ent + ":department", "urn:x:y:User:attr", `urn:a:b[type eq "c:d"].value`, "a.b.c", "[", `x[type eq "a"]`, "active"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, key string) {
-		p, err := parsePath(key)
-		if err != nil {
-			return
-		}
-		q, err := parsePath(p.patchPath())
-		if err != nil {
-			t.Fatalf("%q parsed, its path %q does not: %v", key, p.patchPath(), err)
-		}
-		q.key = p.key
-		if q != p {
-			t.Errorf("%q: %+v, round trip %+v", key, p, q)
-		}
-		if utf8.ValidString(p.fValue) {
-			var back string
-			if err := json.Unmarshal([]byte(quote(p.fValue)), &back); err != nil || back != p.fValue {
-				t.Errorf("quote(%q) = %s", p.fValue, quote(p.fValue))
 			}
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tenurehq/tenure/internal/scimpath"
 	"github.com/tenurehq/tenure/targets"
 )
 
@@ -77,7 +78,7 @@ func (c *Client) groupID(ctx context.Context, name string, create bool) (string,
 func (c *Client) findGroup(ctx context.Context, name string) (string, error) {
 	const op = "scim find group"
 	l, err := c.list(ctx, op, "Groups", url.Values{
-		"filter": {"displayName eq " + quote(name)}, "excludedAttributes": {"members"},
+		"filter": {"displayName eq " + scimpath.Quote(name)}, "excludedAttributes": {"members"},
 		"startIndex": {"1"}, "count": {"10"},
 	})
 	if err != nil {
@@ -257,7 +258,7 @@ func (c *Client) groupVersion(ctx context.Context, gid string) (string, error) {
 func (c *Client) memberPatch(ctx context.Context, gid, uid string, add bool) (bool, error) {
 	op, patchOp := "scim grant", map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": uid}}}
 	if !add {
-		op, patchOp = "scim revoke", map[string]any{"op": "remove", "path": "members[value eq " + quote(uid) + "]"}
+		op, patchOp = "scim revoke", map[string]any{"op": "remove", "path": "members[value eq " + scimpath.Quote(uid) + "]"}
 	}
 	var r *response
 	for attempt, ifm := 0, ""; ; attempt++ {
