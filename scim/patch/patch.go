@@ -40,6 +40,7 @@ import (
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/schema"
 	"github.com/scim2/filter-parser/v2"
+	"github.com/tenurehq/tenure/internal/jsonx"
 )
 
 // Apply applies ops in order to a deep copy of doc and returns the new
@@ -61,7 +62,7 @@ import (
 // with id.
 func Apply(doc map[string]any, ops []scim.PatchOperation, s schema.Schema, exts ...schema.Schema) (out map[string]any, changed bool, err error) {
 	a := newApplier(s, exts)
-	out = deepCopy(doc).(map[string]any)
+	out = jsonx.DeepCopy(doc).(map[string]any)
 	if out == nil {
 		out = map[string]any{}
 	}

@@ -11,33 +11,6 @@ import (
 	"github.com/elimity-com/scim/schema"
 )
 
-// deepCopy copies the JSON containers of v. Scalars are immutable and shared;
-// values of other types are treated as opaque scalars.
-func deepCopy(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		if v == nil {
-			return map[string]any(nil)
-		}
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[k] = deepCopy(e)
-		}
-		return out
-	case []any:
-		if v == nil {
-			return []any(nil)
-		}
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = deepCopy(e)
-		}
-		return out
-	default:
-		return v
-	}
-}
-
 // copyMap is a shallow copy; nil becomes an empty map.
 func copyMap(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m)+1)

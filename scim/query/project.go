@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/elimity-com/scim/schema"
+	"github.com/tenurehq/tenure/internal/jsonx"
 )
 
 // Project returns the representation of doc that a response carries, given
@@ -192,7 +193,7 @@ func hidden(def attrDef, sel, selKid, excKid *pick) bool {
 // object has none of them and is left out.
 func projectValue(v any, def attrDef, sel, exc *pick) any {
 	if !def.complex {
-		return deepCopy(v)
+		return jsonx.DeepCopy(v)
 	}
 	partial := sel != nil && !sel.all
 	switch v := v.(type) {
@@ -204,7 +205,7 @@ func projectValue(v any, def attrDef, sel, exc *pick) any {
 			m, ok := e.(map[string]any)
 			switch {
 			case !ok && !partial:
-				out = append(out, deepCopy(e))
+				out = append(out, jsonx.DeepCopy(e))
 			case ok:
 				if pm := projectObject(m, def.subs, sel, exc); len(pm) > 0 || len(m) == 0 && !partial {
 					out = append(out, pm)
@@ -224,7 +225,7 @@ func projectValue(v any, def attrDef, sel, exc *pick) any {
 	if partial {
 		return nil
 	}
-	return deepCopy(v)
+	return jsonx.DeepCopy(v)
 }
 
 // isEmpty reports a value with nothing in it: nil, or an empty complex or

@@ -260,34 +260,6 @@ func parseDateTime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// deepCopy copies the JSON containers in v so that the copy shares nothing
-// mutable with v.
-func deepCopy(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[k] = deepCopy(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = deepCopy(e)
-		}
-		return out
-	case []map[string]any:
-		out := make([]map[string]any, len(v))
-		for i, e := range v {
-			out[i], _ = deepCopy(e).(map[string]any)
-		}
-		return out
-	case []string:
-		return append([]string(nil), v...)
-	}
-	return v
-}
-
 // fold maps s to a canonical form under simple case folding, so that
 // fold(a) == fold(b) exactly when strings.EqualFold(a, b). That is what
 // case-insensitive (caseExact false) means here, for every operator and for

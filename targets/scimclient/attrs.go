@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tenurehq/tenure/internal/jsonx"
 	"github.com/tenurehq/tenure/internal/scimpath"
 )
 
@@ -144,7 +145,7 @@ func (p attrPath) set(doc map[string]any, value any) {
 			if el == nil {
 				break
 			}
-			el = cloneMap(el)
+			el = jsonx.CloneMap(el)
 			delete(el, keyCI(el, p.Sub))
 			if bare(el) {
 				list = slices.Delete(slices.Clone(list), i, i+1)
@@ -158,7 +159,7 @@ func (p attrPath) set(doc map[string]any, value any) {
 				el = map[string]any{p.FilterAttr: p.FilterValue}
 				list = append(list, el)
 			} else {
-				el = cloneMap(el)
+				el = jsonx.CloneMap(el)
 				list[i] = el
 			}
 			el[keyCI(el, p.Sub)] = value
@@ -170,7 +171,7 @@ func (p attrPath) set(doc map[string]any, value any) {
 		}
 	case p.Sub != "":
 		m, _ := c[k].(map[string]any)
-		m = cloneMap(m)
+		m = jsonx.CloneMap(m)
 		if value == nil {
 			delete(m, keyCI(m, p.Sub))
 		} else {
@@ -215,7 +216,7 @@ func markPrimary(doc map[string]any) {
 	}
 	list = slices.Clone(list)
 	if m, ok := list[0].(map[string]any); ok {
-		m = cloneMap(m)
+		m = jsonx.CloneMap(m)
 		m["primary"] = true
 		list[0] = m
 		doc[k] = list
@@ -229,33 +230,6 @@ func hasPrimary(list []any) bool {
 		}
 	}
 	return false
-}
-
-func cloneMap(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// deepCopy copies a JSON-shaped value.
-func deepCopy(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[k] = deepCopy(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = deepCopy(x)
-		}
-		return out
-	}
-	return v
 }
 
 // wire is a desired value as it is sent: nil for no value ("" and empty

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenurehq/tenure/internal/jsonx"
 	"github.com/tenurehq/tenure/internal/scimpath"
 	"github.com/tenurehq/tenure/targets"
 )
@@ -524,7 +525,7 @@ func patchOps(doc map[string]any, changes []change) []map[string]any {
 			ops = append(ops, map[string]any{"op": "add", "path": p.Prefix() + p.Attr, "value": []any{nel}})
 			continue
 		}
-		after := cloneMap(el)
+		after := jsonx.CloneMap(el)
 		for _, ch := range chs {
 			if ch.want == nil {
 				delete(after, keyCI(after, ch.p.Sub))
@@ -550,7 +551,7 @@ func patchOps(doc map[string]any, changes []change) []map[string]any {
 // put writes the user as read with the changes and the desired active
 // flag merged in, so attributes Tenure does not map are kept.
 func (cv *converge) put(ctx context.Context, u *user, changes []change) (*response, error) {
-	doc := deepCopy(u.doc).(map[string]any)
+	doc := jsonx.DeepCopy(u.doc).(map[string]any)
 	for _, k := range []string{"meta", "groups"} {
 		delete(doc, keyCI(doc, k))
 	}

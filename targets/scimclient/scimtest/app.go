@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tenurehq/tenure/internal/jsonx"
 )
 
 // SCIM schema URNs.
@@ -217,7 +219,7 @@ func (a *App) snapshot(group bool) []Resource {
 	var out []Resource
 	for id, r := range store {
 		name, _ := r.doc[attr].(string)
-		out = append(out, Resource{ID: id, Name: name, Attrs: deepCopy(r.doc).(map[string]any), Members: slices.Clone(r.members)})
+		out = append(out, Resource{ID: id, Name: name, Attrs: jsonx.DeepCopy(r.doc).(map[string]any), Members: slices.Clone(r.members)})
 	}
 	slices.SortFunc(out, func(x, y Resource) int { return store[x.ID].created.Compare(store[y.ID].created) })
 	return out
@@ -332,7 +334,7 @@ func etagOf(rs *res) string { return fmt.Sprintf(`W/"%d"`, rs.version) }
 
 // render is a resource as the app answers it.
 func (a *App) render(id string, rs *res, group bool) map[string]any {
-	out := deepCopy(rs.doc).(map[string]any)
+	out := jsonx.DeepCopy(rs.doc).(map[string]any)
 	out["id"] = id
 	out["meta"] = map[string]any{"version": etagOf(rs), "resourceType": map[bool]string{true: "Group", false: "User"}[group]}
 	if group {
@@ -402,7 +404,7 @@ func (a *App) list(w http.ResponseWriter, r *http.Request, group bool) {
 
 // clean strips what the server owns from a request body.
 func (a *App) clean(body map[string]any, group bool) (map[string]any, []string, bool) {
-	doc := deepCopy(body).(map[string]any)
+	doc := jsonx.DeepCopy(body).(map[string]any)
 	var members []string
 	for _, k := range []string{"id", "meta", "groups"} {
 		delete(doc, k)
@@ -490,7 +492,7 @@ var pathRE = regexp.MustCompile(`^(?:(urn:[^\[]+):)?([A-Za-z$][\w$-]*)(?:\[(\w+)
 
 func (a *App) patch(w http.ResponseWriter, id string, rs *res, body map[string]any, group bool) {
 	ops, _ := body["Operations"].([]any)
-	doc := deepCopy(rs.doc).(map[string]any)
+	doc := jsonx.DeepCopy(rs.doc).(map[string]any)
 	members := slices.Clone(rs.members)
 	for _, o := range ops {
 		op, _ := o.(map[string]any)
@@ -547,7 +549,7 @@ func (a *App) patch(w http.ResponseWriter, id string, rs *res, body map[string]a
 				return
 			}
 			list = slices.Clone(list)
-			el := cloneMap(list[idx].(map[string]any))
+			el := jsonx.CloneMap(list[idx].(map[string]any))
 			switch {
 			case kind == "remove" && sub == "":
 				list = slices.Delete(list, idx, idx+1)
@@ -568,7 +570,7 @@ func (a *App) patch(w http.ResponseWriter, id string, rs *res, body map[string]a
 			}
 		case sub != "":
 			cm, _ := c[attr].(map[string]any)
-			cm = cloneMap(cm)
+			cm = jsonx.CloneMap(cm)
 			if kind == "remove" {
 				delete(cm, sub)
 			} else {
@@ -604,31 +606,4 @@ func (a *App) patch(w http.ResponseWriter, id string, rs *res, body map[string]a
 		return
 	}
 	a.answer(w, http.StatusOK, id, rs, group)
-}
-
-func cloneMap(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// deepCopy copies a JSON-shaped value.
-func deepCopy(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[k] = deepCopy(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = deepCopy(x)
-		}
-		return out
-	}
-	return v
 }

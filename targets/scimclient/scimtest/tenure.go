@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tenurehq/tenure/internal/jsonx"
 	"github.com/tenurehq/tenure/scim"
 	"github.com/tenurehq/tenure/store"
 	"github.com/tenurehq/tenure/store/boltdb"
@@ -76,7 +77,7 @@ func (d *Tenure) stored(kind store.Kind) []Resource {
 	var out []Resource
 	err := d.st.View(context.Background(), func(r store.Reader) error {
 		return r.Each(kind, tenureSource, func(res *store.Resource) (bool, error) {
-			rs := Resource{ID: res.ID, Name: res.Name, Attrs: deepCopy(res.Attributes).(map[string]any)}
+			rs := Resource{ID: res.ID, Name: res.Name, Attrs: jsonx.DeepCopy(res.Attributes).(map[string]any)}
 			if rs.Attrs == nil {
 				rs.Attrs = map[string]any{}
 			}
