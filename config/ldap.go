@@ -69,6 +69,10 @@ type LDAPTarget struct {
 	// ManagedOUs are the subtrees whose accounts Tenure owns; empty means
 	// users_ou plus the target's leaver.move_to.
 	ManagedOUs []string `yaml:"managed_ous"`
+	// Collision is what happens when an account's name is held by an
+	// entry that is not the person's: "fail" (the default: the person is
+	// parked as a conflict) or "suffix" (the first free of name2, name3, …).
+	Collision string `yaml:"collision"`
 }
 
 // Encrypted reports whether connections use TLS (ldaps:// or StartTLS).
@@ -223,6 +227,11 @@ func (t *Target) validateLDAP(path string, add addFunc) {
 	}
 	for i, a := range l.WriteOnly {
 		checkAttr(fmt.Sprintf("%s.write_only[%d]", lp, i), a, add)
+	}
+	switch l.Collision {
+	case "", "fail", "suffix":
+	default:
+		add(lp+".collision", "must be fail or suffix, got %q", l.Collision)
 	}
 	if l.MemberOf != "" && (l.NoMemberOf || l.MemberValue != "") {
 		add(lp+".member_of", "set, but no_member_of or member_value turns the reverse attribute off")

@@ -387,9 +387,11 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 	}
 	var prev *targets.Link
 	var applied *targets.Account
+	owned := ""
 	if link != nil {
 		prev = &link.Link
 		applied = link.Applied
+		owned = link.ID
 	}
 	ops := targets.Plan(applied, &d.Account)
 	if destructive(ops) {
@@ -401,8 +403,15 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 			e.metrics.converges.WithLabelValues(target, "held").Inc()
 			return Outcome{}
 		}
+		if out, stop := e.recheck(ctx, target, person, rec, link, ops, attempts); stop {
+			return out
+		}
 	}
-	res, err := tgt.Converge(ctx, &targets.Request{Identity: person, Desired: &d.Account, Link: prev, Ops: ops})
+	res, err := tgt.Converge(ctx, &targets.Request{Identity: person, Desired: &d.Account, Link: prev, Ops: ops,
+		Claim: e.claimFunc(target, person, owned)})
+	if c := (*targets.Conflict)(nil); errors.As(err, &c) {
+		return e.park(ctx, target, person, rec, c, now)
+	}
 	if err != nil {
 		for _, op := range ops {
 			e.metrics.operations.WithLabelValues(target, string(op.Kind), "error").Inc()
@@ -430,6 +439,10 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 		}
 	}
 	if err := e.record(ctx, target, person, rec, d, res, now, ack, claim); err != nil {
+		if c := (*targets.Conflict)(nil); errors.As(err, &c) {
+			next = nil
+			return e.park(ctx, target, person, rec, c, now)
+		}
 		// The change is applied but not recorded: run again (idempotent).
 		return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
 	}
@@ -505,6 +518,20 @@ func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.
 		old, err := loadLink(tx, target, person)
 		if err != nil {
 			return err
+		}
+		// The one-owner rule, in the link's own transaction.
+		if err := linkAnchor(tx, target, person, res.Link.ID, res.Link.Ref); err != nil {
+			return err
+		}
+		if old != nil && old.ID != "" && old.ID != res.Link.ID {
+			if err := releaseAnchor(tx, target, person, old.ID); err != nil {
+				return err
+			}
+		}
+		if old != nil && old.Conflict != nil {
+			if err := clearConflict(tx, target, person, old.Conflict, "the account converged", now); err != nil {
+				return err
+			}
 		}
 		ls := LinkState{Link: res.Link, Generation: rec.Generation, Next: d.Next, At: now, Result: "ok"}
 		if ls.Applied == nil {
@@ -582,6 +609,52 @@ func backoff(attempts int, asked time.Duration) time.Duration {
 	d = min(d, maxBackoff)
 	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 	return max(d, asked)
+}
+
+// recheck runs just before a destructive step (disable, delete) reaches a
+// target, because the world may have changed since it was planned or
+// scheduled: the person must still be as the step was computed from (same
+// record generation) and the account the link names must still be theirs.
+// Otherwise the step is dropped (a newer write has the key run again) or
+// parked as a conflict, and stop is true.
+func (e *Engine) recheck(ctx context.Context, target, person string, rec *mapper.Record, link *LinkState, ops []targets.Op, attempts int) (Outcome, bool) {
+	var (
+		now   *mapper.Record
+		owner string
+	)
+	err := e.st.View(ctx, func(r store.Reader) error {
+		var err error
+		if now, err = loadRecord(r, person); err != nil {
+			return err
+		}
+		if link != nil && link.ID != "" {
+			owner, err = ownerOf(r, target, link.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}, true
+	}
+	at := e.now()
+	if owner != "" && owner != person {
+		return e.park(ctx, target, person, rec, &targets.Conflict{Reason: targets.ConflictOwned, ID: link.ID, Ref: link.Ref,
+			Owner: owner, Detail: "a destructive step found the account linked to another person"}, at), true
+	}
+	if now != nil && now.Generation == rec.Generation {
+		return Outcome{}, false
+	}
+	e.metrics.converges.WithLabelValues(target, "dropped").Inc()
+	aerr := e.st.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		return newAuditor(tx, at).add(person, Event{Kind: EventDropped, Target: target, Ops: ops,
+			Generation: rec.Generation, Detail: "the person changed before the step ran; the newer state runs instead"})
+	})
+	if aerr != nil {
+		e.log.Warn("engine: audit failed", "err", aerr)
+	}
+	// The write that changed the person came after this job was claimed
+	// (the converge read the record after the claim), so it left a
+	// pending due that the ack turns into the next run.
+	return Outcome{}, true
 }
 
 func destructive(ops []targets.Op) bool {

@@ -16,6 +16,8 @@ import (
 //	tenure_engine_dead_letters_total{target}                  keys dead-lettered by the engine
 //	tenure_engine_guard_tripped{target}                       1 while the target's destructive work is held
 //	tenure_engine_inflight                                    converges running now
+//	tenure_engine_conflicts_total{target,reason}              ownership conflicts found (owned, collision, ambiguous)
+//	tenure_engine_account_conflicts{target}                   people parked on a conflict now (the sweep counts)
 type metrics struct {
 	set         *promx.Set
 	transitions *prometheus.CounterVec
@@ -25,6 +27,8 @@ type metrics struct {
 	dead        *prometheus.CounterVec
 	guard       *prometheus.GaugeVec
 	inflight    prometheus.Gauge
+	conflicts   *prometheus.CounterVec
+	parked      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,8 +52,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		guard: prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("guard_tripped",
 			"1 while the target's destructive operations are held for approval.")), []string{"target"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts(opts("inflight", "Converges running now."))),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts(opts("conflicts_total",
+			"Ownership conflicts found: an account linked to another person (owned), a name held by an account that is not the person's (collision), several matching accounts (ambiguous).")), []string{"target", "reason"}),
+		parked: prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("account_conflicts",
+			"People whose account on the target is parked on an ownership conflict, as of the last sweep.")), []string{"target"}),
 	}
-	set, err := promx.Register(reg, m.transitions, m.operations, m.converges, m.latency, m.dead, m.guard, m.inflight)
+	set, err := promx.Register(reg, m.transitions, m.operations, m.converges, m.latency, m.dead, m.guard, m.inflight, m.conflicts, m.parked)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

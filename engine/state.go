@@ -21,6 +21,8 @@ const (
 	nsAudit  store.Namespace = "audit"  // person/time/n → Event
 	nsGuard  store.Namespace = "guard"  // target → GuardState
 	nsWait   store.Namespace = "wait"   // target/referenced person/waiting person → ""
+	nsOwner  store.Namespace = "owner"  // target/account anchor → person id: one owner per account
+	nsClash  store.Namespace = "clash"  // owner person/target/parked person → "": who contests an owner's account
 )
 
 // LinkState is what the engine keeps per (target, person).
@@ -33,6 +35,17 @@ type LinkState struct {
 	// At is when the last converge finished; Result is "ok" or the error.
 	At     time.Time `json:"at"`
 	Result string    `json:"result"`
+	// Conflict is set while the key is parked on an ownership conflict.
+	Conflict *ConflictState `json:"conflict,omitempty"`
+}
+
+// ConflictState is a parked ownership conflict.
+type ConflictState struct {
+	targets.Conflict
+	// Since is when it was first found; Generation the record generation
+	// it was found at (a newer write runs the key again).
+	Since      time.Time `json:"since"`
+	Generation uint64    `json:"generation"`
 }
 
 // Linked reports whether the target holds an account for the person.

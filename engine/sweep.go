@@ -41,8 +41,10 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 		at  time.Time
 	}
 	var todo []due
+	parked := map[string]int{}
 	err := e.st.View(ctx, func(r store.Reader) error {
 		todo = todo[:0]
+		clear(parked)
 		return r.ScanDocs(nsPerson, "", false, func(person string, val []byte) (bool, error) {
 			rec, err := decode[mapper.Record](val)
 			if err != nil {
@@ -52,6 +54,9 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 				ls, err := loadLink(r, t, person)
 				if err != nil {
 					return false, err
+				}
+				if ls != nil && ls.Conflict != nil {
+					parked[t]++
 				}
 				switch {
 				case ls == nil || ls.Generation < rec.Generation:
@@ -90,6 +95,7 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 			v = 1
 		}
 		e.metrics.guard.WithLabelValues(t).Set(v)
+		e.metrics.parked.WithLabelValues(t).Set(float64(parked[t]))
 	}
 	if n > 0 {
 		e.Wake()

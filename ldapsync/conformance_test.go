@@ -294,6 +294,10 @@ func TestConformance(t *testing.T) {
 				{"Drift", conformDrift},
 				{"Manager", conformManager},
 				{"PermanentErrors", conformPermanentErrors},
+				{"CollisionFail", conformCollisionFail},
+				{"CollisionSuffix", conformCollisionSuffix},
+				{"Owned", conformOwned},
+				{"CaseRename", conformCaseRename},
 			} {
 				t.Run(tc.name, func(t *testing.T) { tc.run(t, s) })
 			}

@@ -96,7 +96,24 @@ type DirectoryOptions struct {
 	// Accounts for the orphan report: UsersDN when empty. Add the disabled
 	// OU and any OU the policy's container expression yields.
 	ManagedDNs []string
+	// Collision says what happens when the name an account needs is held
+	// by an entry that is not the person's (CollisionFail, the default, or
+	// CollisionSuffix).
+	Collision string
 }
+
+// Naming collision rules (DirectoryOptions.Collision).
+const (
+	// CollisionFail parks the converge as a conflict: nothing is written.
+	CollisionFail = "fail"
+	// CollisionSuffix names the account with the first free numbered
+	// variant of its RDN value (coll2, coll3, … up to MaxSuffix), recorded
+	// in the link so it stays the same across converges and rehires.
+	CollisionSuffix = "suffix"
+)
+
+// MaxSuffix is the largest number CollisionSuffix tries.
+const MaxSuffix = 99
 
 // Directory is a targets.Target that converges accounts in an LDAP
 // directory through Pool, with Dialect's anchor and disable mechanism.
@@ -149,6 +166,13 @@ func (o DirectoryOptions) withDefaults(d AccountDialect) (DirectoryOptions, erro
 	if o.MemberValue != "" {
 		o.NoMemberOf = true
 	}
+	switch o.Collision {
+	case "":
+		o.Collision = CollisionFail
+	case CollisionFail, CollisionSuffix:
+	default:
+		return o, fmt.Errorf("ldapsync: directory: collision %q is not %q or %q", o.Collision, CollisionFail, CollisionSuffix)
+	}
 	if len(o.ManagedDNs) == 0 {
 		o.ManagedDNs = []string{o.UsersDN}
 	}
@@ -195,24 +219,35 @@ func (d *Directory) Converge(ctx context.Context, req *targets.Request) (*target
 	if err != nil {
 		return nil, targets.Permanent("ldap converge", err)
 	}
-	c := &converge{d: d, o: o, desired: req.Desired}
+	c := &converge{d: d, o: o, req: req, desired: req.Desired}
 	if c.desired == nil {
 		return nil, permanentf("converge", "no desired state")
 	}
 	if req.Link != nil {
 		c.link, c.applied = req.Link.ID, req.Link.Applied
+		c.name, c.wanted = req.Link.Name, req.Link.Wanted
 	}
 	return c.run(ctx)
 }
 
 // converge is one Converge call.
+//
+// Ownership: the only entries it writes to are the one its link names,
+// one it created, and one it adopted after the engine agreed (claim):
+// found by the correlation attribute, or found at the account's name and
+// matching the person (see adoptable). Any other entry in the way is a
+// conflict, or, with CollisionSuffix, a reason to take another name.
 type converge struct {
 	d       *Directory
 	o       DirectoryOptions
+	req     *targets.Request
 	desired *targets.Account
 	applied *targets.Account
 	link    string
-	ops     []targets.Op
+	// name is the RDN value a collision rule chose for wanted, the mapped
+	// one; "" while the mapped value is used.
+	name, wanted string
+	ops          []targets.Op
 }
 
 func (c *converge) run(ctx context.Context) (*targets.Result, error) {
@@ -250,10 +285,64 @@ func (c *converge) run(ctx context.Context) (*targets.Result, error) {
 	if id == "" {
 		return nil, permanentf("converge", "entry %q has no %s", e.DN, c.d.Dialect.AnchorAttribute())
 	}
-	return &targets.Result{
-		Link: targets.Link{ID: id, Ref: e.DN, Applied: c.desired.Clone()},
-		Ops:  c.ops,
-	}, nil
+	l := targets.Link{ID: id, Ref: e.DN, Applied: c.desired.Clone()}
+	if c.name != "" {
+		l.Name, l.Wanted = c.name, c.wanted
+	}
+	return &targets.Result{Link: l, Ops: c.ops}, nil
+}
+
+// claim asks the engine to link e to this person before anything is
+// written to it; an entry the link already names needs no claim.
+func (c *converge) claim(ctx context.Context, e *ldap.Entry) error {
+	id := c.d.Dialect.Anchor(e)
+	if id == "" {
+		return permanentf("converge", "entry %q has no %s", e.DN, c.d.Dialect.AnchorAttribute())
+	}
+	if c.req.Owned(id) {
+		return nil
+	}
+	return targets.ClaimAccount(ctx, c.req, id, e.DN)
+}
+
+// adoptable says whether e, an entry found at the account's name that no
+// link names, is this person's: its correlation attribute holds the
+// person's value when there is one; with no correlation attribute or no
+// value for the person, it already holds every value the mapping writes
+// (the entry this converge would have created, e.g. after an add whose
+// answer was lost). Anything else is somebody else's entry.
+func (c *converge) adoptable(e *ldap.Entry) (bool, string) {
+	if ca := c.o.CorrelationAttribute; ca != "" {
+		if want, err := values(c.desired.Attributes[ca]); err == nil && len(want) == 1 {
+			have := e.GetEqualFoldAttributeValues(ca)
+			if slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, want[0]) }) {
+				return true, ""
+			}
+			return false, fmt.Sprintf("its %s is %q, not this person's %q", ca, strings.Join(have, ","), want[0])
+		}
+	}
+	skip := map[string]bool{strings.ToLower(c.o.RDNAttribute): true}
+	for _, w := range c.o.WriteOnly {
+		skip[strings.ToLower(w)] = true
+	}
+	if p, ok := c.d.Dialect.(Provisioner); ok {
+		for _, a := range p.CreateOnly() {
+			skip[strings.ToLower(a)] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.desired.Attributes)) {
+		if skip[strings.ToLower(name)] {
+			continue
+		}
+		want, err := values(c.desired.Attributes[name])
+		if err != nil {
+			return false, err.Error()
+		}
+		if !sameValues(e.GetEqualFoldAttributeValues(name), want, false) {
+			return false, fmt.Sprintf("its %s differs from this person's and no correlation value identifies it", name)
+		}
+	}
+	return true, ""
 }
 
 // readAttributes are what converge reads of an entry.
@@ -323,9 +412,13 @@ func (c *converge) locate(ctx context.Context) (*ldap.Entry, error) {
 	case 0:
 		return nil, nil
 	case 1:
+		if err := c.claim(ctx, es[0]); err != nil {
+			return nil, err
+		}
 		return es[0], nil
 	}
-	return nil, permanentf("search", "%d entries have %s %q: cannot tell which to link", len(es), c.o.CorrelationAttribute, vals[0])
+	return nil, &targets.Conflict{Reason: targets.ConflictAmbiguous,
+		Detail: fmt.Sprintf("%d entries have %s %q: cannot tell which to link", len(es), c.o.CorrelationAttribute, vals[0])}
 }
 
 func (c *converge) delete(ctx context.Context, dn string) error {
@@ -361,20 +454,91 @@ func (c *converge) rdnValue() (string, error) {
 	if len(vals) == 0 || vals[0] == "" {
 		return "", permanentf("converge", "the account has no %s, which names its entry", c.o.RDNAttribute)
 	}
+	if c.name != "" && c.wanted == vals[0] {
+		return c.name, nil // the name a collision rule chose for it
+	}
+	c.name, c.wanted = "", ""
 	return vals[0], nil
 }
 
-// create adds the entry, or finds it already there (a retry after a lost
-// response, or an entry nobody linked): it returns the entry and whether
-// this call added it.
+// mappedRDN is the RDN value the mapping yields, whatever name is used.
+func (c *converge) mappedRDN() string {
+	if c.wanted != "" {
+		return c.wanted
+	}
+	v, _ := c.rdnValue()
+	return v
+}
+
+// nextName is the candidate name after cand under CollisionSuffix
+// (want2, want3, …), or "" when the rule is fail or the numbers run out.
+func (c *converge) nextName(want string, n int) string {
+	if c.o.Collision != CollisionSuffix || n > MaxSuffix {
+		return ""
+	}
+	return want + strconv.Itoa(n)
+}
+
+// create adds the entry under the account's name, or links the entry
+// already there when it is this person's (adoptable; a retry after a lost
+// answer is one). An entry there that is someone else's is a collision:
+// CollisionFail returns a conflict, CollisionSuffix tries the next name.
+// It returns the entry and whether this call added it.
 func (c *converge) create(ctx context.Context) (*ldap.Entry, bool, error) {
-	rdn, err := c.rdnValue()
+	name, err := c.rdnValue()
 	if err != nil {
 		return nil, false, err
 	}
+	base := c.mappedRDN()
+	for n := 2; ; n++ {
+		e, added, err := c.add(ctx, name)
+		if err != nil {
+			return nil, false, err
+		}
+		if added {
+			c.setName(base, name)
+			c.ops = append(c.ops, targets.Op{Kind: targets.OpCreate, Detail: c.desired.Container})
+			return e, true, nil
+		}
+		ok, why := c.adoptable(e)
+		if c.req.Owned(c.d.Dialect.Anchor(e)) || ok {
+			if err := c.claim(ctx, e); err != nil {
+				return nil, false, err
+			}
+			c.setName(base, name)
+			return e, false, nil
+		}
+		next := c.nextName(base, n)
+		for next != "" && next == name {
+			n++
+			next = c.nextName(base, n)
+		}
+		if next == "" {
+			return nil, false, targets.Collision(c.d.Dialect.Anchor(e), e.DN,
+				"%s=%s exists and is not this person's account (%s); collision rule %s", c.o.RDNAttribute, name, why, c.o.Collision)
+		}
+		name = next
+	}
+}
+
+// setName records the name in use for the mapped value base.
+func (c *converge) setName(base, name string) {
+	if name == base {
+		c.name, c.wanted = "", ""
+		return
+	}
+	c.name, c.wanted = name, base
+}
+
+// add adds the account's entry named rdn; when an entry of that name
+// exists it adds nothing and returns that entry (added false).
+func (c *converge) add(ctx context.Context, rdn string) (*ldap.Entry, bool, error) {
 	dn := JoinDN(RDN(c.o.RDNAttribute, rdn), c.container())
 	attrs := map[string][]string{}
 	for name, v := range c.desired.Attributes {
+		if strings.EqualFold(name, c.o.RDNAttribute) {
+			continue
+		}
 		vals, err := values(v)
 		if err != nil {
 			return nil, false, err
@@ -383,6 +547,9 @@ func (c *converge) create(ctx context.Context) (*ldap.Entry, bool, error) {
 			attrs[name] = vals
 		}
 	}
+	// The entry's naming value is the name in use (a collision rule may
+	// have chosen another than the mapped one).
+	attrs[c.o.RDNAttribute] = []string{rdn}
 	for name, v := range c.desired.References {
 		if v != "" {
 			attrs[name] = []string{v}
@@ -399,7 +566,7 @@ func (c *converge) create(ctx context.Context) (*ldap.Entry, bool, error) {
 		req.Attribute(name, attrs[name])
 	}
 	added := false
-	err = c.d.Pool.Do(ctx, "add", func(l *ldap.Conn) error {
+	err := c.d.Pool.Do(ctx, "add", func(l *ldap.Conn) error {
 		err := l.Add(req)
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
 			return nil
@@ -409,9 +576,6 @@ func (c *converge) create(ctx context.Context) (*ldap.Entry, bool, error) {
 	})
 	if err != nil {
 		return nil, false, err
-	}
-	if added {
-		c.ops = append(c.ops, targets.Op{Kind: targets.OpCreate, Detail: c.desired.Container})
 	}
 	e, err := c.read(ctx, dn)
 	if err != nil {
@@ -424,12 +588,15 @@ func (c *converge) create(ctx context.Context) (*ldap.Entry, bool, error) {
 }
 
 // place renames and moves e to its desired DN, returning it as it is now.
+// A rename that only changes the case of the naming value is a ModifyDN
+// too: directories refuse a modify of the naming attribute. A name held
+// by another entry is a collision (see create).
 func (c *converge) place(ctx context.Context, e *ldap.Entry) (*ldap.Entry, error) {
-	rdn, err := c.rdnValue()
+	name, err := c.rdnValue()
 	if err != nil {
 		return nil, err
 	}
-	want := RDN(c.o.RDNAttribute, rdn)
+	base := c.mappedRDN()
 	curAttr, curVal, err := RDNValue(e.DN)
 	if err != nil {
 		return nil, targets.Permanent("ldap modifydn", err)
@@ -438,46 +605,70 @@ func (c *converge) place(ctx context.Context, e *ldap.Entry) (*ldap.Entry, error
 	if err != nil {
 		return nil, targets.Permanent("ldap modifydn", err)
 	}
-	rename := !EqualDN(RDN(curAttr, curVal), want)
 	move := !EqualDN(parent, c.container())
-	if !rename && !move {
-		return e, nil
-	}
-	newRDN, newSup := RDN(curAttr, curVal), ""
-	if rename {
-		newRDN = want
-	}
-	if move {
-		newSup = c.container()
-	}
 	// The old RDN value goes when the naming attribute stays the same; an
 	// entry linked by correlation under another naming attribute keeps it
 	// (it may be required, as cn is).
 	delOld := strings.EqualFold(curAttr, c.o.RDNAttribute)
-	err = c.d.Pool.Do(ctx, "modifydn", func(l *ldap.Conn) error {
-		return l.ModifyDN(ldap.NewModifyDNRequest(e.DN, newRDN, delOld, newSup))
-	})
-	if err != nil {
-		return nil, err
+	for n := 2; ; n++ {
+		rename := !delOld || curVal != name
+		if !rename && !move {
+			c.setName(base, name)
+			return e, nil
+		}
+		newRDN, newSup := RDN(curAttr, curVal), ""
+		if rename {
+			newRDN = RDN(c.o.RDNAttribute, name)
+		}
+		if move {
+			newSup = c.container()
+		}
+		err = c.d.Pool.Do(ctx, "modifydn", func(l *ldap.Conn) error {
+			return l.ModifyDN(ldap.NewModifyDNRequest(e.DN, newRDN, delOld, newSup))
+		})
+		dn := JoinDN(newRDN, parent)
+		if move {
+			dn = JoinDN(newRDN, newSup)
+		}
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) && !EqualDN(dn, e.DN) {
+			other, rerr := c.read(ctx, dn)
+			if rerr != nil {
+				return nil, rerr
+			}
+			next := c.nextName(base, n)
+			for next != "" && next == name {
+				n++
+				next = c.nextName(base, n)
+			}
+			if next == "" {
+				id := ""
+				if other != nil {
+					id = c.d.Dialect.Anchor(other)
+				}
+				return nil, targets.Collision(id, dn, "the account %s cannot take the name %s: another entry holds it; collision rule %s", e.DN, dn, c.o.Collision)
+			}
+			name = next
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.setName(base, name)
+		if rename {
+			c.ops = append(c.ops, targets.Op{Kind: targets.OpUpdate, Detail: fmt.Sprint([]string{c.o.RDNAttribute})})
+		}
+		if move {
+			c.ops = append(c.ops, targets.Op{Kind: targets.OpMove, Detail: c.desired.Container})
+		}
+		moved, err := c.read(ctx, dn)
+		if err != nil {
+			return nil, err
+		}
+		if moved == nil {
+			return nil, targets.Retryable("ldap modifydn", fmt.Errorf("entry %q vanished after its rename", dn), 0)
+		}
+		return moved, nil
 	}
-	if rename {
-		c.ops = append(c.ops, targets.Op{Kind: targets.OpUpdate, Detail: fmt.Sprint([]string{c.o.RDNAttribute})})
-	}
-	if move {
-		c.ops = append(c.ops, targets.Op{Kind: targets.OpMove, Detail: c.desired.Container})
-	}
-	dn := JoinDN(newRDN, parent)
-	if move {
-		dn = JoinDN(newRDN, newSup)
-	}
-	moved, err := c.read(ctx, dn)
-	if err != nil {
-		return nil, err
-	}
-	if moved == nil {
-		return nil, targets.Retryable("ldap modifydn", fmt.Errorf("entry %q vanished after its rename", dn), 0)
-	}
-	return moved, nil
 }
 
 // modify makes e's attributes, references and status the desired ones in
@@ -492,6 +683,9 @@ func (c *converge) modify(ctx context.Context, e *ldap.Entry, created bool) erro
 			desired[strings.ToLower(name)] = true // never modified nor removed
 		}
 	}
+	// The naming attribute is place's: a modify of it is refused (AD:
+	// notAllowedOnRDN), and its value may be a collision rule's name.
+	desired[strings.ToLower(c.o.RDNAttribute)] = true
 	for _, name := range slices.Sorted(maps.Keys(c.desired.Attributes)) {
 		if desired[strings.ToLower(name)] {
 			continue

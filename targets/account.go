@@ -57,6 +57,12 @@ type Link struct {
 	Ref string `json:"ref,omitempty"`
 	// Applied is the state last converged; nil before the first converge.
 	Applied *Account `json:"applied,omitempty"`
+	// Name is the naming value a collision rule chose for the account
+	// (coll2) when the mapped one (Wanted: coll) was taken; a target keeps
+	// using Name while the mapping still yields Wanted, so the choice is
+	// stable across converges and rehires.
+	Name   string `json:"name,omitempty"`
+	Wanted string `json:"wanted,omitempty"`
 }
 
 // OpKind names one kind of change to an account.
@@ -188,6 +194,10 @@ type Request struct {
 	Link *Link
 	// Ops is Plan(Link.Applied, Desired), for targets that apply a diff.
 	Ops []Op
+	// Claim must succeed before the target writes to an account that it
+	// found rather than created or located by Link.ID (see ClaimAccount);
+	// nil claims nothing (a target driven directly by a test).
+	Claim ClaimFunc
 }
 
 // Result is a converge's outcome.

@@ -49,8 +49,9 @@ func Permanent(op string, err error) error {
 
 // IsRetryable reports whether err should be retried. Unclassified errors are
 // treated as retryable: losing a change is worse than trying again.
+// Conflicts are not retried: the engine parks them (ErrConflict).
 func IsRetryable(err error) bool {
-	return err != nil && !errors.Is(err, ErrPermanent)
+	return err != nil && !errors.Is(err, ErrPermanent) && !errors.Is(err, ErrConflict)
 }
 
 // Found is one account an Inventory lists.

@@ -119,7 +119,7 @@ func newLDAPTarget(tc config.Target, log *slog.Logger, reg prometheus.Registerer
 		CorrelationAttribute: l.CorrelationAttribute,
 		MemberAttribute:      l.MemberAttribute, MemberValue: l.MemberValue,
 		MemberOf: l.MemberOf, NoMemberOf: l.NoMemberOf,
-		WriteOnly: l.WriteOnly, ManagedDNs: managed,
+		WriteOnly: l.WriteOnly, ManagedDNs: managed, Collision: l.Collision,
 	})
 	if err == nil {
 		err = checkLDAPMappings(tc, d.Options)

@@ -22,7 +22,7 @@ func (c *Client) Converge(ctx context.Context, req *targets.Request) (*targets.R
 	if req == nil || req.Desired == nil {
 		return nil, targets.Permanent("scim converge", errors.New("no desired state"))
 	}
-	cv := &converge{c: c, desired: req.Desired}
+	cv := &converge{c: c, req: req, desired: req.Desired}
 	if req.Link != nil {
 		cv.linkID, cv.applied = req.Link.ID, req.Link.Applied
 	}
@@ -35,6 +35,7 @@ func (c *Client) Converge(ctx context.Context, req *targets.Request) (*targets.R
 // converge is one Converge call.
 type converge struct {
 	c        *Client
+	req      *targets.Request
 	desired  *targets.Account
 	applied  *targets.Account // nil: never converged, or unknown
 	linkID   string
@@ -292,8 +293,8 @@ func (c *Client) findUser(ctx context.Context, name string) (*user, error) {
 	return c.getUser(ctx, id)
 }
 
-// locate finds the user by its link, else by userName; nil when there is
-// none.
+// locate finds the user by its link, else by userName (adopted: see
+// adopt); nil when there is none.
 func (cv *converge) locate(ctx context.Context) (*user, error) {
 	if cv.linkID != "" {
 		u, err := cv.c.getUser(ctx, cv.linkID)
@@ -304,7 +305,28 @@ func (cv *converge) locate(ctx context.Context) (*user, error) {
 	if cv.userName == "" {
 		return nil, nil
 	}
-	return cv.c.findUser(ctx, cv.userName)
+	u, err := cv.c.findUser(ctx, cv.userName)
+	if err != nil || u == nil {
+		return u, err
+	}
+	return u, cv.adopt(ctx, u)
+}
+
+// adopt decides whether u, an app user found by the mapped userName that
+// the link does not name, is this person's, and claims it before anything
+// is written to it. The rule: its userName equals the mapped one (how it
+// was found) and, when the mapping writes externalId, the user has none or
+// the same; another person's link, or another externalId, is a conflict.
+func (cv *converge) adopt(ctx context.Context, u *user) error {
+	if cv.req.Owned(u.id) {
+		return nil
+	}
+	if want, ok := cv.desired.Attributes["externalId"].(string); ok && want != "" {
+		if have, _ := getCI(u.doc, "externalId").(string); have != "" && have != want {
+			return targets.Collision(u.id, u.id, "the app's user %q has externalId %q, not this person's %q", cv.userName, have, want)
+		}
+	}
+	return targets.ClaimAccount(ctx, cv.req, u.id, u.id)
 }
 
 // schemas lists the core schema and the extensions the mapping uses.
@@ -360,7 +382,13 @@ func (cv *converge) create(ctx context.Context) (*user, bool, error) {
 		return u, true, nil
 	case r.status == http.StatusConflict:
 		u, err := cv.c.findAfterConflict(ctx, op, func(ctx context.Context) (*user, error) { return cv.c.findUser(ctx, cv.userName) })
-		return u, false, err
+		if err == nil {
+			err = cv.adopt(ctx, u)
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return u, false, nil
 	}
 	return nil, false, cv.c.fail(op, r)
 }
