@@ -2,6 +2,7 @@ package scim
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +15,9 @@ import (
 
 // FuzzRequest drives the whole SCIM handler (auth, body handling, quirk
 // rewriting, the library, filters, PATCH, the store) with arbitrary methods,
-// paths, queries and bodies. No input may produce a 5xx or a panic.
+// paths, queries and bodies. No input may produce a 5xx or a panic, and no
+// successful answer may show a userName that checkUserName refuses (every
+// user here was written through the SCIM API).
 func FuzzRequest(f *testing.F) {
 	seeds := []struct{ method, path, body string }{
 		{"GET", "/Users?filter=userName%20eq%20%22a%22&startIndex=1&count=100", ""},
@@ -29,6 +32,14 @@ func FuzzRequest(f *testing.F) {
 		{"POST", "/Users/.search", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"not (active eq true)","count":-3}`},
 		{"DELETE", "/Groups/seed-group", ""},
 		{"GET", "/Schemas/urn:ietf:params:scim:schemas:extension:tenure:2.0:User", ""},
+		// userNames checkUserName refuses, on every path that sets one.
+		{"POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"zw\u200bsp@x"}`},
+		{"POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ｆｕｌｌ@x"}`},
+		{"POST", "/Users", "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"bad\xff\\ud800\"}"},
+		{"PUT", "/Users/seed-user", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":" seed@x\t"}`},
+		{"PUT", "/Users/seed-user", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"Jose\u0301 M\u00fcller"}`},
+		{"PATCH", "/Users/seed-user", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"userName":"\ufeffseed@x","active":true}}]}`},
+		{"PATCH", "/Users/seed-user", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:userName","value":"seed\u202e@x"}]}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, []byte(s.body))
@@ -82,5 +93,35 @@ func FuzzRequest(f *testing.F) {
 		if rec.Code >= 500 && rec.Code != http.StatusNotImplemented {
 			t.Fatalf("%s %s %q: %d %s", method, path, body, rec.Code, rec.Body)
 		}
+		if rec.Code/100 == 2 {
+			for _, name := range userNames(rec.Body.Bytes()) {
+				if err := checkUserName(name); err != nil {
+					t.Fatalf("%s %s %q: %d with userName %q: %v", method, path, body, rec.Code, name, err)
+				}
+			}
+		}
 	})
+}
+
+// userNames returns the userNames in a user or list response.
+func userNames(body []byte) []string {
+	var m struct {
+		UserName  any `json:"userName"`
+		Resources []struct {
+			UserName any `json:"userName"`
+		} `json:"Resources"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		return nil
+	}
+	var out []string
+	if s, ok := m.UserName.(string); ok {
+		out = append(out, s)
+	}
+	for _, r := range m.Resources {
+		if s, ok := r.UserName.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

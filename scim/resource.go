@@ -79,6 +79,9 @@ func (p projection) wants(name string) bool {
 func (h *resourceHandler) Create(r *http.Request, attrs libscim.ResourceAttributes) (libscim.Resource, error) {
 	ctx := r.Context()
 	res, err := h.fromAttributes(attrs)
+	if err == nil && h.kind == store.KindUser {
+		err = checkUserName(res.Name)
+	}
 	if err != nil {
 		return libscim.Resource{}, h.scimError(ctx, err, "")
 	}
@@ -362,7 +365,16 @@ func (h *resourceHandler) Replace(r *http.Request, id string, attrs libscim.Reso
 // write stores next in place of old unless nothing changed, so repeated PUTs
 // and no-op PATCHes from clients that resend everything leave the version
 // (and, later, the lifecycle) untouched. It returns what is stored.
+//
+// A userName is checked only when the write changes it: a user stored before
+// the check keeps working (PUTs that resend its name, PATCHes of other
+// attributes) until a write renames it.
 func (h *resourceHandler) write(tx store.Tx, old, next *store.Resource) (*store.Resource, error) {
+	if h.kind == store.KindUser && next.Name != old.Name {
+		if err := checkUserName(next.Name); err != nil {
+			return nil, err
+		}
+	}
 	res := *next
 	res.ID, res.Source, res.Created, res.Version, res.Modified = old.ID, old.Source, old.Created, old.Version, old.Modified
 	if sameContent(old, &res) {
@@ -543,7 +555,7 @@ func (h *resourceHandler) fromAttributes(attrs map[string]any) (*store.Resource,
 	switch h.kind {
 	case store.KindUser:
 		name, _ := a["userName"].(string)
-		if strings.TrimSpace(name) == "" {
+		if name == "" { // anything else about it: checkUserName
 			return nil, invalidValue("userName is required")
 		}
 		res.Name = name
@@ -715,8 +727,15 @@ func (h *resourceHandler) scimError(ctx context.Context, err error, id string) e
 	if errors.As(err, &sp) && sp != nil {
 		return *sp
 	}
-	var rej interface{ Rejected() string }
+	var (
+		uniq interface{ Uniqueness() string }
+		rej  interface{ Rejected() string }
+	)
 	switch {
+	case errors.As(err, &uniq):
+		e := scimerr.ScimErrorUniqueness
+		e.Detail = uniq.Uniqueness()
+		return e
 	case errors.As(err, &rej):
 		return invalidValue(rej.Rejected())
 	case errors.Is(err, store.ErrNotFound):

@@ -64,6 +64,20 @@ type Options struct {
 	// Hook, if set, sees every resource write inside its transaction: the
 	// lifecycle intake records transitions and schedules jobs there, so a
 	// 2xx means the write and everything it implies are durable together.
+	//
+	// An error from the hook aborts the write (nothing is stored) and is
+	// answered by what it implements, found with errors.As in this order:
+	//
+	//   - interface{ Uniqueness() string }: the write would give a value
+	//     someone else holds (a second active person with the same
+	//     correlation key): 409, scimType uniqueness, the string as detail.
+	//   - interface{ Rejected() string }: the client's data cannot be
+	//     accepted: 400, scimType invalidValue, the string as detail.
+	//   - anything else: 500; the error is logged with the request id and
+	//     not shown to the client.
+	//
+	// The strings go to the client verbatim: they should name the attribute
+	// and say what is wrong, and carry nothing the client may not see.
 	Hook WriteHook
 }
 
@@ -76,8 +90,10 @@ type WriteHook interface {
 	// have no effect outside tx; effects that belong after the commit
 	// (metrics, waking workers) go in the returned func, which runs once
 	// the transaction committed, for the final run only. An error aborts
-	// the write; an error with a Rejected() string method is the client's
-	// fault (400 invalidValue with that detail), anything else a 500.
+	// the write: an error with a Uniqueness() string method is a 409
+	// uniqueness, one with a Rejected() string method a 400 invalidValue
+	// (each with that string as detail), anything else a 500; see
+	// Options.Hook.
 	OnWrite(tx store.Tx, before, after *store.Resource) (committed func(), err error)
 }
 
