@@ -183,6 +183,9 @@ func (h *Handler) routes() *mux.Router {
 	}
 	const job = "/jobs/{target}/{person}"
 	get("/identities/{id}", h.identity)
+	post("/identities/{id}/link/{target}", "link account", h.link)
+	post("/identities/{id}/unlink/{target}", "unlink account", h.unlink)
+	get("/conflicts", h.conflicts)
 	get("/jobs", h.jobs)
 	get("/jobs/counts", h.counts)
 	get(job, h.job)
@@ -330,7 +333,7 @@ func (h *Handler) writeErr(w http.ResponseWriter, r *http.Request, err error) in
 		status = se.status
 	case errors.Is(err, engine.ErrNoIdentity), errors.Is(err, engine.ErrNoTarget), errors.Is(err, queue.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, engine.ErrGuardNotTripped):
+	case errors.Is(err, engine.ErrGuardNotTripped), errors.Is(err, engine.ErrOwned):
 		status = http.StatusConflict
 	case errors.Is(err, engine.ErrPlanInput):
 		status = http.StatusBadRequest

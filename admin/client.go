@@ -124,6 +124,26 @@ func (c *Client) Identity(ctx context.Context, id string) (*Identity, error) {
 	return get[Identity](ctx, c, "/identities/"+url.PathEscape(id), nil)
 }
 
+// Link links the person id to an account on target (an operator's
+// resolution of a conflict).
+func (c *Client) Link(ctx context.Context, id, target, account, ref string) (*engine.LinkState, error) {
+	return post[engine.LinkState](ctx, c, "/identities/"+url.PathEscape(id)+"/link/"+url.PathEscape(target), LinkRequest{Account: account, Ref: ref})
+}
+
+// Unlink drops the person's link on target.
+func (c *Client) Unlink(ctx context.Context, id, target string) (*engine.LinkState, error) {
+	return post[engine.LinkState](ctx, c, "/identities/"+url.PathEscape(id)+"/unlink/"+url.PathEscape(target), struct{}{})
+}
+
+// Conflicts lists the parked ownership conflicts.
+func (c *Client) Conflicts(ctx context.Context) ([]engine.ConflictView, error) {
+	out, err := get[[]engine.ConflictView](ctx, c, "/conflicts", nil)
+	if err != nil {
+		return nil, err
+	}
+	return *out, nil
+}
+
 // Jobs is GET /jobs; an empty state lists every state, a zero limit takes
 // the server's default.
 func (c *Client) Jobs(ctx context.Context, state string, offset, limit int) (*JobList, error) {

@@ -29,6 +29,43 @@ func (h *Handler) identity(r *http.Request) (any, error) {
 	return out, nil
 }
 
+// LinkRequest is the body of POST /identities/{id}/link/{target}: the
+// account (its anchor as Tenure stores it: entryUUID, objectGUID, the
+// app's id) and, optionally, its reference (a DN).
+type LinkRequest struct {
+	Account string `json:"account"`
+	Ref     string `json:"ref,omitempty"`
+}
+
+// POST /identities/{id}/link/{target}: an operator links the person to an
+// account (resolving a conflict); refused with 409 if another person links
+// it.
+func (h *Handler) link(r *http.Request) (any, error) {
+	var req LinkRequest
+	if err := h.decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Account == "" {
+		return nil, errorf(http.StatusBadRequest, "account (the account's id on the target) is required")
+	}
+	return h.eng.Link(r.Context(), pathVar(r, "target"), pathVar(r, "id"), req.Account, req.Ref, Actor(r))
+}
+
+// POST /identities/{id}/unlink/{target}: the person's link is dropped;
+// nothing is written to the account.
+func (h *Handler) unlink(r *http.Request) (any, error) {
+	return h.eng.Unlink(r.Context(), pathVar(r, "target"), pathVar(r, "id"), Actor(r))
+}
+
+// GET /conflicts: every parked ownership conflict.
+func (h *Handler) conflicts(r *http.Request) (any, error) {
+	cs, err := h.eng.Conflicts(r.Context())
+	if cs == nil {
+		cs = []engine.ConflictView{}
+	}
+	return cs, err
+}
+
 // GET /jobs?state=&offset=&limit=. Without a state, every state is listed:
 // in flight, then scheduled, then dead.
 func (h *Handler) jobs(r *http.Request) (any, error) {

@@ -21,7 +21,10 @@ type IdentityView struct {
 	Record  *mapper.Record        `json:"record"`
 	State   mapper.State          `json:"state"`
 	Targets map[string]TargetView `json:"targets"`
-	Events  []Event               `json:"events"`
+	// Contests are other people parked on a conflict over this person's
+	// accounts (the person's own conflicts are on their links).
+	Contests []Contest `json:"contests,omitempty"`
+	Events   []Event   `json:"events"`
 }
 
 // TargetView is one target's side of a person.
@@ -58,6 +61,9 @@ func (e *Engine) Identity(ctx context.Context, id string) (*IdentityView, error)
 				return err
 			}
 			v.Targets[t] = TargetView{Link: ls}
+		}
+		if v.Contests, err = contests(r, person); err != nil {
+			return err
 		}
 		v.Events, err = Events(r, person, RecentEvents)
 		return err

@@ -203,3 +203,163 @@ func contests(r store.Reader, person string) ([]Contest, error) {
 	})
 	return out, err
 }
+
+// ConflictView is one parked conflict, for the admin API.
+type ConflictView struct {
+	Target   string        `json:"target"`
+	Person   string        `json:"person"`
+	Conflict ConflictState `json:"conflict"`
+}
+
+// Conflicts lists every parked conflict, by target and person.
+func (e *Engine) Conflicts(ctx context.Context) ([]ConflictView, error) {
+	var out []ConflictView
+	err := e.st.View(ctx, func(r store.Reader) error {
+		out = out[:0]
+		return r.ScanDocs(nsLink, "", false, func(k string, val []byte) (bool, error) {
+			ls, err := decode[LinkState](val)
+			if err != nil {
+				return false, fmt.Errorf("engine: link %s: %w", k, err)
+			}
+			if ls.Conflict != nil {
+				target, person, _ := SplitKey(k)
+				out = append(out, ConflictView{Target: target, Person: person, Conflict: *ls.Conflict})
+			}
+			return true, nil
+		})
+	})
+	return out, err
+}
+
+// ErrOwned: an operator's link names an account another person links.
+var ErrOwned = errors.New("engine: the account is linked to another person")
+
+// Link is an operator's decision that the account anchor (ref: its DN or
+// downstream id, optional) on target is the person's: the link names it
+// from now on, any parked conflict is cleared and the key runs now. An
+// account another person links is refused with ErrOwned: unlink it there
+// first. Audited with actor.
+func (e *Engine) Link(ctx context.Context, target, id, anchor, ref, actor string) (*LinkState, error) {
+	if _, ok := e.Policy().Target(target); !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNoTarget, target)
+	}
+	if anchor == "" {
+		return nil, errors.New("engine: link: no account id")
+	}
+	now := e.now()
+	var out *LinkState
+	err := e.st.Update(ctx, func(tx store.Tx) error {
+		person, err := e.personID(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := linkAnchor(tx, target, person, anchor, ref); err != nil {
+			var c *targets.Conflict
+			if errors.As(err, &c) {
+				return fmt.Errorf("%w (person %s)", ErrOwned, c.Owner)
+			}
+			return err
+		}
+		ls, err := loadLink(tx, target, person)
+		if err != nil {
+			return err
+		}
+		if ls == nil {
+			ls = &LinkState{}
+		}
+		if ls.ID != anchor {
+			if err := releaseAnchor(tx, target, person, ls.ID); err != nil {
+				return err
+			}
+			// What was applied was applied to another account.
+			ls.Link = targets.Link{ID: anchor, Ref: ref}
+		} else if ref != "" {
+			ls.Ref = ref
+		}
+		if err := clearConflict(tx, target, person, ls.Conflict, "linked by an operator", now); err != nil {
+			return err
+		}
+		ls.Conflict = nil
+		ls.Result = "linked by " + actor
+		if err := putJSON(tx, nsLink, Key(target, person), ls); err != nil {
+			return err
+		}
+		if err := newAuditor(tx, now).add(person, Event{Kind: EventAdmin, Target: target, Actor: actor,
+			Detail: fmt.Sprintf("linked to account %s %s", anchor, ref)}); err != nil {
+			return err
+		}
+		out = ls
+		return e.sched.ScheduleTx(tx, Key(target, person), now)
+	})
+	if err == nil {
+		e.Wake()
+	}
+	return out, err
+}
+
+// Unlink is an operator's decision that the person's link on target is
+// wrong: the account is no longer theirs (nothing is written to it), any
+// parked conflict is cleared. The key is not run: the person's next change
+// or `tenure jobs run` converges them again, which looks for an account as
+// for someone never converged. Audited with actor.
+func (e *Engine) Unlink(ctx context.Context, target, id, actor string) (*LinkState, error) {
+	if _, ok := e.Policy().Target(target); !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNoTarget, target)
+	}
+	now := e.now()
+	var out *LinkState
+	err := e.st.Update(ctx, func(tx store.Tx) error {
+		person, err := e.personID(tx, id)
+		if err != nil {
+			return err
+		}
+		ls, err := loadLink(tx, target, person)
+		if err != nil {
+			return err
+		}
+		if ls == nil {
+			ls = &LinkState{}
+		}
+		old := ls.Link
+		if err := releaseAnchor(tx, target, person, old.ID); err != nil {
+			return err
+		}
+		if err := clearConflict(tx, target, person, ls.Conflict, "unlinked by an operator", now); err != nil {
+			return err
+		}
+		ls.Link, ls.Conflict, ls.Result = targets.Link{}, nil, "unlinked by "+actor
+		if err := putJSON(tx, nsLink, Key(target, person), ls); err != nil {
+			return err
+		}
+		out = ls
+		return newAuditor(tx, now).add(person, Event{Kind: EventAdmin, Target: target, Actor: actor,
+			Detail: fmt.Sprintf("unlinked from account %s %s", orDash(old.ID), old.Ref)})
+	})
+	return out, err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// personID resolves a person id or SCIM user id to a stored person.
+func (e *Engine) personID(r store.Reader, id string) (string, error) {
+	person, err := personOf(r, id)
+	if err != nil {
+		return "", err
+	}
+	if person == "" {
+		person = id
+	}
+	rec, err := loadRecord(r, person)
+	if err != nil {
+		return "", err
+	}
+	if rec == nil {
+		return "", ErrNoIdentity
+	}
+	return person, nil
+}

@@ -23,7 +23,8 @@ import (
 //
 //	tenure jobs list [--state STATE] [--offset N] [--limit N]
 //	tenure jobs counts | show KEY | replay KEY | cancel KEY | run KEY
-//	tenure identity show ID
+//	tenure identity show ID | link ID --target T --account ANCHOR [--ref DN] | unlink ID --target T
+//	tenure jobs conflicts
 //	tenure guard status [TARGET] | approve TARGET | discard TARGET
 //	tenure reconcile --target NAME [--delete-orphans]
 //	tenure plan (--user FILE | --id ID) [--at TIME] [--source NAME]
@@ -44,20 +45,23 @@ var adminCommands = map[string]struct {
 	synopsis string
 	run      cmdFunc
 }{
-	"jobs list":     {"[--state scheduled|inflight|dead] [--offset N] [--limit N]", jobsList},
-	"jobs counts":   {"", jobsCounts},
-	"jobs show":     {"KEY", jobsShow},
-	"jobs replay":   {"KEY", jobAction("replay")},
-	"jobs cancel":   {"KEY", jobAction("cancel")},
-	"jobs run":      {"KEY", jobAction("run")},
-	"identity show": {"ID", identityShow},
-	"guard status":  {"[TARGET]", guardStatus},
-	"guard approve": {"TARGET", guardResolve("approve")},
-	"guard discard": {"TARGET", guardResolve("discard")},
-	"reconcile":     {"--target NAME [--delete-orphans]", reconcileCmd},
-	"plan":          {"(--user FILE.json | --id ID) [--at TIME] [--source NAME]", planCmd},
-	"policy reload": {"", policyReload},
-	"backup":        {"--out FILE", backupCmd},
+	"jobs list":       {"[--state scheduled|inflight|dead] [--offset N] [--limit N]", jobsList},
+	"jobs counts":     {"", jobsCounts},
+	"jobs show":       {"KEY", jobsShow},
+	"jobs replay":     {"KEY", jobAction("replay")},
+	"jobs cancel":     {"KEY", jobAction("cancel")},
+	"jobs run":        {"KEY", jobAction("run")},
+	"identity show":   {"ID", identityShow},
+	"identity link":   {"ID --target NAME --account ACCOUNT-ID [--ref DN]", identityLink},
+	"identity unlink": {"ID --target NAME", identityUnlink},
+	"jobs conflicts":  {"", jobsConflicts},
+	"guard status":    {"[TARGET]", guardStatus},
+	"guard approve":   {"TARGET", guardResolve("approve")},
+	"guard discard":   {"TARGET", guardResolve("discard")},
+	"reconcile":       {"--target NAME [--delete-orphans]", reconcileCmd},
+	"plan":            {"(--user FILE.json | --id ID) [--at TIME] [--source NAME]", planCmd},
+	"policy reload":   {"", policyReload},
+	"backup":          {"--out FILE", backupCmd},
 }
 
 // adminGroups are the commands that take a subcommand.
@@ -250,6 +254,59 @@ func guardResolve(action string) cmdFunc {
 			fmt.Fprintf(w, "guard %s discarded: the held destructive operations were dropped\n", gs.Target)
 		}
 	})
+}
+
+// identityLink links a person to an account an operator names (the id a
+// conflict shows), resolving the conflict.
+func identityLink(ctx context.Context, c *adminCLI, args []string) error {
+	target := c.fs.String("target", "", "the target (required)")
+	account := c.fs.String("account", "", "the account's id on the target: entryUUID, objectGUID or the app's id (required)")
+	ref := c.fs.String("ref", "", "the account's DN or reference, if known")
+	pos, err := c.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *target == "" || *account == "" {
+		return c.usage()
+	}
+	ls, err := c.client.Link(ctx, pos[0], *target, *account, *ref)
+	if err != nil {
+		return err
+	}
+	return c.print(ls, func(w io.Writer) {
+		fmt.Fprintf(w, "%s on %s linked to account %s %s; converging now\n", pos[0], *target, ls.ID, ls.Ref)
+	})
+}
+
+// identityUnlink drops a person's link on a target.
+func identityUnlink(ctx context.Context, c *adminCLI, args []string) error {
+	target := c.fs.String("target", "", "the target (required)")
+	pos, err := c.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *target == "" {
+		return c.usage()
+	}
+	ls, err := c.client.Unlink(ctx, pos[0], *target)
+	if err != nil {
+		return err
+	}
+	return c.print(ls, func(w io.Writer) {
+		fmt.Fprintf(w, "%s on %s unlinked; nothing was written to the account. `tenure jobs run %s/%s` converges them again\n", pos[0], *target, *target, pos[0])
+	})
+}
+
+// jobsConflicts lists the people parked on an ownership conflict.
+func jobsConflicts(ctx context.Context, c *adminCLI, args []string) error {
+	if _, err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	cs, err := c.client.Conflicts(ctx)
+	if err != nil {
+		return err
+	}
+	return c.print(cs, func(w io.Writer) { writeConflicts(w, cs) })
 }
 
 func guardStatus(ctx context.Context, c *adminCLI, args []string) error {

@@ -161,6 +161,12 @@ func writeIdentity(w io.Writer, v *admin.Identity) {
 		tw = newTable(w)
 		if l := t.Link; l != nil {
 			fmt.Fprintf(tw, "  account\tid %s, ref %s\n", orNone(l.ID), orNone(l.Ref))
+			if l.Name != "" {
+				fmt.Fprintf(tw, "  name\t%s (for %s, taken by another account)\n", l.Name, l.Wanted)
+			}
+			if c := l.Conflict; c != nil {
+				fmt.Fprintf(tw, "  CONFLICT\t%s since %s\n", conflictText(&c.Conflict), ts(c.Since))
+			}
 			fmt.Fprintf(tw, "  applied\t%s\n", accountSummary(l.Applied))
 			fmt.Fprintf(tw, "  converged\tgeneration %d at %s: %s\n", l.Generation, ts(l.At), orNone(l.Result))
 			fmt.Fprintf(tw, "  next\t%s\n", ts(l.Next))
@@ -174,6 +180,14 @@ func writeIdentity(w io.Writer, v *admin.Identity) {
 		fmt.Fprintf(tw, "  job\t%s\n", job)
 		tw.Flush()
 	}
+	if len(v.Contests) > 0 {
+		fmt.Fprintln(w, "\ncontested: other people are parked on a conflict over this person's accounts")
+		tw = newTable(w)
+		for _, c := range v.Contests {
+			fmt.Fprintf(tw, "  %s\tperson %s\n", c.Target, c.Person)
+		}
+		tw.Flush()
+	}
 	if len(v.Events) > 0 {
 		fmt.Fprintln(w, "\nrecent events (newest first)")
 		tw = newTable(w)
@@ -182,6 +196,40 @@ func writeIdentity(w io.Writer, v *admin.Identity) {
 		}
 		tw.Flush()
 	}
+}
+
+// conflictText says what a conflict is in one line.
+func conflictText(c *targets.Conflict) string {
+	s := string(c.Reason)
+	switch c.Reason {
+	case targets.ConflictOwned:
+		s = "the account is another person's (" + c.Owner + ")"
+	case targets.ConflictCollision:
+		s = "naming collision"
+	case targets.ConflictAmbiguous:
+		s = "several accounts match"
+	}
+	if c.Ref != "" || c.ID != "" {
+		s += ": " + strings.TrimSpace(c.Ref+" "+c.ID)
+	}
+	if c.Detail != "" {
+		s += " — " + c.Detail
+	}
+	return s
+}
+
+func writeConflicts(w io.Writer, cs []engine.ConflictView) {
+	if len(cs) == 0 {
+		fmt.Fprintln(w, "no conflicts")
+		return
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "TARGET\tPERSON\tSINCE\tCONFLICT")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Target, c.Person, ts(c.Conflict.Since), conflictText(&c.Conflict.Conflict))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "resolve with `tenure identity link|unlink`, or by changing the data; see docs/operations.md")
 }
 
 func eventText(ev engine.Event) string {

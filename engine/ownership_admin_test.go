@@ -1,0 +1,110 @@
+package engine_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/tenurehq/tenure/engine"
+	"github.com/tenurehq/tenure/ldapsync"
+	"github.com/tenurehq/tenure/targets"
+)
+
+// TestOwnershipOperator: a naming collision with a hand-made entry parks
+// the person (shown on their identity, in the conflicts list, in the
+// metrics and the audit log) and writes nothing; an operator resolves it
+// by linking the person to an account, and can unlink; linking an account
+// another person holds is refused.
+func TestOwnershipOperator(t *testing.T) {
+	f := slapdDirectory(t).fixture(t)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		f.t = t
+		e := newEnvWith(t, b, f.policy, map[string]targets.Target{"dir": f.target()})
+		ctx := t.Context()
+		users := ldapsync.JoinDN(ldapsync.RDN("ou", "Engineering"), f.base)
+		name := "victim." + b.name
+		dn := ldapsync.JoinDN(ldapsync.RDN("uid", name), users)
+		f.add(dn, map[string][]string{"objectClass": {"inetOrgPerson"}, "uid": {name}, "cn": {"By Hand"}, "sn": {"Hand"},
+			"employeeNumber": {"H-" + b.name}})
+		before := f.find("H-" + b.name)
+
+		id := e.user(name, map[string]any{enterpriseURN: map[string]any{"employeeNumber": "V-" + b.name, "department": "Engineering"}})
+		e.run()
+		after := f.find("H-" + b.name)
+		if after == nil || after.attrs.GetAttributeValue("entryCSN") != before.attrs.GetAttributeValue("entryCSN") || len(after.groups) != 0 {
+			t.Fatalf("the hand-made entry changed: %+v", after)
+		}
+		if f.find("V-"+b.name) != nil {
+			t.Fatal("the colliding person got an account somewhere")
+		}
+		v, err := e.eng.Identity(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link := v.Targets["dir"].Link
+		if link == nil || link.Conflict == nil || link.Conflict.Reason != targets.ConflictCollision || link.Conflict.ID != before.anchor {
+			t.Fatalf("identity shows link %+v, want a collision over %s", link, before.anchor)
+		}
+		person := v.Record.ID
+		cs, err := e.eng.Conflicts(ctx)
+		if err != nil || !slices.ContainsFunc(cs, func(c engine.ConflictView) bool { return c.Person == person && c.Target == "dir" }) {
+			t.Errorf("conflicts %+v %v: %s not listed", cs, err, person)
+		}
+		if got := e.metric("tenure_engine_conflicts_total", "target", "dir", "reason", "collision"); got != 1 {
+			t.Errorf("conflicts_total = %v, want 1", got)
+		}
+		if !slices.ContainsFunc(v.Events, func(ev engine.Event) bool { return ev.Kind == engine.EventConflict }) {
+			t.Errorf("no conflict event in %+v", v.Events)
+		}
+		// Parked, not spinning: running again does nothing until the
+		// recheck; the sweep counts it.
+		if n := e.run(); n != 0 {
+			t.Errorf("%d converges ran for a parked key", n)
+		}
+		if _, err := e.eng.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.metric("tenure_engine_account_conflicts", "target", "dir"); got != 1 {
+			t.Errorf("account_conflicts = %v, want 1", got)
+		}
+
+		// A second person cannot be linked to an account the first holds
+		// once the operator gives it to the first.
+		ls, err := e.eng.Link(ctx, "dir", id, before.anchor, dn, "alice")
+		if err != nil || ls.ID != before.anchor || ls.Conflict != nil {
+			t.Fatalf("link: %+v %v", ls, err)
+		}
+		e.run()
+		adopted := f.find("V-" + b.name)
+		if adopted == nil || adopted.anchor != before.anchor || !slices.Contains(adopted.groups, "staff") {
+			t.Fatalf("after the operator's link the person's account is %+v", adopted)
+		}
+		v, _ = e.eng.Identity(ctx, id)
+		if l := v.Targets["dir"].Link; l.Conflict != nil || l.ID != before.anchor || l.Result != "ok" {
+			t.Errorf("after link and converge: %+v", l)
+		}
+		if !slices.ContainsFunc(v.Events, func(ev engine.Event) bool { return ev.Kind == engine.EventResolved }) ||
+			!slices.ContainsFunc(v.Events, func(ev engine.Event) bool { return ev.Kind == engine.EventAdmin && ev.Actor == "alice" }) {
+			t.Errorf("no resolved/admin events in %+v", v.Events)
+		}
+		other := e.user("other."+b.name, map[string]any{enterpriseURN: map[string]any{"employeeNumber": "O-" + b.name, "department": "Engineering"}})
+		e.run()
+		if _, err := e.eng.Link(ctx, "dir", other, before.anchor, "", "alice"); !errors.Is(err, engine.ErrOwned) {
+			t.Errorf("linking another's account: %v, want ErrOwned", err)
+		}
+		// Unlink: nothing is written to the account; the owner index frees it.
+		csn := f.find("V-" + b.name).attrs.GetAttributeValue("entryCSN")
+		if _, err := e.eng.Unlink(ctx, "dir", id, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		e.run()
+		if got := f.find("V-" + b.name); got == nil || got.attrs.GetAttributeValue("entryCSN") != csn {
+			t.Errorf("unlink wrote to the account: %+v", got)
+		}
+		// Once free, the account can be given to someone else (their own
+		// account is released from the index).
+		if _, err := e.eng.Link(ctx, "dir", other, before.anchor, "", "alice"); err != nil {
+			t.Errorf("linking a freed account: %v", err)
+		}
+	})
+}
