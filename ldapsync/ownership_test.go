@@ -117,6 +117,12 @@ func conformCollisionFail(t *testing.T, s *dirServer) {
 			t.Errorf("conflict %+v does not name %s", cf, dn)
 		}
 	}
+	// The dry run sees the same collision.
+	if m, err := c.d.Find(t.Context(), &targets.Request{Desired: s.person("victim", map[string]any{"employeeNumber": "E77"})}); m != nil {
+		t.Errorf("find: %+v, want no match", m)
+	} else {
+		wantConflict(t, err, targets.ConflictCollision)
+	}
 	sameSnapshot(t, "hand-made entry", before, c.snapshot(t, dn))
 	sameSnapshot(t, "group", groups, c.snapshot(t, c.groupDN("eng")))
 	if len(o.m) != 0 {
@@ -160,8 +166,18 @@ func conformCollisionSuffix(t *testing.T, s *dirServer) {
 	if !c.isMember(t, "eng", ra.Link.Ref) || c.isMember(t, "ops", ra.Link.Ref) || !c.isMember(t, "ops", rb.Link.Ref) {
 		t.Errorf("groups mixed up between %s and %s", ra.Link.Ref, rb.Link.Ref)
 	}
-	// A third person with the name and a hand-made coll3 gets coll4.
+	// A third person with the name and a hand-made coll3 gets coll4,
+	// which the dry run foresees.
 	s.addEntry(t, s, JoinDN(RDN(s.rdn, "coll3"), c.people), "coll3", map[string][]string{"employeeNumber": {"X"}})
+	m, err := c.d.Find(t.Context(), &targets.Request{Desired: s.person("coll", map[string]any{"employeeNumber": "C1"})})
+	if err != nil || m == nil || !m.Renamed || !EqualDN(m.Ref, JoinDN(RDN(s.rdn, "coll4"), c.people)) {
+		t.Errorf("find: %+v %v, want a rename to coll4", m, err)
+	}
+	// The person whose account is found by correlation is a link.
+	m, err = c.d.Find(t.Context(), &targets.Request{Desired: a})
+	if err != nil || m == nil || m.ID != ra.Link.ID || m.By != "correlation employeeNumber" {
+		t.Errorf("find of a known person: %+v %v", m, err)
+	}
 	rc, err := o.converge(t, c.d, "pc", nil, s.person("coll", map[string]any{"employeeNumber": "C1", "userPassword": nil}))
 	if err != nil {
 		t.Fatal(err)

@@ -973,3 +973,90 @@ func sameValues(a, b []string, dns bool) bool {
 	}
 	return true
 }
+
+var _ targets.Finder = (*Directory)(nil)
+
+// Find reports, reading only, the entry a Converge of req would link (by
+// its anchor, by correlation, or at its name when adoptable), the name a
+// collision rule would create it under, or the conflict it would stop at
+// (targets.Finder, for the dry run).
+func (d *Directory) Find(ctx context.Context, req *targets.Request) (*targets.Match, error) {
+	o, err := d.Options.withDefaults(d.Dialect)
+	if err != nil {
+		return nil, targets.Permanent("ldap find", err)
+	}
+	if req == nil || req.Desired == nil {
+		return nil, permanentf("find", "no desired state")
+	}
+	c := &converge{d: d, o: o, req: req, desired: req.Desired}
+	if req.Link != nil {
+		c.link, c.applied = req.Link.ID, req.Link.Applied
+		c.name, c.wanted = req.Link.Name, req.Link.Wanted
+	}
+	match := func(e *ldap.Entry, by string) *targets.Match {
+		return &targets.Match{ID: d.Dialect.Anchor(e), Ref: e.DN, By: by}
+	}
+	if c.link != "" {
+		f, err := d.Dialect.AnchorFilter(c.link)
+		if err != nil {
+			return nil, targets.Permanent("ldap find", fmt.Errorf("link id: %w", err))
+		}
+		es, err := c.find(ctx, o.BaseDN, f, false)
+		if err != nil {
+			return nil, err
+		}
+		if len(es) == 1 {
+			return match(es[0], "link"), nil
+		}
+	}
+	if ca := o.CorrelationAttribute; ca != "" {
+		if vals, err := values(c.desired.Attributes[ca]); err == nil && len(vals) == 1 {
+			es, err := c.find(ctx, o.BaseDN, Eq(ca, vals[0]), false)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case len(es) == 1:
+				return match(es[0], "correlation "+ca), nil
+			case len(es) > 1:
+				return nil, &targets.Conflict{Reason: targets.ConflictAmbiguous,
+					Detail: fmt.Sprintf("%d entries have %s %q: cannot tell which to link", len(es), ca, vals[0])}
+			}
+		}
+	}
+	if !c.desired.Exists {
+		return nil, nil
+	}
+	name, err := c.rdnValue()
+	if err != nil {
+		return nil, err
+	}
+	base := c.mappedRDN()
+	for n := 2; ; n++ {
+		dn := JoinDN(RDN(o.RDNAttribute, name), c.container())
+		e, err := c.read(ctx, dn)
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			if name != base {
+				return &targets.Match{Ref: dn, By: "name", Renamed: true}, nil
+			}
+			return nil, nil
+		}
+		ok, why := c.adoptable(e)
+		if ok || req.Owned(d.Dialect.Anchor(e)) {
+			return match(e, "name"), nil
+		}
+		next := c.nextName(base, n)
+		for next != "" && next == name {
+			n++
+			next = c.nextName(base, n)
+		}
+		if next == "" {
+			return nil, targets.Collision(d.Dialect.Anchor(e), e.DN,
+				"%s=%s exists and is not this person's account (%s); collision rule %s", o.RDNAttribute, name, why, o.Collision)
+		}
+		name = next
+	}
+}

@@ -76,24 +76,44 @@ func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }
 // It is idempotent: claiming an account the person already links is free.
 type ClaimFunc func(ctx context.Context, id, ref string) error
 
-// Claim calls req.Claim, or succeeds when the caller set none (tests
-// driving a target directly).
-func (req *Request) claim(ctx context.Context, id, ref string) error {
+// ClaimAccount runs the request's ClaimFunc: targets call it before they
+// write to any account they found rather than created or located by the
+// request's own link (adopted by correlation or by name). A request with
+// no ClaimFunc (a test driving a target directly) claims nothing.
+func ClaimAccount(ctx context.Context, req *Request, id, ref string) error {
 	if req == nil || req.Claim == nil {
 		return nil
 	}
 	return req.Claim(ctx, id, ref)
 }
 
-// ClaimAccount runs the request's ClaimFunc: targets call it before they
-// write to any account they found rather than created or located by the
-// request's own link (adopted by correlation or by name).
-func ClaimAccount(ctx context.Context, req *Request, id, ref string) error {
-	return req.claim(ctx, id, ref)
-}
-
 // Owned reports whether id is the account the request's link names: the
 // one account a target may write to without claiming it.
 func (req *Request) Owned(id string) bool {
 	return req != nil && req.Link != nil && req.Link.ID != "" && req.Link.ID == id
+}
+
+// Match is the existing account a converge would use for a person the
+// engine holds no account for, as a Finder reports it.
+type Match struct {
+	// ID and Ref name the account (ID may be empty for a name only).
+	ID  string `json:"id,omitempty"`
+	Ref string `json:"ref"`
+	// By says how it was found: "link", "correlation <attribute>", "name".
+	By string `json:"by"`
+	// Renamed is set when a collision rule would create the account under
+	// Ref instead of the mapped name (nothing exists to link).
+	Renamed bool `json:"renamed,omitempty"`
+}
+
+// Finder is a target that can tell, reading only, which existing account a
+// converge of req would link, so that a dry run shows "link existing"
+// rather than "create", and a conflict where a converge would stop.
+// Targets implement it optionally; the engine finds it by type assertion.
+type Finder interface {
+	// Find returns the account req's converge would adopt or rename to
+	// (nil: it would create one under the mapped name), or the *Conflict
+	// it would stop at. Ownership by another person is the caller's to
+	// check (Match.ID against its index).
+	Find(ctx context.Context, req *Request) (*Match, error)
 }

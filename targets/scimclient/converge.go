@@ -321,12 +321,21 @@ func (cv *converge) adopt(ctx context.Context, u *user) error {
 	if cv.req.Owned(u.id) {
 		return nil
 	}
+	if err := cv.foreign(u); err != nil {
+		return err
+	}
+	return targets.ClaimAccount(ctx, cv.req, u.id, u.id)
+}
+
+// foreign is the collision of an app user whose externalId is not the one
+// the mapping writes for this person.
+func (cv *converge) foreign(u *user) error {
 	if want, ok := cv.desired.Attributes["externalId"].(string); ok && want != "" {
 		if have, _ := getCI(u.doc, "externalId").(string); have != "" && have != want {
 			return targets.Collision(u.id, u.id, "the app's user %q has externalId %q, not this person's %q", cv.userName, have, want)
 		}
 	}
-	return targets.ClaimAccount(ctx, cv.req, u.id, u.id)
+	return nil
 }
 
 // schemas lists the core schema and the extensions the mapping uses.
@@ -626,4 +635,44 @@ func (cv *converge) delete(ctx context.Context, u *user) error {
 		}
 		return cv.c.fail(op, r)
 	}
+}
+
+var _ targets.Finder = (*Client)(nil)
+
+// Find reports, reading only, the app's user a Converge of req would link:
+// by its link, or by the mapped userName when adoptable (targets.Finder,
+// for the dry run).
+func (c *Client) Find(ctx context.Context, req *targets.Request) (*targets.Match, error) {
+	if req == nil || req.Desired == nil {
+		return nil, targets.Permanent("scim find", errors.New("no desired state"))
+	}
+	cv := &converge{c: c, req: req, desired: req.Desired}
+	if req.Link != nil {
+		cv.linkID, cv.applied = req.Link.ID, req.Link.Applied
+	}
+	if err := cv.prepare(); err != nil {
+		return nil, targets.Permanent("scim find", err)
+	}
+	if cv.linkID != "" {
+		u, err := c.getUser(ctx, cv.linkID)
+		if err != nil {
+			return nil, err
+		}
+		if u != nil {
+			return &targets.Match{ID: u.id, Ref: u.id, By: "link"}, nil
+		}
+	}
+	if cv.userName == "" {
+		return nil, nil
+	}
+	u, err := c.findUser(ctx, cv.userName)
+	if err != nil || u == nil {
+		return nil, err
+	}
+	if !req.Owned(u.id) {
+		if err := cv.foreign(u); err != nil {
+			return nil, err
+		}
+	}
+	return &targets.Match{ID: u.id, Ref: u.id, By: "userName"}, nil
 }
