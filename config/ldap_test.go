@@ -140,6 +140,7 @@ targets:
       no_member_of: true
       write_only: ["x y"]
       managed_ous: [dc=com]
+      collision: rename
     attributes: {"bad name": user.userName, uid: user.userName}
     references: {"man ager": manager}
     leaver: {move_to: ou=disabled}
@@ -159,6 +160,7 @@ targets:
 				`targets[0].ldap.object_classes[1]: "bad class" is not an object class name`,
 				`targets[0].ldap.correlation_attribute: "employee number" is not an LDAP attribute name`,
 				`targets[0].ldap.member_attribute: "mem_ber" is not an LDAP attribute name`,
+				`targets[0].ldap.collision: must be fail or suffix, got "rename"`,
 				"targets[0].ldap.member_of: set, but no_member_of",
 				`targets[0].ldap.write_only[0]: "x y" is not an LDAP attribute name`,
 				`targets[0].ldap.managed_ous[0]: "dc=com" is not under base_dn`,
