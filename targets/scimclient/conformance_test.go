@@ -306,6 +306,7 @@ func TestConformance(t *testing.T) {
 				{"Drift", conformDrift},
 				{"HostileValues", conformHostile},
 				{"Permanent", conformPermanent},
+				{"Ownership", conformOwnership},
 			} {
 				t.Run(tc.name, func(t *testing.T) { tc.run(t, f) })
 			}
