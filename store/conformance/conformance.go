@@ -99,6 +99,7 @@ func RunTests(t *testing.T, b Backend) {
 		{"DocReopen", testDocReopen},
 		{"DocConcurrentCounter", testDocConcurrentCounter},
 		{"DocConcurrentDistinct", testDocConcurrentDistinct},
+		{"DocUniqueClaim", testDocUniqueClaim},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, b) })

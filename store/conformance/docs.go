@@ -633,3 +633,72 @@ func testDocConcurrentDistinct(t *testing.T, b Backend) {
 		return nil
 	})
 }
+
+// errTaken is testDocUniqueClaim's "another writer owns it".
+var errTaken = errors.New("taken")
+
+// testDocUniqueClaim is the engine's one-owner index: writers race to
+// claim the same keys, each claim reading the index document and, if it is
+// free, writing it and the claimer's own link document in one Update. Every
+// key must end with exactly one owner, whose link names it, and no other
+// link may name it: a backend must not let two Updates that read the same
+// free document both commit.
+func testDocUniqueClaim(t *testing.T, b Backend) {
+	s := open(t, b)
+	const writers, keys = 8, 20
+	nsOwner, nsLink := store.Namespace("owner"), store.Namespace("link")
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			me := fmt.Sprintf("w%d", w)
+			for k := range keys {
+				key := fmt.Sprintf("t/anchor-%02d", (k+w)%keys) // different orders
+				err := s.Update(t.Context(), func(tx store.Tx) error {
+					owner, err := tx.GetDoc(nsOwner, key)
+					switch {
+					case errors.Is(err, store.ErrNotFound):
+					case err != nil:
+						return err
+					case string(owner) == me:
+						return nil
+					default:
+						return errTaken
+					}
+					if err := tx.PutDoc(nsOwner, key, []byte(me)); err != nil {
+						return err
+					}
+					return tx.PutDoc(nsLink, me+"/"+key, []byte(key))
+				})
+				if err != nil && !errors.Is(err, errTaken) {
+					t.Errorf("claim %s: %v", key, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	view(t, s, func(r store.Reader) error {
+		owners, err := scanDocs(r, nsOwner, "", false)
+		if err != nil {
+			return err
+		}
+		links, err := scanDocs(r, nsLink, "", false)
+		if err != nil {
+			return err
+		}
+		if len(owners) != keys {
+			t.Errorf("%d keys owned, want %d", len(owners), keys)
+		}
+		holders := map[string][]string{}
+		for _, l := range links {
+			me, _, _ := strings.Cut(l.key, "/")
+			holders[l.val] = append(holders[l.val], me)
+		}
+		for _, o := range owners {
+			if h := holders[o.key]; len(h) != 1 || h[0] != o.val {
+				t.Errorf("%s is owned by %s but linked by %v", o.key, o.val, h)
+			}
+		}
+		return nil
+	})
+}
