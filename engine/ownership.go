@@ -61,6 +61,29 @@ func linkAnchor(tx store.Tx, target, person, anchor, ref string) error {
 	return tx.PutDoc(nsOwner, ownerKey(target, anchor), []byte(person))
 }
 
+// relink links person's account on target to anchor (linkAnchor) and
+// returns their link state naming it, not yet stored; an account linked
+// before is released, and what was applied to it is forgotten.
+func relink(tx store.Tx, target, person, anchor, ref string) (*LinkState, error) {
+	if err := linkAnchor(tx, target, person, anchor, ref); err != nil {
+		return nil, err
+	}
+	ls, err := loadLink(tx, target, person)
+	if err != nil || ls == nil {
+		return &LinkState{Link: targets.Link{ID: anchor, Ref: ref}}, err
+	}
+	switch {
+	case ls.ID != anchor:
+		if err := releaseAnchor(tx, target, person, ls.ID); err != nil {
+			return nil, err
+		}
+		ls.Link = targets.Link{ID: anchor, Ref: ref}
+	case ref != "":
+		ls.Ref = ref
+	}
+	return ls, nil
+}
+
 // releaseAnchor gives up person's ownership of anchor, if it is theirs.
 func releaseAnchor(tx store.Tx, target, person, anchor string) error {
 	if anchor == "" {
@@ -85,24 +108,12 @@ func (e *Engine) claimFunc(target, person, owned string) targets.ClaimFunc {
 			return nil
 		}
 		err := e.st.Update(ctx, func(tx store.Tx) error {
-			if err := linkAnchor(tx, target, person, id, ref); err != nil {
-				return err
-			}
-			ls, err := loadLink(tx, target, person)
+			// The link names the account from now on, so a converge cut
+			// short finds it by anchor, not by search.
+			ls, err := relink(tx, target, person, id, ref)
 			if err != nil {
 				return err
 			}
-			if ls == nil {
-				ls = &LinkState{}
-			}
-			if ls.ID != "" && ls.ID != id {
-				if err := releaseAnchor(tx, target, person, ls.ID); err != nil {
-					return err
-				}
-			}
-			// The link names the account from now on, so a converge cut
-			// short finds it by anchor, not by search.
-			ls.ID, ls.Ref = id, ref
 			return putJSON(tx, nsLink, Key(target, person), ls)
 		})
 		if err == nil {
@@ -253,28 +264,13 @@ func (e *Engine) Link(ctx context.Context, target, id, anchor, ref, actor string
 		if err != nil {
 			return err
 		}
-		if err := linkAnchor(tx, target, person, anchor, ref); err != nil {
-			var c *targets.Conflict
-			if errors.As(err, &c) {
-				return fmt.Errorf("%w (person %s)", ErrOwned, c.Owner)
-			}
-			return err
+		ls, err := relink(tx, target, person, anchor, ref)
+		var c *targets.Conflict
+		if errors.As(err, &c) {
+			return fmt.Errorf("%w (person %s)", ErrOwned, c.Owner)
 		}
-		ls, err := loadLink(tx, target, person)
 		if err != nil {
 			return err
-		}
-		if ls == nil {
-			ls = &LinkState{}
-		}
-		if ls.ID != anchor {
-			if err := releaseAnchor(tx, target, person, ls.ID); err != nil {
-				return err
-			}
-			// What was applied was applied to another account.
-			ls.Link = targets.Link{ID: anchor, Ref: ref}
-		} else if ref != "" {
-			ls.Ref = ref
 		}
 		if err := clearConflict(tx, target, person, ls.Conflict, "linked by an operator", now); err != nil {
 			return err
