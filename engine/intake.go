@@ -81,9 +81,9 @@ func (e *Engine) userWrite(tx store.Tx, pol *mapper.Policy, before, after *store
 	if rec == nil && id == nil {
 		return nil, nil // deleting a user the engine never saw
 	}
-	corr, err := pol.Correlate(id, now)
+	corr, err := correlate(pol, id, now)
 	if err != nil {
-		return nil, &hookErr{fmt.Sprintf("correlation key: %v", err)}
+		return nil, err
 	}
 	if rec == nil {
 		prev, err := leftPerson(tx, res.Source, corr, now)
@@ -101,9 +101,21 @@ func (e *Engine) userWrite(tx store.Tx, pol *mapper.Policy, before, after *store
 			}
 		}
 	}
-	next, ch, err := pol.Observe(rec, res.ID, res.Source, id, now)
+	next, ch, err := observe(pol, rec, res.ID, res.Source, id, now)
 	if err != nil {
-		return nil, &hookErr{err.Error()}
+		return nil, err
+	}
+	if rec == nil && after != nil {
+		// The new person would take the SCIM id as theirs: if a person
+		// already has it, this is their first record, left behind when
+		// they came back through another one.
+		first, err := loadRecord(tx, next.ID)
+		if err != nil {
+			return nil, err
+		}
+		if first != nil {
+			return nil, supersededWrite(first, res.ID, next, now)
+		}
 	}
 	if rec != nil && next.Generation == rec.Generation && next.UserID == rec.UserID {
 		return nil, nil
@@ -117,17 +129,31 @@ func (e *Engine) userWrite(tx store.Tx, pol *mapper.Policy, before, after *store
 	if after != nil && corr != next.Correlation {
 		// A deleted record keeps its key: a later record with the same key
 		// is this person coming back.
-		if next.Correlation != "" {
-			if err := tx.DeleteDoc(nsCorr, corrKey(next.Source, next.Correlation)); err != nil {
-				return nil, err
-			}
+		take, err := claimCorrelation(tx, pol, res.Source, corr, next, now)
+		if err != nil {
+			return nil, err
 		}
-		if corr != "" {
-			if err := tx.PutDoc(nsCorr, corrKey(next.Source, corr), []byte(person)); err != nil {
-				return nil, err
+		if take {
+			if next.Correlation != "" {
+				// The old key, unless someone else holds it by now.
+				old := corrKey(next.Source, next.Correlation)
+				holder, err := getString(tx, nsCorr, old)
+				if err != nil {
+					return nil, err
+				}
+				if holder == person {
+					if err := tx.DeleteDoc(nsCorr, old); err != nil {
+						return nil, err
+					}
+				}
 			}
+			if corr != "" {
+				if err := tx.PutDoc(nsCorr, corrKey(next.Source, corr), []byte(person)); err != nil {
+					return nil, err
+				}
+			}
+			next.Correlation = corr
 		}
-		next.Correlation = corr
 	}
 	if err := putJSON(tx, nsPerson, person, next); err != nil {
 		return nil, err
@@ -237,6 +263,17 @@ func (e *Engine) scheduleAll(tx store.Tx, pol *mapper.Policy, person string, due
 // is corr in source, or nil: a new record matching them is that person
 // coming back, not a new one.
 func leftPerson(r store.Reader, source, corr string, now time.Time) (*mapper.Record, error) {
+	prev, err := corrHolder(r, source, corr)
+	if err != nil || prev == nil || live(prev, now) {
+		return nil, err
+	}
+	return prev, nil
+}
+
+// corrHolder returns the person the correlation index names for corr in
+// source, or nil: no key, nobody, or an entry whose person is gone (the
+// key is free).
+func corrHolder(r store.Reader, source, corr string) (*mapper.Record, error) {
 	if corr == "" {
 		return nil, nil
 	}
@@ -244,17 +281,124 @@ func leftPerson(r store.Reader, source, corr string, now time.Time) (*mapper.Rec
 	if err != nil || pid == "" {
 		return nil, err
 	}
-	prev, err := loadRecord(r, pid)
-	if err != nil || prev == nil {
-		return nil, err
+	return loadRecord(r, pid)
+}
+
+// live reports whether the person is hired and has not left at now: active,
+// or pending (pre-hire). A person created inactive has ended and is not.
+func live(rec *mapper.Record, now time.Time) bool {
+	st := rec.StateAt(now)
+	return st != mapper.StateTerminated && st != mapper.StatePurged
+}
+
+// claimCorrelation decides whether next, the record a write produces, takes
+// the correlation key corr in source (the caller checked it is not next's
+// key already). The key is free when nobody holds it, when its holder is
+// next's own person or someone who left (for a new record that would have
+// been a rehire). When it belongs to another live person, a live next is
+// refused with a *UniquenessError (two live persons with one key is one
+// person with two accounts, or one taking over the other's), and a next
+// that is not live itself (created inactive, or deactivated) is written but
+// keeps its old key, leaving the holder's alone. The intake and Plan both
+// decide through it.
+func claimCorrelation(r store.Reader, pol *mapper.Policy, source, corr string, next *mapper.Record, now time.Time) (bool, error) {
+	holder, err := corrHolder(r, source, corr)
+	if err != nil {
+		return false, err
 	}
-	if st := prev.StateAt(now); st != mapper.StateTerminated && st != mapper.StatePurged {
-		return nil, nil
+	if holder == nil || holder.ID == next.ID || !live(holder, now) {
+		return true, nil
 	}
-	return prev, nil
+	if !live(next, now) {
+		return false, nil
+	}
+	expr := "lifecycle.correlation"
+	if pol.Correlation != nil {
+		expr += ": " + pol.Correlation.Text
+	}
+	return false, &UniquenessError{
+		Attribute: expr, Key: corr,
+		HolderUser: holder.UserID, HolderPerson: holder.ID, HolderState: holder.StateAt(now),
+	}
+}
+
+// supersededWrite is a write to a person's first SCIM record (whose id is
+// their person id) after they came back through another record by
+// correlation: that record no longer speaks for them. A write that would
+// make it a live person again is refused; any other write (deactivating
+// it, updating it inactive) changes nothing, as its DELETE does.
+func supersededWrite(first *mapper.Record, userID string, next *mapper.Record, now time.Time) error {
+	if !live(next, now) {
+		return nil
+	}
+	return &UniquenessError{
+		Attribute: "id", Key: userID, Superseded: true,
+		HolderUser: first.UserID, HolderPerson: first.ID, HolderState: first.StateAt(now),
+	}
+}
+
+// UniquenessError refuses a user write that would give a second live
+// (active or pre-hire) SCIM record to one person: a correlation key that
+// already belongs to another live person, or a person's superseded first
+// record made active again. The SCIM layer answers 409 with scimType
+// uniqueness and the detail; nothing of the write is stored.
+type UniquenessError struct {
+	// Attribute names what collides: "lifecycle.correlation: <expression>",
+	// or "id" for a superseded record.
+	Attribute string
+	// Key is the correlation key (or the superseded SCIM id).
+	Key string
+	// HolderUser is the holder's current SCIM user id ("" if the source
+	// deleted it); HolderPerson its person id, HolderState its state.
+	HolderUser   string
+	HolderPerson string
+	HolderState  mapper.State
+	Superseded   bool
+}
+
+func (e *UniquenessError) Error() string { return e.Uniqueness() }
+
+// Uniqueness is the detail of the SCIM 409 uniqueness answer.
+func (e *UniquenessError) Uniqueness() string {
+	holder := "person " + e.HolderPerson
+	if e.HolderUser != "" {
+		holder = "user " + e.HolderUser
+		if e.HolderPerson != e.HolderUser {
+			holder += " (person " + e.HolderPerson + ")"
+		}
+	}
+	state := string(e.HolderState)
+	if e.HolderState == mapper.StatePending {
+		state = "pre-hire"
+	}
+	if e.Superseded {
+		return fmt.Sprintf("user %s was replaced by %s when its person was rehired by correlation (%s now); "+
+			"it cannot become active again: a second active record for one person is refused", e.Key, holder, state)
+	}
+	return fmt.Sprintf("correlation key %q (%s) already belongs to %s %s; "+
+		"a second active record for one person is refused", e.Key, e.Attribute, state, holder)
 }
 
 func corrKey(source, key string) string { return source + "/" + strconv.Quote(key) }
+
+// correlate is the policy's correlation key for id; a failure is the
+// client's (hookErr).
+func correlate(pol *mapper.Policy, id *mapper.Identity, now time.Time) (string, error) {
+	corr, err := pol.Correlate(id, now)
+	if err != nil {
+		return "", &hookErr{fmt.Sprintf("correlation key: %v", err)}
+	}
+	return corr, nil
+}
+
+// observe is pol.Observe with its failure the client's (hookErr).
+func observe(pol *mapper.Policy, rec *mapper.Record, userID, source string, id *mapper.Identity, now time.Time) (*mapper.Record, mapper.Change, error) {
+	next, ch, err := pol.Observe(rec, userID, source, id, now)
+	if err != nil {
+		return nil, ch, &hookErr{err.Error()}
+	}
+	return next, ch, nil
+}
 
 // hookErr is a write the policy cannot accept (an unparsable date, a
 // correlation expression failing on the data); cmd maps it to the SCIM

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/tenurehq/tenure/mapper"
@@ -33,6 +34,25 @@ type Plan struct {
 	State  mapper.State  `json:"state"`
 	// Targets are in policy order.
 	Targets []TargetPlan `json:"targets"`
+	// Refused is set when the SCIM server would refuse the planned write
+	// (a user document): nothing of it would be stored, so Person, Change
+	// and Targets are empty.
+	Refused *PlanRefusal `json:"refused,omitempty"`
+}
+
+// PlanRefusal is the SCIM error a planned write would be answered with
+// instead of being applied: 409 uniqueness for a second live record of one
+// person (UniquenessError). A write the policy cannot evaluate (400
+// invalidValue at the SCIM server) is a Plan error that wraps both ErrPolicy
+// and a *PlanRefusal.
+type PlanRefusal struct {
+	Status   int    `json:"status"`
+	ScimType string `json:"scimType"`
+	Detail   string `json:"detail"`
+}
+
+func (r *PlanRefusal) Error() string {
+	return fmt.Sprintf("the SCIM write would be refused: %d %s: %s", r.Status, r.ScimType, r.Detail)
 }
 
 // TargetPlan is what one target would see.
@@ -82,6 +102,12 @@ func (e *Engine) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 	links := map[string]*LinkState{}
 	err := e.st.View(ctx, func(r store.Reader) error {
 		rec, err := e.planRecord(r, pol, req, at, p)
+		var uniq *UniquenessError
+		if errors.As(err, &uniq) {
+			p.Change = mapper.Change{}
+			p.Refused = &PlanRefusal{Status: http.StatusConflict, ScimType: "uniqueness", Detail: uniq.Uniqueness()}
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -116,19 +142,36 @@ func (e *Engine) planRecord(r store.Reader, pol *mapper.Policy, req PlanRequest,
 	}
 	var rec *mapper.Record
 	var res *store.Resource
+	// superseded: the document's id is a stored SCIM user that is a
+	// person's first record (its id is the person id), replaced by a later
+	// one when they were rehired by correlation. The intake sees a write
+	// to it as a new user's.
+	superseded := false
 	if id != "" {
 		person, err := personOf(r, id)
 		if err != nil {
 			return nil, err
 		}
-		if person == "" {
+		fallback := person == ""
+		if fallback {
 			person = id
 		}
 		if rec, err = loadRecord(r, person); err != nil {
 			return nil, err
 		}
-		if rec != nil && rec.UserID != "" {
-			if res, err = r.Get(store.KindUser, rec.UserID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		resID := ""
+		if rec != nil {
+			resID = rec.UserID
+		}
+		if req.User != nil && fallback && rec != nil && rec.UserID != id {
+			if _, err := r.Get(store.KindUser, id); err == nil {
+				superseded, resID = true, id
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+		}
+		if resID != "" {
+			if res, err = r.Get(store.KindUser, resID); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, err
 			}
 		}
@@ -145,7 +188,7 @@ func (e *Engine) planRecord(r store.Reader, pol *mapper.Policy, req PlanRequest,
 	}
 	if rec != nil {
 		source = rec.Source
-		if rec.UserID != "" {
+		if rec.UserID != "" && !superseded {
 			userID = rec.UserID
 		}
 	}
@@ -157,21 +200,60 @@ func (e *Engine) planRecord(r store.Reader, pol *mapper.Policy, req PlanRequest,
 		}
 		ident.Groups = full.Groups
 	}
+	// What follows is the intake's userWrite, reading only: the same
+	// refusals, from the same functions.
+	corr, err := correlate(pol, ident, at)
+	if err != nil {
+		return nil, policyRefusal(err)
+	}
+	if superseded {
+		rec = nil
+	}
 	if rec == nil {
-		corr, err := pol.Correlate(ident, at)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
-		}
 		if rec, err = leftPerson(r, source, corr, at); err != nil {
 			return nil, err
 		}
 	}
-	next, ch, err := pol.Observe(rec, userID, source, ident, at)
+	prev := rec
+	next, ch, err := observe(pol, rec, userID, source, ident, at)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+		return nil, policyRefusal(err)
+	}
+	if prev == nil && superseded {
+		first, err := loadRecord(r, next.ID)
+		if err != nil {
+			return nil, err
+		}
+		if first != nil {
+			if err := supersededWrite(first, userID, next, at); err != nil {
+				return nil, err
+			}
+			// The intake ignores the write: plan the stored person.
+			p.Change = mapper.Change{Transition: mapper.None}
+			return first, nil
+		}
+	}
+	if corr != next.Correlation {
+		take, err := claimCorrelation(r, pol, source, corr, next, at)
+		if err != nil {
+			return nil, err
+		}
+		if take {
+			next.Correlation = corr
+		}
 	}
 	p.Change = ch
 	return next, nil
+}
+
+// policyRefusal is a hookErr (the SCIM server's 400 invalidValue) as a Plan
+// error: ErrPolicy, as before, and the *PlanRefusal the write would get.
+func policyRefusal(err error) error {
+	var he *hookErr
+	if errors.As(err, &he) {
+		return fmt.Errorf("%w: %w", ErrPolicy, &PlanRefusal{Status: http.StatusBadRequest, ScimType: "invalidValue", Detail: he.Rejected()})
+	}
+	return fmt.Errorf("%w: %w", ErrPolicy, err)
 }
 
 // planTarget computes one target's operations now and at later boundaries,
