@@ -3,6 +3,7 @@ package engine_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tenurehq/tenure/engine"
@@ -107,4 +108,62 @@ func TestOwnershipOperator(t *testing.T) {
 			t.Errorf("linking a freed account: %v", err)
 		}
 	})
+}
+
+// TestOwnershipPlan: the dry run reads the directory for a person who has
+// no account yet: an entry with their correlation value is "link
+// existing", an entry in the way of their name is the conflict the
+// converge would stop at, and the real converge then agrees.
+func TestOwnershipPlan(t *testing.T) {
+	f := slapdDirectory(t).fixture(t)
+	b := backends(t)[0]
+	e := newEnvWith(t, b, f.policy, map[string]targets.Target{"dir": f.target()})
+	ctx := t.Context()
+	users := ldapsync.JoinDN(ldapsync.RDN("ou", "Engineering"), f.base)
+	hand := func(uid, num string) string {
+		dn := ldapsync.JoinDN(ldapsync.RDN("uid", uid), users)
+		f.add(dn, map[string][]string{"objectClass": {"inetOrgPerson"}, "uid": {uid}, "cn": {"By Hand"}, "sn": {"Hand"}, "employeeNumber": {num}})
+		return dn
+	}
+	predates := hand("pre.dates", "PL-1")
+	taken := hand("taken", "PL-other")
+	doc := func(userName, num string) map[string]any {
+		return map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": userName, "active": true,
+			"name": map[string]any{"givenName": "P", "familyName": "L"}, enterpriseURN: map[string]any{"employeeNumber": num, "department": "Engineering"}}
+	}
+	p, err := e.eng.Plan(ctx, engine.PlanRequest{User: doc("new.name", "PL-1"), Source: "hr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp := p.Targets[0]; tp.Conflict != nil || len(tp.Ops) == 0 || tp.Ops[0].Kind != targets.OpLink ||
+		!strings.HasSuffix(tp.Ops[0].Detail, " (by correlation employeeNumber)") ||
+		!ldapsync.EqualDN(strings.TrimSuffix(strings.TrimPrefix(tp.Ops[0].Detail, "existing "), " (by correlation employeeNumber)"), predates) {
+		t.Errorf("plan for the person an entry predates: %+v", tp)
+	}
+	p, err = e.eng.Plan(ctx, engine.PlanRequest{User: doc("taken", "PL-2"), Source: "hr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp := p.Targets[0]; tp.Conflict == nil || tp.Conflict.Reason != targets.ConflictCollision || !ldapsync.EqualDN(tp.Conflict.Ref, taken) {
+		t.Errorf("plan for a person whose name is taken: %+v", tp)
+	}
+	// The converges do what the plans said.
+	e.do("POST", "/Users", doc("new.name", "PL-1"), 201)
+	id := e.user("taken", map[string]any{enterpriseURN: map[string]any{"employeeNumber": "PL-2", "department": "Engineering"}})
+	e.run()
+	if got := f.find("PL-1"); got == nil || got.attrs.GetAttributeValue("uid") != "new.name" {
+		t.Errorf("the predating entry was not linked and renamed: %+v", got)
+	}
+	v, err := e.eng.Identity(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := v.Targets["dir"].Link; l == nil || l.Conflict == nil || !ldapsync.EqualDN(l.Conflict.Ref, taken) {
+		t.Errorf("the colliding person: %+v", l)
+	}
+	// A plan for the parked person shows the parked conflict.
+	p, err = e.eng.Plan(ctx, engine.PlanRequest{ID: id})
+	if err != nil || p.Targets[0].Conflict == nil {
+		t.Errorf("plan of the parked person: %+v %v", p, err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tenurehq/tenure/mapper"
@@ -63,6 +64,13 @@ type TargetPlan struct {
 	// Later are the scheduled boundaries that follow, each with the
 	// operations it would perform if nothing else changed.
 	Later []PlanStep `json:"later,omitempty"`
+	// Conflict is where a converge would stop instead (Ops are what it
+	// would do otherwise): the person's parked conflict, or what the
+	// target's Finder sees for an account still to be created.
+	Conflict *targets.Conflict `json:"conflict,omitempty"`
+	// Lookup is set when the target could not be read to tell whether
+	// an account would be created or linked.
+	Lookup string `json:"lookup,omitempty"`
 }
 
 // PlanStep is one future boundary.
@@ -130,7 +138,64 @@ func (e *Engine) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := range p.Targets {
+		if c := links[p.Targets[i].Target]; c != nil && c.Conflict != nil {
+			p.Targets[i].Conflict = &c.Conflict.Conflict
+		}
+		e.planFind(ctx, p.Person, &p.Targets[i], links[p.Targets[i].Target])
+	}
 	return p, nil
+}
+
+// planFind asks a target that can tell (targets.Finder), reading only,
+// whether a create in tp would rather link an existing account, take
+// another name under a collision rule, or stop at a conflict, and rewrites
+// tp to say so.
+func (e *Engine) planFind(ctx context.Context, person string, tp *TargetPlan, link *LinkState) {
+	if len(tp.Ops) == 0 || tp.Ops[0].Kind != targets.OpCreate || tp.Desired == nil {
+		return
+	}
+	f, ok := e.targets[tp.Target].(targets.Finder)
+	if !ok {
+		return
+	}
+	req := &targets.Request{Identity: person, Desired: &tp.Desired.Account}
+	if link != nil {
+		req.Link = &link.Link
+	}
+	m, err := f.Find(ctx, req)
+	var c *targets.Conflict
+	switch {
+	case errors.As(err, &c):
+		tp.Conflict = c
+		return
+	case err != nil:
+		tp.Lookup = err.Error()
+		return
+	case m == nil:
+		return
+	case m.Renamed:
+		tp.Ops[0].Detail = strings.TrimSpace("as " + m.Ref + " (its name is taken) " + tp.Ops[0].Detail)
+		return
+	}
+	if m.ID != "" && person != "" {
+		var owner string
+		err := e.st.View(ctx, func(r store.Reader) error {
+			var err error
+			owner, err = ownerOf(r, tp.Target, m.ID)
+			return err
+		})
+		if err != nil {
+			tp.Lookup = err.Error()
+			return
+		}
+		if owner != "" && owner != person {
+			tp.Conflict = &targets.Conflict{Reason: targets.ConflictOwned, ID: m.ID, Ref: m.Ref, Owner: owner,
+				Detail: "the account is linked to another person"}
+			return
+		}
+	}
+	tp.Ops[0] = targets.Op{Kind: targets.OpLink, Detail: fmt.Sprintf("existing %s (by %s)", m.Ref, m.By)}
 }
 
 // planRecord returns the record the plan is about: the stored one, or the

@@ -78,6 +78,9 @@ const (
 	OpGrant   OpKind = "grant"
 	OpRevoke  OpKind = "revoke"
 	OpDelete  OpKind = "delete"
+	// OpLink adopts an existing account instead of creating one; only
+	// the dry run shows it (a Finder saw the account).
+	OpLink OpKind = "link"
 )
 
 // Destructive reports whether the guard counts ops of this kind.

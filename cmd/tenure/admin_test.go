@@ -653,7 +653,7 @@ func TestAdminCommandUsage(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"jobs"}, "usage: tenure jobs <cancel|counts|list|replay|run|show>"},
+		{[]string{"jobs"}, "usage: tenure jobs <cancel|conflicts|counts|list|replay|run|show>"},
 		{[]string{"jobs", "frob"}, `unknown command "tenure jobs frob"`},
 		{[]string{"jobs", "show"}, "usage: tenure jobs show KEY"},
 		{[]string{"jobs", "replay", "no-slash"}, `job key "no-slash" is not target/person`},

@@ -99,6 +99,10 @@ func transitionText(t mapper.Transition, effective time.Time, changed []string) 
 }
 
 func writePlan(w io.Writer, p *admin.Plan) {
+	if r := p.Refused; r != nil {
+		fmt.Fprintf(w, "refused: the SCIM server would answer %d %s: %s\nnothing would be stored or done\n", r.Status, r.ScimType, r.Detail)
+		return
+	}
 	change := "stored identity, no write"
 	if p.Change.Transition != "" {
 		change = "transition: " + transitionText(p.Change.Transition, p.Change.Effective, p.Change.Changed)
@@ -114,7 +118,15 @@ func writePlan(w io.Writer, p *admin.Plan) {
 				fmt.Fprintf(tw, "  grants:\t%s\n", grantsText(d.Grants))
 			}
 		}
-		fmt.Fprintf(tw, "  now:\t%s\n", opsText(tp.Ops))
+		if tp.Conflict != nil {
+			fmt.Fprintf(tw, "  CONFLICT:\t%s\n", conflictText(tp.Conflict))
+			fmt.Fprintf(tw, "  now:\tnothing: the converge would be parked (otherwise: %s)\n", opsText(tp.Ops))
+		} else {
+			fmt.Fprintf(tw, "  now:\t%s\n", opsText(tp.Ops))
+		}
+		if tp.Lookup != "" {
+			fmt.Fprintf(tw, "  note:\tcould not read the target to tell create from link: %s\n", tp.Lookup)
+		}
 		for _, st := range tp.Later {
 			fmt.Fprintf(tw, "  %s\t%s: %s\n", ts(st.At), st.Reason, opsText(st.Ops))
 		}
