@@ -410,7 +410,7 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 	res, err := tgt.Converge(ctx, &targets.Request{Identity: person, Desired: &d.Account, Link: prev, Ops: ops,
 		Claim: e.claimFunc(target, person, owned)})
 	if c := (*targets.Conflict)(nil); errors.As(err, &c) {
-		return e.park(ctx, target, person, rec, c, now)
+		return e.park(ctx, target, person, rec, c, now, res)
 	}
 	if err != nil {
 		for _, op := range ops {
@@ -441,7 +441,7 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 	if err := e.record(ctx, target, person, rec, d, res, now, ack, claim); err != nil {
 		if c := (*targets.Conflict)(nil); errors.As(err, &c) {
 			next = nil
-			return e.park(ctx, target, person, rec, c, now)
+			return e.park(ctx, target, person, rec, c, now, nil)
 		}
 		// The change is applied but not recorded: run again (idempotent).
 		return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
@@ -638,7 +638,7 @@ func (e *Engine) recheck(ctx context.Context, target, person string, rec *mapper
 	at := e.now()
 	if owner != "" && owner != person {
 		return e.park(ctx, target, person, rec, &targets.Conflict{Reason: targets.ConflictOwned, ID: link.ID, Ref: link.Ref,
-			Owner: owner, Detail: "a destructive step found the account linked to another person"}, at), true
+			Owner: owner, Detail: "a destructive step found the account linked to another person"}, at, nil), true
 	}
 	if now != nil && now.Generation == rec.Generation {
 		return Outcome{}, false

@@ -126,8 +126,16 @@ func (e *Engine) claimFunc(target, person, owned string) targets.ClaimFunc {
 // park records a conflict for (target, person): the link keeps its
 // account (if any) and gets the conflict, the owner's side gets a clash
 // entry, the conflict is audited when new, and the key comes back after
-// conflictRecheck unless a write or an operator runs it sooner.
-func (e *Engine) park(ctx context.Context, target, person string, rec *mapper.Record, c *targets.Conflict, now time.Time) Outcome {
+// conflictRecheck unless a write or an operator runs it sooner. done, if
+// set, is what the target did on the person's own account before it
+// stopped (audited). A collision with an account another person links
+// names that person as the owner, so both see it.
+func (e *Engine) park(ctx context.Context, target, person string, rec *mapper.Record, c *targets.Conflict, now time.Time, done *targets.Result) Outcome {
+	if done != nil {
+		for _, op := range done.Ops {
+			e.metrics.operations.WithLabelValues(target, string(op.Kind), "ok").Inc()
+		}
+	}
 	e.metrics.conflicts.WithLabelValues(target, string(c.Reason)).Inc()
 	e.metrics.converges.WithLabelValues(target, "conflict").Inc()
 	e.log.Warn("engine: ownership conflict; parked", "target", target, "person", person, "reason", c.Reason, "account", c.Ref, "owner", c.Owner, "detail", c.Detail)
@@ -138,6 +146,21 @@ func (e *Engine) park(ctx context.Context, target, person string, rec *mapper.Re
 		}
 		if ls == nil {
 			ls = &LinkState{}
+		}
+		if c.Owner == "" && c.ID != "" {
+			owner, err := ownerOf(tx, target, c.ID)
+			if err != nil {
+				return err
+			}
+			if owner != person {
+				c.Owner = owner
+			}
+		}
+		if done != nil && len(done.Ops) > 0 {
+			ev := Event{Kind: EventApplied, Target: target, Ops: done.Ops, Generation: rec.Generation}
+			if err := newAuditor(tx, now).add(person, ev); err != nil {
+				return err
+			}
 		}
 		old := ls.Conflict
 		same := old != nil && old.Conflict == *c

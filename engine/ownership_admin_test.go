@@ -167,3 +167,40 @@ func TestOwnershipPlan(t *testing.T) {
 		t.Errorf("plan of the parked person: %+v %v", p, err)
 	}
 }
+
+// TestOwnershipCollisionOwner: a naming collision with an account another
+// person links names that person, so the conflict shows on both.
+func TestOwnershipCollisionOwner(t *testing.T) {
+	f := slapdDirectory(t).fixture(t)
+	pol := strings.Replace(f.policy, `uid: 'user.userName'`, `uid: 'user.userName.split("@")[0]'`, 1)
+	if pol == f.policy {
+		t.Fatal("policy not patched")
+	}
+	e := newEnvWith(t, backends(t)[0], pol, map[string]targets.Target{"dir": f.target()})
+	ctx := t.Context()
+	a := e.user("coll@a.example", map[string]any{enterpriseURN: map[string]any{"employeeNumber": "CO-1", "department": "Engineering"}})
+	e.run()
+	b := e.user("coll@b.example", map[string]any{enterpriseURN: map[string]any{"employeeNumber": "CO-2", "department": "Engineering"}})
+	e.run()
+	va, err := e.eng.Identity(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := e.eng.Identity(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := vb.Targets["dir"].Link.Conflict
+	if c == nil || c.Reason != targets.ConflictCollision || c.Owner != va.Record.ID || c.ID != va.Targets["dir"].Link.ID {
+		t.Fatalf("the second person's conflict %+v, want a collision naming %s", c, va.Record.ID)
+	}
+	if !slices.Contains(va.Contests, engine.Contest{Target: "dir", Person: vb.Record.ID}) {
+		t.Errorf("the owner's contests %+v do not list %s", va.Contests, vb.Record.ID)
+	}
+	if !slices.ContainsFunc(va.Events, func(ev engine.Event) bool { return ev.Kind == engine.EventConflict }) {
+		t.Errorf("no conflict event on the owner")
+	}
+	if got := f.find("CO-1"); got == nil || got.anchor != va.Targets["dir"].Link.ID {
+		t.Errorf("the owner's account: %+v", got)
+	}
+}

@@ -1278,3 +1278,9 @@ func reproLeaverMoveCollision(t *testing.T, r *reproEnv, collision string) {
 		t.Errorf("the second's account %s outlived its delete", e.dn)
 	}
 }
+
+// TestReproLeaverMoveCollisionFail is TestReproLeaverMoveCollision with the
+// default collision rule, fail.
+func TestReproLeaverMoveCollisionFail(t *testing.T) {
+	reproLeaverMoveCollisions(t, ldapsync.CollisionFail)
+}

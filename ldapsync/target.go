@@ -272,9 +272,25 @@ func (c *converge) run(ctx context.Context) (*targets.Result, error) {
 			return nil, err
 		}
 	}
-	if e, err = c.place(ctx, e); err != nil {
+	placed, err := c.place(ctx, e)
+	if cf := (*targets.Conflict)(nil); errors.As(err, &cf) {
+		// The account cannot take its name or container (another entry
+		// holds it), but it is still this person's: its attributes,
+		// status and groups converge where it is — a leaver whose move
+		// collides is still disabled and loses their groups — and the
+		// conflict is returned with what was done.
+		if err := c.modify(ctx, e, created); err != nil {
+			return nil, err
+		}
+		if err := c.memberships(ctx, e); err != nil {
+			return nil, err
+		}
+		return &targets.Result{Ops: c.ops}, cf
+	}
+	if err != nil {
 		return nil, err
 	}
+	e = placed
 	if err := c.modify(ctx, e, created); err != nil {
 		return nil, err
 	}

@@ -215,7 +215,9 @@ type Result struct {
 // Target is a downstream system. Converge must be idempotent: the engine
 // calls it again after crashes and retries, and for drift repair.
 // Failures are *Error values (Retryable, Permanent); unclassified errors
-// count as retryable.
+// count as retryable. A *Conflict may come with a Result listing what was
+// done on the person's own account before the target stopped; any other
+// error comes with a nil Result.
 type Target interface {
 	Converge(ctx context.Context, req *Request) (*Result, error)
 }
