@@ -394,8 +394,8 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 		owned = link.ID
 	}
 	ops := targets.Plan(applied, &d.Account)
-	if destructive(ops) {
-		held, err := e.admit(ctx, target, person, now)
+	if kinds := takesAccess(applied, &d.Account); len(kinds) > 0 {
+		held, err := e.admit(ctx, target, person, rec.Generation, kinds, now)
 		if err != nil {
 			return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
 		}
@@ -655,15 +655,6 @@ func (e *Engine) recheck(ctx context.Context, target, person string, rec *mapper
 	// (the converge read the record after the claim), so it left a
 	// pending due that the ack turns into the next run.
 	return Outcome{}, true
-}
-
-func destructive(ops []targets.Op) bool {
-	for _, op := range ops {
-		if op.Kind.Destructive() {
-			return true
-		}
-	}
-	return false
 }
 
 // RunDue claims and converges every key due now, a batch at a time, until

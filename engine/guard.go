@@ -8,20 +8,63 @@ import (
 	"time"
 
 	"github.com/tenurehq/tenure/store"
+	"github.com/tenurehq/tenure/targets"
 )
 
 // GuardState is a target's guard: the destructive operations admitted in
 // the current window and, once tripped, the people whose destructive work
 // waits for an admin. It lives in the store, so every replica sees it.
+//
+// Only operations that take access away count (see takesAccess): disabling
+// an enabled account, deleting an existing one, revoking every entitlement
+// of an account that stays. Creates (a pre-hire's disabled account
+// included), enables, grants and single revocations never count and are
+// never held. Each (person, operation) counts once per window, however
+// often its converge runs again (retries during an outage).
 type GuardState struct {
-	Target    string      `json:"target"`
-	Tripped   bool        `json:"tripped"`
-	TrippedAt time.Time   `json:"trippedAt,omitzero"`
-	Recent    []time.Time `json:"recent,omitempty"` // admitted destructive converges in the window
-	Held      []string    `json:"held,omitempty"`   // people whose destructive work is held
-	// Allowance is how many destructive converges an approval lets through
-	// without counting (the held batch itself).
-	Allowance int `json:"allowance,omitempty"`
+	Target    string    `json:"target"`
+	Tripped   bool      `json:"tripped"`
+	TrippedAt time.Time `json:"trippedAt,omitzero"`
+	// Counted are the destructive operations admitted in the window.
+	Counted []GuardCount `json:"counted,omitempty"`
+	// Held are the people whose destructive work waits for an admin.
+	Held []string `json:"held,omitempty"`
+	// Approved maps each person an admin released to the record
+	// generation approved: all of that generation's destructive work (a
+	// leaver's disable and move now, the delete weeks later) runs without
+	// counting or being held again. A newer change needs no approval
+	// unless it trips the guard itself.
+	Approved map[string]uint64 `json:"approved,omitempty"`
+	// Released is how many held people the last approval released.
+	Released int `json:"released,omitempty"`
+}
+
+// GuardCount is one destructive operation the guard admitted.
+type GuardCount struct {
+	Person string         `json:"person"`
+	Op     targets.OpKind `json:"op"`
+	At     time.Time      `json:"at"`
+}
+
+// OpRevokeAll is the guard's name for revoking every entitlement of an
+// account that stays (a conversion's revoke-all).
+const OpRevokeAll targets.OpKind = "revoke-all"
+
+// takesAccess lists the operations of a converge from applied to desired
+// that take access away: the ones the guard counts and holds.
+func takesAccess(applied, desired *targets.Account) []targets.OpKind {
+	if applied == nil || !applied.Exists {
+		return nil // nothing to take: a create, a pre-hire's disabled account
+	}
+	switch {
+	case !desired.Exists:
+		return []targets.OpKind{targets.OpDelete}
+	case applied.Enabled && !desired.Enabled:
+		return []targets.OpKind{targets.OpDisable}
+	case len(applied.Entitlements) > 0 && len(desired.Entitlements) == 0:
+		return []targets.OpKind{OpRevokeAll}
+	}
+	return nil
 }
 
 // Errors admin callers branch on.
@@ -32,34 +75,52 @@ var (
 	ErrNoTarget = errors.New("engine: no such target")
 )
 
-// admit decides whether a destructive converge of person on target may run
-// now. When the target's guard is tripped, or this converge trips it, the
-// person is held and admit reports held.
-func (e *Engine) admit(ctx context.Context, target, person string, now time.Time) (held bool, err error) {
+// admit decides whether a converge of person (at record generation gen)
+// that takes access away (kinds) may run now. When the target's guard is
+// tripped, or this converge trips it, the person is held and admit reports
+// held. Operations already admitted in the window, and an approved
+// generation's, run without counting.
+func (e *Engine) admit(ctx context.Context, target, person string, gen uint64, kinds []targets.OpKind, now time.Time) (held bool, err error) {
 	g := e.Policy().Guard
-	if g.Threshold < 0 {
+	if g.Threshold < 0 || len(kinds) == 0 {
 		return false, nil
 	}
-	var tripped bool
+	var (
+		tripped bool
+		count   int
+	)
 	err = e.st.Update(ctx, func(tx store.Tx) error {
 		held, tripped = false, false
 		gs, err := loadGuard(tx, target)
 		if err != nil {
 			return err
 		}
-		switch {
-		case gs.Tripped:
-			held = true
-		case gs.Allowance > 0:
-			gs.Allowance--
-		default:
-			gs.Recent = slices.DeleteFunc(gs.Recent, func(t time.Time) bool { return !t.After(now.Add(-g.Window)) })
-			if len(gs.Recent)+1 > g.Threshold {
-				gs.Tripped, gs.TrippedAt, held, tripped = true, now, true, true
-			} else {
-				gs.Recent = append(gs.Recent, now)
+		if v, ok := gs.Approved[person]; ok {
+			if v == gen {
+				return nil // approved: the whole sequence of this change
+			}
+			delete(gs.Approved, person)
+		}
+		gs.Counted = slices.DeleteFunc(gs.Counted, func(c GuardCount) bool { return !c.At.After(now.Add(-g.Window)) })
+		var fresh []targets.OpKind
+		for _, k := range kinds {
+			if !slices.ContainsFunc(gs.Counted, func(c GuardCount) bool { return c.Person == person && c.Op == k }) {
+				fresh = append(fresh, k)
 			}
 		}
+		switch {
+		case len(fresh) == 0:
+			// Admitted before in this window (a retry): it runs.
+		case gs.Tripped:
+			held = true
+		case len(gs.Counted)+len(fresh) > g.Threshold:
+			gs.Tripped, gs.TrippedAt, held, tripped = true, now, true, true
+		default:
+			for _, k := range fresh {
+				gs.Counted = append(gs.Counted, GuardCount{Person: person, Op: k, At: now})
+			}
+		}
+		count = len(gs.Counted)
 		if held && !slices.Contains(gs.Held, person) {
 			gs.Held = append(gs.Held, person)
 			detail := "held: the target's guard is tripped"
@@ -80,7 +141,7 @@ func (e *Engine) admit(ctx context.Context, target, person string, now time.Time
 	}
 	if tripped {
 		e.log.Warn("engine: guard tripped; destructive operations held until an admin approves",
-			"target", target, "threshold", g.Threshold, "window", g.Window)
+			"target", target, "counted", count, "threshold", g.Threshold, "window", g.Window, "person", person)
 	}
 	return held, nil
 }
@@ -136,10 +197,21 @@ func (e *Engine) resolveGuard(ctx context.Context, target, actor string, approve
 			return ErrGuardNotTripped
 		}
 		a := newAuditor(tx, now)
+		out = &GuardState{Target: target}
 		for _, person := range gs.Held {
 			detail := "guard discarded: destructive operations dropped"
 			if approve {
-				detail = "guard approved: destructive operations released"
+				detail = "guard approved: this change's destructive operations released (the later delete too)"
+				rec, err := loadRecord(tx, person)
+				if err != nil {
+					return err
+				}
+				if rec != nil {
+					if out.Approved == nil {
+						out.Approved = map[string]uint64{}
+					}
+					out.Approved[person] = rec.Generation
+				}
 				if err := e.sched.ScheduleTx(tx, Key(target, person), now); err != nil {
 					return err
 				}
@@ -150,9 +222,18 @@ func (e *Engine) resolveGuard(ctx context.Context, target, actor string, approve
 				return err
 			}
 		}
-		out = &GuardState{Target: target}
+		// Earlier approvals stay until their generation's work is done;
+		// the window starts again.
+		for p, gen := range gs.Approved {
+			if _, ok := out.Approved[p]; !ok {
+				if out.Approved == nil {
+					out.Approved = map[string]uint64{}
+				}
+				out.Approved[p] = gen
+			}
+		}
 		if approve {
-			out.Allowance = len(gs.Held)
+			out.Released = len(gs.Held)
 		}
 		return putJSON(tx, nsGuard, target, out)
 	})

@@ -74,7 +74,7 @@ func TestOrphansReportAndRemove(t *testing.T) {
 			t.Errorf("removals counted %v, want 4", got)
 		}
 		gs, err := e.eng.Guard(context.Background(), "dir")
-		if err != nil || gs.Tripped || len(gs.Recent) != 0 {
+		if err != nil || gs.Tripped || len(gs.Counted) != 0 {
 			t.Errorf("guard after orphan removal = %+v, %v", gs, err)
 		}
 		if rep := orphans(t, e, false); len(rep.Orphans) != 0 || rep.Listed != 1 {

@@ -249,7 +249,7 @@ func guardResolve(action string) cmdFunc {
 		return cl.ResolveGuard(ctx, args[0], action)
 	}, func(w io.Writer, gs *engine.GuardState) {
 		if action == "approve" {
-			fmt.Fprintf(w, "guard %s approved: %d held converge(s) released\n", gs.Target, gs.Allowance)
+			fmt.Fprintf(w, "guard %s approved: %d held person(s) released, with the rest of this change (a later delete too)\n", gs.Target, gs.Released)
 		} else {
 			fmt.Fprintf(w, "guard %s discarded: the held destructive operations were dropped\n", gs.Target)
 		}

@@ -468,7 +468,7 @@ func TestAdminGuard(t *testing.T) {
 	held := e.waitTripped(t)
 	wantContains(t, "guard status dir", e.mustTenure(t, "guard", "status", "dir"),
 		"guard   TRIPPED at", "tenure guard approve|discard dir", "held    1", "  "+held)
-	if gs := tenureJSON[engine.GuardState](t, e, "guard", "status", "dir"); !gs.Tripped || len(gs.Recent) != 2 {
+	if gs := tenureJSON[engine.GuardState](t, e, "guard", "status", "dir"); !gs.Tripped || len(gs.Counted) != 2 {
 		t.Errorf("guard JSON = %+v", gs)
 	}
 	if all := tenureJSON[[]engine.GuardState](t, e, "guard", "status"); len(all) != 1 || !all[0].Tripped {
@@ -479,12 +479,12 @@ func TestAdminGuard(t *testing.T) {
 	}
 
 	out := e.mustTenure(t, "guard", "approve", "dir", "--actor", "alice")
-	wantContains(t, "guard approve", out, "guard dir approved: 1 held converge(s) released")
+	wantContains(t, "guard approve", out, "guard dir approved: 1 held person(s) released")
 	for _, id := range ids {
 		e.waitEnabled(t, id, false)
 	}
 	wantContains(t, "identity of the held person", e.mustTenure(t, "identity", "show", held),
-		"guard approved: destructive operations released  by alice")
+		"guard approved: this change's destructive operations released (the later delete too)  by alice")
 	_, err = e.tenure(t, "guard", "approve", "dir")
 	wantAPIError(t, err, 409, "not tripped")
 	_, err = e.tenure(t, "guard", "status", "ldap")

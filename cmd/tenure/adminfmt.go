@@ -348,9 +348,9 @@ func writeGuards(w io.Writer, all []engine.GuardState) {
 		return
 	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, "TARGET\tTRIPPED\tSINCE\tHELD\tRECENT\tALLOWANCE")
+	fmt.Fprintln(tw, "TARGET\tTRIPPED\tSINCE\tHELD\tCOUNTED\tAPPROVED")
 	for _, g := range all {
-		fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t%d\t%d\n", g.Target, g.Tripped, ts(g.TrippedAt), len(g.Held), len(g.Recent), g.Allowance)
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t%d\t%d\n", g.Target, g.Tripped, ts(g.TrippedAt), len(g.Held), len(g.Counted), len(g.Approved))
 	}
 	tw.Flush()
 }
@@ -362,9 +362,9 @@ func writeGuard(w io.Writer, g *engine.GuardState) {
 		state = "TRIPPED at " + ts(g.TrippedAt) + ": destructive operations are held until `tenure guard approve|discard " + g.Target + "`"
 	}
 	fmt.Fprintf(tw, "target\t%s\nguard\t%s\n", g.Target, state)
-	fmt.Fprintf(tw, "recent\t%d destructive converge(s) in the window\n", len(g.Recent))
-	if g.Allowance > 0 {
-		fmt.Fprintf(tw, "allowance\t%d approved converge(s) still to run\n", g.Allowance)
+	fmt.Fprintf(tw, "counted\t%d operation(s) taking access away in the window\n", len(g.Counted))
+	if len(g.Approved) > 0 {
+		fmt.Fprintf(tw, "approved\t%d person(s) whose approved change may still run destructive steps\n", len(g.Approved))
 	}
 	fmt.Fprintf(tw, "held\t%d\n", len(g.Held))
 	tw.Flush()

@@ -284,7 +284,7 @@ lifecycle:
   prehire_lead: 72h
   mover_grace: 72h
   correlation: 'enterprise.?employeeNumber.orValue("")'
-  guard: {threshold: -1}
+  guard: {threshold: 20, window: 1h}  # realistic: a month of leavers never trips it
 birthright:
   - {name: staff, when: 'true', grants: `+grants("staff")+`}
   - {name: engineering, when: 'enterprise.department == "Engineering"', grants: `+grants("engineering")+`}
