@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -413,11 +414,18 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 		return e.park(ctx, target, person, rec, c, now, res)
 	}
 	if err != nil {
-		for _, op := range ops {
-			e.metrics.operations.WithLabelValues(target, string(op.Kind), "error").Inc()
+		if errors.Is(err, targets.ErrUnavailable) {
+			// Nothing reached the target: one unavailability, no
+			// operation errors.
+			e.metrics.unavailable.WithLabelValues(target).Inc()
+			e.metrics.up.WithLabelValues(target).Set(0)
+		} else {
+			e.metrics.up.WithLabelValues(target).Set(1)
+			e.metrics.operations.WithLabelValues(target, failedOp(err), "error").Inc()
 		}
 		return e.fail(ctx, target, person, err, attempts)
 	}
+	e.metrics.up.WithLabelValues(target).Set(1)
 	var (
 		ack, claim func(store.Tx) error
 		next       func() []queue.Job
@@ -600,6 +608,29 @@ func (e *Engine) fail(ctx context.Context, target, person string, err error, att
 		e.log.Warn("engine: audit failed", "err", aerr)
 	}
 	return Outcome{Err: err, Retry: retry, Delay: backoff(attempts, after)}
+}
+
+// failedOp names the kind of operation a target failed on, from its
+// error's op ("ldap add", "scim update user"), for the operations metric:
+// one error per failed attempt, not one per planned operation.
+func failedOp(err error) string {
+	var te *targets.Error
+	if !errors.As(err, &te) {
+		return "converge"
+	}
+	op := te.Op
+	for _, m := range []struct{ word, kind string }{
+		{"modifydn", string(targets.OpMove)}, {"add", string(targets.OpCreate)}, {"create", string(targets.OpCreate)},
+		{"delete", string(targets.OpDelete)}, {"remove", string(targets.OpDelete)},
+		{"grant", string(targets.OpGrant)}, {"revoke", string(targets.OpRevoke)},
+		{"modify", string(targets.OpUpdate)}, {"update", string(targets.OpUpdate)},
+		{"search", "read"}, {"find", "read"}, {"read", "read"}, {"list", "read"}, {"bind", "bind"},
+	} {
+		if strings.Contains(op, m.word) {
+			return m.kind
+		}
+	}
+	return "converge"
 }
 
 // backoff is exponential from 1s with ±20% jitter, capped at maxBackoff; a

@@ -135,11 +135,25 @@ func TestGuardOutage(t *testing.T) {
 	if v := e.metric("tenure_engine_converges_total", "target", "dir", "result", "retry"); v < 40 {
 		t.Fatalf("%v retries during the outage; the test wants each leaver to fail more than once", v)
 	}
+	// Nothing reached the directory: unavailability, once per attempt,
+	// and no operation errors.
+	if v := e.metric("tenure_engine_operations_total", "target", "dir", "result", "error"); v != 0 {
+		t.Errorf("%v operation errors during the outage, want 0", v)
+	}
+	if v := e.metric("tenure_engine_target_unavailable_total", "target", "dir"); v < 40 {
+		t.Errorf("unavailable = %v, want one per failed attempt (>= 40)", v)
+	}
+	if v := e.metric("tenure_engine_target_up", "target", "dir"); v != 0 {
+		t.Errorf("target_up during the outage = %v", v)
+	}
 	srv.Restart(t)
 	e.clock.Add(10 * time.Minute)
 	e.run()
 	for i := range 20 {
 		f.want(fmt.Sprintf("G%03d", i), "Disabled", false)
+	}
+	if v := e.metric("tenure_engine_target_up", "target", "dir"); v != 1 {
+		t.Errorf("target_up after the outage = %v", v)
 	}
 	gs, err := e.eng.Guard(t.Context(), "dir")
 	if err != nil || gs.Tripped || len(gs.Counted) != 20 {

@@ -16,6 +16,8 @@ import (
 //	tenure_engine_dead_letters_total{target}                  keys dead-lettered by the engine
 //	tenure_engine_guard_tripped{target}                       1 while the target's destructive work is held
 //	tenure_engine_inflight                                    converges running now
+//	tenure_engine_target_up{target}                           1 after a converge reached the target, 0 after one could not
+//	tenure_engine_target_unavailable_total{target}            converge attempts that could not reach the target
 //	tenure_engine_conflicts_total{target,reason}              ownership conflicts found (owned, collision, ambiguous)
 //	tenure_engine_account_conflicts{target}                   people parked on a conflict now (the sweep counts)
 type metrics struct {
@@ -29,6 +31,8 @@ type metrics struct {
 	inflight    prometheus.Gauge
 	conflicts   *prometheus.CounterVec
 	parked      *prometheus.GaugeVec
+	up          *prometheus.GaugeVec
+	unavailable *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -57,7 +61,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		parked: prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("account_conflicts",
 			"People whose account on the target is parked on an ownership conflict, as of the last sweep.")), []string{"target"}),
 	}
-	set, err := promx.Register(reg, m.transitions, m.operations, m.converges, m.latency, m.dead, m.guard, m.inflight, m.conflicts, m.parked)
+	m.up = prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("target_up",
+		"1 when the target's last converge reached it, 0 when it could not (connection refused or lost, 502/503/504).")), []string{"target"})
+	m.unavailable = prometheus.NewCounterVec(prometheus.CounterOpts(opts("target_unavailable_total",
+		"Converge attempts that could not reach the target: counted once per attempt, not per planned operation.")), []string{"target"})
+	set, err := promx.Register(reg, m.transitions, m.operations, m.converges, m.latency, m.dead, m.guard, m.inflight, m.conflicts, m.parked, m.up, m.unavailable)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

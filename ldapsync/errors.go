@@ -131,6 +131,9 @@ func Classify(op string, err error) error {
 	if permanent(err) {
 		return targets.Permanent(op, err)
 	}
+	if connectionError(err) {
+		return targets.Unavailable(op, err, 0)
+	}
 	return targets.Retryable(op, err, 0)
 }
 

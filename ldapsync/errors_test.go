@@ -82,6 +82,11 @@ func TestClassifyResultCodes(t *testing.T) {
 		if got := connectionError(err); got != tc.conn {
 			t.Errorf("%d %s: connection error = %v, want %v", tc.code, name, got, tc.conn)
 		}
+		// The server could not be reached (or is going away): the
+		// engine counts unavailability, not an operation error.
+		if got := errors.Is(err, targets.ErrUnavailable); got != tc.conn {
+			t.Errorf("%d %s: unavailable = %v, want %v", tc.code, name, got, tc.conn)
+		}
 	}
 }
 

@@ -22,6 +22,11 @@ var (
 	// ErrPermanent marks failures that will fail again until someone changes
 	// data or configuration: schema and constraint violations, other 4xx.
 	ErrPermanent = errors.New("permanent")
+	// ErrUnavailable marks retryable failures where the target could not
+	// be reached at all (connection refused or lost, 502/503/504): no
+	// operation was refused, so the engine counts unavailability, not
+	// operation errors.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // Error is a classified target failure.
@@ -30,12 +35,26 @@ type Error struct {
 	Class      error         // ErrRetryable or ErrPermanent
 	RetryAfter time.Duration // a delay the target asked for (Retry-After), if any
 	Err        error         // the underlying error, with the server's message
+	// Down: the target could not be reached (ErrUnavailable).
+	Down bool
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Op, e.Err) }
 
-// Unwrap exposes both the class and the cause to errors.Is/As.
-func (e *Error) Unwrap() []error { return []error{e.Class, e.Err} }
+// Unwrap exposes the class, ErrUnavailable when Down, and the cause to
+// errors.Is/As.
+func (e *Error) Unwrap() []error {
+	if e.Down {
+		return []error{e.Class, ErrUnavailable, e.Err}
+	}
+	return []error{e.Class, e.Err}
+}
+
+// Unavailable wraps err as a retryable failure of op in which the target
+// could not be reached.
+func Unavailable(op string, err error, after time.Duration) error {
+	return &Error{Op: op, Class: ErrRetryable, RetryAfter: after, Err: err, Down: true}
+}
 
 // Retryable wraps err as a retryable failure of op.
 func Retryable(op string, err error, after time.Duration) error {

@@ -71,6 +71,7 @@ func TestClassification(t *testing.T) {
 		header    map[string]string
 		body      string
 		retryable bool
+		down      bool          // the app was not reached: ErrUnavailable
 		after     time.Duration // at least
 		contains  []string
 	}{
@@ -83,10 +84,10 @@ func TestClassification(t *testing.T) {
 		{name: "422 other API's message", status: 422, body: `{"message":"department is not allowed"}`, contains: []string{"department is not allowed"}},
 		{name: "408", status: 408, retryable: true},
 		{name: "429 seconds", status: 429, header: map[string]string{"Retry-After": "7"}, retryable: true, after: 7 * time.Second},
-		{name: "503 date", status: 503, header: map[string]string{"Retry-After": date}, retryable: true, after: 15 * time.Second,
+		{name: "503 date", status: 503, header: map[string]string{"Retry-After": date}, retryable: true, down: true, after: 15 * time.Second,
 			body: `{"detail":"maintenance"}`, contains: []string{"HTTP 503", "maintenance"}},
 		{name: "500", status: 500, retryable: true},
-		{name: "502 html", status: 502, body: "<html>bad gateway</html>", retryable: true, contains: []string{"bad gateway"}},
+		{name: "502 html", status: 502, body: "<html>bad gateway</html>", retryable: true, down: true, contains: []string{"bad gateway"}},
 		{name: "302 is not followed", status: 302, header: map[string]string{"Location": "https://evil.example/steal"}, contains: []string{"HTTP 302"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,6 +118,9 @@ func TestClassification(t *testing.T) {
 			if !tc.retryable && !errors.Is(err, targets.ErrPermanent) {
 				t.Errorf("%v is not permanent", err)
 			}
+			if errors.Is(err, targets.ErrUnavailable) != tc.down {
+				t.Errorf("unavailable = %v, want %v: %v", !tc.down, tc.down, err)
+			}
 			if te.RetryAfter < tc.after || te.RetryAfter > tc.after+10*time.Second {
 				t.Errorf("RetryAfter = %v, want about %v", te.RetryAfter, tc.after)
 			}
@@ -142,8 +146,8 @@ func TestNetworkErrorsAreRetryable(t *testing.T) {
 	srv.Close() // nothing listens there now
 	c := newTestClient(t, Options{BaseURL: base, Auth: Bearer{Token: "t0ken-value"}}, nil, nil)
 	_, err := c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person("jdoe", nil)})
-	if err == nil || !targets.IsRetryable(err) || !strings.HasPrefix(err.Error(), "scim find user: GET /Users") {
-		t.Errorf("err = %v, want retryable", err)
+	if err == nil || !targets.IsRetryable(err) || !errors.Is(err, targets.ErrUnavailable) || !strings.HasPrefix(err.Error(), "scim find user: GET /Users") {
+		t.Errorf("err = %v, want retryable and unavailable", err)
 	}
 
 	// A slow app: the per-request timeout is retryable, a DeadlineExceeded.
@@ -156,8 +160,8 @@ func TestNetworkErrorsAreRetryable(t *testing.T) {
 	defer slow.Close()
 	c = newTestClient(t, Options{BaseURL: slow.URL, Auth: Bearer{Token: "t0ken-value"}, Timeout: 50 * time.Millisecond}, nil, nil)
 	_, err = c.Converge(t.Context(), &targets.Request{Identity: "p", Desired: person("jdoe", nil)})
-	if err == nil || !targets.IsRetryable(err) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v, want a retryable deadline", err)
+	if err == nil || !targets.IsRetryable(err) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, targets.ErrUnavailable) {
+		t.Errorf("err = %v, want a retryable deadline (slow, not unavailable)", err)
 	}
 }
 

@@ -229,6 +229,10 @@ func (c *Client) fail(op string, r *response) error {
 		if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
 			after = parseRetryAfter(r.header.Get("Retry-After"), time.Now())
 		}
+		switch r.status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return targets.Unavailable(op, err, after)
+		}
 		return targets.Retryable(op, err, after)
 	}
 	return targets.Permanent(op, err)
@@ -281,7 +285,11 @@ func (c *Client) transportFail(op, method, path string, err error) error {
 	case errors.Is(err, context.Canceled):
 		cause = context.Canceled
 	}
-	return targets.Retryable(op, &transportError{msg: c.redact(fmt.Sprintf("%s %s: %v", method, path, err)), cause: cause}, 0)
+	te := &transportError{msg: c.redact(fmt.Sprintf("%s %s: %v", method, path, err)), cause: cause}
+	if cause == nil {
+		return targets.Unavailable(op, te, 0) // no answer: the app was not reached
+	}
+	return targets.Retryable(op, te, 0)
 }
 
 // waitTurn waits for a Retry-After pause and the rate limiter, honouring
