@@ -457,6 +457,7 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 	for _, op := range res.Ops {
 		e.metrics.operations.WithLabelValues(target, string(op.Kind), "ok").Inc()
 	}
+	e.countDrift(target, ops, res.Ops)
 	e.metrics.converges.WithLabelValues(target, "ok").Inc()
 	if len(res.Ops) > 0 && (link == nil || link.Generation < rec.Generation) {
 		e.metrics.latency.WithLabelValues(target).Observe(e.now().Sub(rec.Changed).Seconds())
