@@ -378,13 +378,24 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 	if err != nil {
 		return e.fail(ctx, target, person, targets.Permanent("policy", err), attempts)
 	}
-	waiting, err := e.resolve(ctx, target, person, d)
+	refs, err := e.resolve(ctx, target, rec, d)
 	if err != nil {
 		return Outcome{Err: err, Retry: true, Delay: backoff(attempts, 0)}
 	}
-	if len(waiting) > 0 && attempts < waitAttempts {
+	if len(refs.waiting) > 0 && attempts < waitAttempts {
 		e.metrics.converges.WithLabelValues(target, "waiting").Inc()
-		return Outcome{Err: fmt.Errorf("waiting for the account of %v on %s", waiting, target), Retry: true, Delay: waitRetry}
+		return Outcome{Err: fmt.Errorf("waiting for the account of %v on %s", refs.waiting, target), Retry: true, Delay: waitRetry}
+	}
+	var wasUnresolved map[string]string
+	if link != nil {
+		wasUnresolved = link.Unresolved
+	}
+	for attr, id := range refs.unknown {
+		if wasUnresolved[attr] != id {
+			e.metrics.unresolved.WithLabelValues(target, attr).Inc()
+			e.log.Warn("engine: a reference names no person; the account converges without it until such a user is written",
+				"target", target, "person", person, "attribute", attr, "id", id)
+		}
 	}
 	var prev *targets.Link
 	var applied *targets.Account
@@ -446,7 +457,7 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 			}
 		}
 	}
-	if err := e.record(ctx, target, person, rec, d, res, now, ack, claim); err != nil {
+	if err := e.record(ctx, target, person, rec, d, res, refs, now, ack, claim); err != nil {
 		if c := (*targets.Conflict)(nil); errors.As(err, &c) {
 			next = nil
 			return e.park(ctx, target, person, rec, c, now, nil)
@@ -465,57 +476,11 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 	return Outcome{acked: ack != nil, next: next}
 }
 
-// resolve replaces the SCIM user ids in d.References with the referenced
-// people's Refs on the target. It returns the people still without an
-// account there, after registering this person to be woken when they get
-// one; their references are left out of d.
-func (e *Engine) resolve(ctx context.Context, target, person string, d *mapper.Desired) ([]string, error) {
-	if len(d.References) == 0 {
-		return nil, nil
-	}
-	var waiting []string
-	err := e.st.View(ctx, func(r store.Reader) error {
-		for attr, uid := range d.References {
-			other, err := personOf(r, uid)
-			if err != nil {
-				return err
-			}
-			var l *LinkState
-			if other != "" {
-				if l, err = loadLink(r, target, other); err != nil {
-					return err
-				}
-			}
-			if l == nil || l.Ref == "" {
-				delete(d.References, attr)
-				if other != "" {
-					waiting = append(waiting, other)
-				}
-				continue
-			}
-			d.References[attr] = l.Ref
-		}
-		return nil
-	})
-	if err != nil || len(waiting) == 0 {
-		return nil, err
-	}
-	err = e.st.Update(ctx, func(tx store.Tx) error {
-		for _, other := range waiting {
-			if err := tx.PutDoc(nsWait, target+"/"+other+"/"+person, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return waiting, err
-}
-
 // record stores the converge's result and schedules the next boundary in
 // one transaction, before the job is acked: a crash after it loses nothing.
 // ack, if set, acks the job in that transaction, and claim, if set, claims
 // the worker's next job at its end.
-func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.Record, d *mapper.Desired, res *targets.Result, now time.Time, ack, claim func(store.Tx) error) error {
+func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.Record, d *mapper.Desired, res *targets.Result, refs *refResolution, now time.Time, ack, claim func(store.Tx) error) error {
 	return e.st.Update(ctx, func(tx store.Tx) error {
 		if ack != nil {
 			// First, so a boundary scheduled below becomes the job's next
@@ -542,7 +507,28 @@ func (e *Engine) record(ctx context.Context, target, person string, rec *mapper.
 				return err
 			}
 		}
-		ls := LinkState{Link: res.Link, Generation: rec.Generation, Next: d.Next, At: now, Result: "ok"}
+		ls := LinkState{Link: res.Link, Generation: rec.Generation, Next: d.Next, At: now, Result: "ok",
+			Refs: refs.refs, Unresolved: refs.unknown}
+		var oldRefs map[string]string
+		if old != nil {
+			oldRefs = old.Refs
+		}
+		if err := keepRefIndex(tx, target, person, oldRefs, ls.Refs); err != nil {
+			return err
+		}
+		if old != nil && old.Ref != "" && old.Ref != ls.Ref {
+			// The account moved, was renamed or went away: the accounts
+			// that reference it converge again now.
+			others, err := referrers(tx, target, person)
+			if err != nil {
+				return err
+			}
+			for _, other := range others {
+				if err := e.sched.ScheduleTx(tx, Key(target, other), now); err != nil {
+					return err
+				}
+			}
+		}
 		if ls.Applied == nil {
 			ls.Applied = d.Account.Clone()
 		}

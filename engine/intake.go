@@ -98,6 +98,10 @@ func (e *Engine) userWrite(tx store.Tx, pol *mapper.Policy, before, after *store
 				if err := tx.DeleteDoc(nsUser, prev.UserID); err != nil {
 					return nil, err
 				}
+				// References to the old record still name the person.
+				if err := tx.PutDoc(nsAlias, prev.UserID, []byte(person)); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -161,6 +165,12 @@ func (e *Engine) userWrite(tx store.Tx, pol *mapper.Policy, before, after *store
 	if after != nil {
 		if err := tx.PutDoc(nsUser, res.ID, []byte(person)); err != nil {
 			return nil, err
+		}
+		// References that named this user before it existed resolve now.
+		for _, id := range []string{res.ID, res.ExternalID} {
+			if err := e.wakeWaitingFor(tx, id, now); err != nil {
+				return nil, err
+			}
 		}
 	} else if err := tx.DeleteDoc(nsUser, res.ID); err != nil {
 		return nil, err

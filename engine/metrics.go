@@ -18,6 +18,7 @@ import (
 //	tenure_engine_inflight                                    converges running now
 //	tenure_engine_target_up{target}                           1 after a converge reached the target, 0 after one could not
 //	tenure_engine_target_unavailable_total{target}            converge attempts that could not reach the target
+//	tenure_engine_unresolved_references_total{target,attribute} references naming no person (once each until resolved)
 //	tenure_engine_conflicts_total{target,reason}              ownership conflicts found (owned, collision, ambiguous)
 //	tenure_engine_account_conflicts{target}                   people parked on a conflict now (the sweep counts)
 type metrics struct {
@@ -33,6 +34,7 @@ type metrics struct {
 	parked      *prometheus.GaugeVec
 	up          *prometheus.GaugeVec
 	unavailable *prometheus.CounterVec
+	unresolved  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -65,7 +67,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		"1 when the target's last converge reached it, 0 when it could not (connection refused or lost, 502/503/504).")), []string{"target"})
 	m.unavailable = prometheus.NewCounterVec(prometheus.CounterOpts(opts("target_unavailable_total",
 		"Converge attempts that could not reach the target: counted once per attempt, not per planned operation.")), []string{"target"})
-	set, err := promx.Register(reg, m.transitions, m.operations, m.converges, m.latency, m.dead, m.guard, m.inflight, m.conflicts, m.parked, m.up, m.unavailable)
+	m.unresolved = prometheus.NewCounterVec(prometheus.CounterOpts(opts("unresolved_references_total",
+		"References (manager, …) found naming no person, counted once per account and attribute until they resolve.")), []string{"target", "attribute"})
+	set, err := promx.Register(reg, m.transitions, m.operations, m.converges, m.latency, m.dead, m.guard, m.inflight, m.conflicts, m.parked, m.up, m.unavailable, m.unresolved)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

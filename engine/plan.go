@@ -127,7 +127,7 @@ func (e *Engine) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 			}
 		}
 		for _, t := range pol.TargetNames {
-			tp, err := planTarget(pol, rec, t, links[t], at)
+			tp, err := planTarget(r, pol, rec, t, links[t], at)
 			if err != nil {
 				return err
 			}
@@ -323,10 +323,22 @@ func policyRefusal(err error) error {
 
 // planTarget computes one target's operations now and at later boundaries,
 // assuming each step is applied.
-func planTarget(pol *mapper.Policy, rec *mapper.Record, target string, link *LinkState, at time.Time) (*TargetPlan, error) {
-	d, err := pol.Desired(rec, target, link.Linked(), at)
+func planTarget(r store.Reader, pol *mapper.Policy, rec *mapper.Record, target string, link *LinkState, at time.Time) (*TargetPlan, error) {
+	desired := func(exists bool, t time.Time) (*mapper.Desired, error) {
+		d, err := pol.Desired(rec, target, exists, t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+		}
+		// References resolve as a worker resolves them: to the other
+		// person's account, or left out while there is none.
+		if _, err := resolveRefs(r, target, rec, d); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	d, err := desired(link.Linked(), at)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+		return nil, err
 	}
 	var applied *targets.Account
 	if link != nil {
@@ -335,9 +347,9 @@ func planTarget(pol *mapper.Policy, rec *mapper.Record, target string, link *Lin
 	tp := &TargetPlan{Target: target, Desired: d, Ops: targets.Plan(applied, &d.Account)}
 	cur := d
 	for t := d.Next; !t.IsZero() && len(tp.Later) < maxPlanSteps; {
-		nd, err := pol.Desired(rec, target, cur.Exists, t)
+		nd, err := desired(cur.Exists, t)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+			return nil, err
 		}
 		tp.Later = append(tp.Later, PlanStep{At: t, State: nd.State, Reason: nd.Reason, Ops: targets.Plan(&cur.Account, &nd.Account)})
 		cur, t = nd, nd.Next

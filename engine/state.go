@@ -23,6 +23,9 @@ const (
 	nsWait   store.Namespace = "wait"   // target/referenced person/waiting person → ""
 	nsOwner  store.Namespace = "owner"  // target/account anchor → person id: one owner per account
 	nsClash  store.Namespace = "clash"  // owner person/target/parked person → "": who contests an owner's account
+	nsRef    store.Namespace = "ref"    // target/referenced person/referrer → "": the reverse-reference index
+	nsWaitID store.Namespace = "waitid" // id \x1f target/person → "": a reference to an id no person has yet
+	nsAlias  store.Namespace = "alias"  // SCIM user id a rehire superseded → person id (references keep resolving)
 )
 
 // LinkState is what the engine keeps per (target, person).
@@ -37,6 +40,12 @@ type LinkState struct {
 	Result string    `json:"result"`
 	// Conflict is set while the key is parked on an ownership conflict.
 	Conflict *ConflictState `json:"conflict,omitempty"`
+	// Refs are the people the account's references name (attribute →
+	// person), kept in the reverse-reference index.
+	Refs map[string]string `json:"refs,omitempty"`
+	// Unresolved are references whose id names no person yet
+	// (attribute → id); they are retried when such a user is written.
+	Unresolved map[string]string `json:"unresolved,omitempty"`
 }
 
 // ConflictState is a parked ownership conflict.

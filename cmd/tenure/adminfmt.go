@@ -176,6 +176,9 @@ func writeIdentity(w io.Writer, v *admin.Identity) {
 			if l.Name != "" {
 				fmt.Fprintf(tw, "  name\t%s (for %s, taken by another account)\n", l.Name, l.Wanted)
 			}
+			for _, attr := range slices.Sorted(maps.Keys(l.Unresolved)) {
+				fmt.Fprintf(tw, "  waiting\tfor %s %q: no person has that id yet (converged without it)\n", attr, l.Unresolved[attr])
+			}
 			if c := l.Conflict; c != nil {
 				fmt.Fprintf(tw, "  CONFLICT\t%s since %s\n", conflictText(&c.Conflict), ts(c.Since))
 			}
