@@ -130,7 +130,11 @@ func (e *Engine) userWrite(tx store.Tx, pol *mapper.Policy, before, after *store
 	if rec != nil && !next.Purged.IsZero() && rec.Purged.IsZero() {
 		ch.Transition = mapper.Leaver
 	}
-	if after != nil && corr != next.Correlation {
+	claim, err := needsKey(tx, res.Source, corr, next, person)
+	if err != nil {
+		return nil, err
+	}
+	if after != nil && claim {
 		// A deleted record keeps its key: a later record with the same key
 		// is this person coming back.
 		take, err := claimCorrelation(tx, pol, res.Source, corr, next, now)
@@ -299,6 +303,21 @@ func corrHolder(r store.Reader, source, corr string) (*mapper.Record, error) {
 func live(rec *mapper.Record, now time.Time) bool {
 	st := rec.StateAt(now)
 	return st != mapper.StateTerminated && st != mapper.StatePurged
+}
+
+// needsKey reports whether a write giving person (record next) the
+// correlation key corr must claim it: a key that is not theirs yet, or
+// their own key that someone else took while they were away (a leaver's
+// key taken by another record: the person coming back must not share it).
+func needsKey(r store.Reader, source, corr string, next *mapper.Record, person string) (bool, error) {
+	if corr != next.Correlation {
+		return true, nil
+	}
+	if corr == "" {
+		return false, nil
+	}
+	holder, err := getString(r, nsCorr, corrKey(source, corr))
+	return err == nil && holder != "" && holder != person, err
 }
 
 // claimCorrelation decides whether next, the record a write produces, takes

@@ -162,6 +162,11 @@ func (e *Engine) park(ctx context.Context, target, person string, rec *mapper.Re
 				return err
 			}
 		}
+		if done != nil && done.Link.ID != "" && done.Link.ID == ls.ID {
+			// The person's own account changed where it stands: remember
+			// it, so later converges revoke what was granted meanwhile.
+			ls.Link = done.Link
+		}
 		old := ls.Conflict
 		same := old != nil && old.Conflict == *c
 		if old != nil && old.Owner != "" && old.Owner != c.Owner {

@@ -298,7 +298,11 @@ func (e *Engine) planRecord(r store.Reader, pol *mapper.Policy, req PlanRequest,
 			return first, nil
 		}
 	}
-	if corr != next.Correlation {
+	claim, err := needsKey(r, source, corr, next, next.ID)
+	if err != nil {
+		return nil, err
+	}
+	if claim {
 		take, err := claimCorrelation(r, pol, source, corr, next, at)
 		if err != nil {
 			return nil, err

@@ -100,6 +100,10 @@ type DirectoryOptions struct {
 	// by an entry that is not the person's (CollisionFail, the default, or
 	// CollisionSuffix).
 	Collision string
+	// KeepMembers are member values (DNs, or MemberValue values) that
+	// GroupMembers never lists and RemoveMember refuses, besides the bind
+	// DN: placeholders an exclusive group keeps (see groups.go).
+	KeepMembers []string
 }
 
 // Naming collision rules (DirectoryOptions.Collision).
@@ -285,7 +289,19 @@ func (c *converge) run(ctx context.Context) (*targets.Result, error) {
 		if err := c.memberships(ctx, e); err != nil {
 			return nil, err
 		}
-		return &targets.Result{Ops: c.ops}, cf
+		// What the account is now: the desired state where it stands.
+		now := c.desired.Clone()
+		if parent, err := Parent(e.DN); err == nil && !EqualDN(parent, c.container()) {
+			now.Container = parent
+		}
+		if a, v, err := RDNValue(e.DN); err == nil && strings.EqualFold(a, c.o.RDNAttribute) {
+			now.Attributes[c.o.RDNAttribute] = v
+		}
+		l := targets.Link{ID: c.d.Dialect.Anchor(e), Ref: e.DN, Applied: now}
+		if c.req.Link != nil {
+			l.Name, l.Wanted = c.req.Link.Name, c.req.Link.Wanted
+		}
+		return &targets.Result{Link: l, Ops: c.ops}, cf
 	}
 	if err != nil {
 		return nil, err
