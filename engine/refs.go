@@ -40,18 +40,24 @@ type refResolution struct {
 // referent finds the person a reference id names, as sent by source: a
 // SCIM user id (current, or a record superseded by a rehire), a person id,
 // or the externalId of a user of the same source (Okta sends its own ids).
+// References never cross sources: a person of another source is nobody
+// here, as its SCIM records are invisible to this source.
 func referent(r store.Reader, source, id string) (string, error) {
-	if p, err := personOf(r, id); err != nil || p != "" {
-		return p, err
+	p, err := personOf(r, id)
+	if err == nil && p == "" {
+		p, err = getString(r, nsAlias, id)
 	}
-	if p, err := getString(r, nsAlias, id); err != nil || p != "" {
-		return p, err
+	if err == nil && p == "" {
+		p = id // a person id
 	}
-	if rec, err := loadRecord(r, id); err != nil || rec != nil {
-		if rec != nil {
-			return rec.ID, nil
-		}
+	if err != nil {
 		return "", err
+	}
+	if rec, err := loadRecord(r, p); err != nil || (rec != nil && rec.Source == source) {
+		if rec == nil {
+			return "", err
+		}
+		return rec.ID, nil
 	}
 	ids, err := r.LookupExternalID(store.KindUser, source, id)
 	if err != nil || len(ids) == 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/ldapsync"
+	"github.com/tenurehq/tenure/store"
 	"github.com/tenurehq/tenure/targets"
 )
 
@@ -118,4 +119,49 @@ func TestReferencesFollow(t *testing.T) {
 			_, _, _ = okta, viaOkta, late
 		})
 	}
+}
+
+// TestReferencesStayInSource: a reference never crosses sources. A user of
+// source crm naming an hr person's SCIM id (or person id) as manager gets
+// no manager; the same id from hr resolves.
+func TestReferencesStayInSource(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, policy)
+		boss := e.user("boss.hr", nil)
+		e.run()
+		bossRef := e.acct("dir", boss)
+		if bossRef == nil {
+			t.Fatal("no account for the manager")
+		}
+		// A crm user written the way the SCIM server writes one.
+		crmUser := &store.Resource{Kind: store.KindUser, ID: "crm-1", Source: "crm", Name: "rep.crm",
+			Attributes: map[string]any{"active": true, "name": map[string]any{"givenName": "Rep", "familyName": "Crm"},
+				enterpriseURN: map[string]any{"manager": map[string]any{"value": boss}}}}
+		err := e.st.Update(t.Context(), func(tx store.Tx) error {
+			if err := tx.Create(crmUser); err != nil {
+				return err
+			}
+			_, err := e.eng.OnWrite(tx, nil, crmUser)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hrRep := e.user("rep.hr", map[string]any{enterpriseURN: map[string]any{"manager": map[string]any{"value": boss}}})
+		e.run()
+		v, err := e.eng.Identity(t.Context(), "crm-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := v.Targets["dir"].Link
+		if l == nil || l.Unresolved["manager"] != boss || len(l.Refs) != 0 {
+			t.Errorf("crm user's link %+v: the hr manager must not resolve across sources", l)
+		}
+		if a := e.acct("dir", v.Record.ID); a == nil || a.References["manager"] != "" {
+			t.Errorf("crm user's account %+v has a manager from another source", a)
+		}
+		if a := e.acct("dir", hrRep); a == nil || a.References["manager"] == "" {
+			t.Errorf("hr user's account %+v lacks its manager", a)
+		}
+	})
 }
