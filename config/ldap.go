@@ -73,6 +73,10 @@ type LDAPTarget struct {
 	// entry that is not the person's: "fail" (the default: the person is
 	// parked as a conflict) or "suffix" (the first free of name2, name3, …).
 	Collision string `yaml:"collision"`
+	// KeepMembers are members (DNs, or member_value values) the drift
+	// pass never removes from the target's exclusive groups, such as the
+	// placeholder a groupOfNames needs; the bind DN is always kept.
+	KeepMembers []string `yaml:"keep_members"`
 }
 
 // Encrypted reports whether connections use TLS (ldaps:// or StartTLS).
@@ -264,24 +268,32 @@ func (c *Config) validateLDAPGrants(add addFunc) {
 			if l == nil {
 				continue
 			}
-			base, baseOK := parseDN(l.BaseDN)
 			for j, e := range ents {
-				p := fmt.Sprintf("birthright[%d].grants.%s[%d]", i, tn, j)
-				switch {
-				case e == "":
-					add(p, "empty")
-				case strings.Contains(e, "="):
-					if d, ok := parseDN(e); !ok {
-						add(p, "%q is not a DN", e)
-					} else if baseOK && (len(d) == len(base) || !atOrUnder(d, base)) {
-						add(p, "group DN %q is not under the target's base_dn %q", e, l.BaseDN)
-					}
-				case l.GroupsOU == "":
-					add(p, "group name %q needs the target's ldap.groups_ou (or give the group's DN)", e)
-				}
+				l.checkGroup(fmt.Sprintf("birthright[%d].grants.%s[%d]", i, tn, j), e, add)
 			}
 		}
 	}
+}
+
+// checkGroup reports e, a group as a grant names it, unless it is a DN
+// under base_dn or a name with groups_ou set; ok when it is.
+func (l *LDAPTarget) checkGroup(p, e string, add addFunc) (ok bool) {
+	n := 0
+	count := func(path, format string, args ...any) { n++; add(path, format, args...) }
+	switch {
+	case e == "":
+		count(p, "empty")
+	case strings.Contains(e, "="):
+		base, baseOK := parseDN(l.BaseDN)
+		if d, ok := parseDN(e); !ok {
+			count(p, "%q is not a DN", e)
+		} else if baseOK && (len(d) == len(base) || !atOrUnder(d, base)) {
+			count(p, "group DN %q is not under the target's base_dn %q", e, l.BaseDN)
+		}
+	case l.GroupsOU == "":
+		count(p, "group name %q needs the target's ldap.groups_ou (or give the group's DN)", e)
+	}
+	return n == 0
 }
 
 // checkAttr reports name when it is set and not an attribute description.

@@ -92,6 +92,12 @@ type Target struct {
 	// that person's account on this target.
 	References map[string]string `yaml:"references"`
 	Leaver     Leaver            `yaml:"leaver"`
+	// Drift is the target's periodic drift pass; off by default.
+	Drift Drift `yaml:"drift"`
+	// ExclusiveGroups are groups whose whole membership the policy owns:
+	// the drift pass (and tenure reconcile) removes the members no grant
+	// explains, through the guard. Named as grants name them.
+	ExclusiveGroups []string `yaml:"exclusive_groups"`
 
 	// Each kind's own settings, in a block named after the kind; exactly
 	// the target's kind's block is set (see validateTargetKinds).
@@ -185,6 +191,7 @@ func (c *Config) applyPolicyDefaults() {
 			def(&s.GroupMode, SCIMGroupsPatch)
 		}
 	}
+	c.applyDriftDefaults()
 	e := &c.Engine
 	def(&e.Workers, 64)
 	def(&e.Lease, 15*time.Second)
@@ -268,6 +275,7 @@ func (c *Config) validatePolicy(add func(path, format string, args ...any)) {
 	}
 	c.validateTargetKinds(add)
 	c.validateSCIMTargets(add)
+	c.validateDrift(add)
 	for i, r := range c.Birthright {
 		path := fmt.Sprintf("birthright[%d]", i)
 		if r.Name == "" {

@@ -45,6 +45,12 @@ type TargetPolicy struct {
 	Attributes map[string]*Expr
 	References map[string]*Expr
 	Leaver     config.Leaver
+	// DriftInterval is how often the target's drift pass runs (0: never);
+	// DriftSpread how long each pass's converges are spread over.
+	DriftInterval, DriftSpread time.Duration
+	// Exclusive are the groups (entitlements in the target's terms) whose
+	// whole membership the policy owns.
+	Exclusive []string
 }
 
 // Compile compiles the policy sections of cfg. file names the config file in
@@ -108,6 +114,13 @@ func Compile(file string, cfg *config.Config) (*Policy, error) {
 			Attributes: map[string]*Expr{},
 			References: map[string]*Expr{},
 			Leaver:     t.Leaver,
+			Exclusive:  slices.Clone(t.ExclusiveGroups),
+		}
+		if d := t.Drift; d.Interval > 0 {
+			tp.DriftInterval = d.Interval
+			if d.Spread != nil {
+				tp.DriftSpread = *d.Spread
+			}
 		}
 		for _, a := range slices.Sorted(maps.Keys(t.Attributes)) {
 			tp.Attributes[a] = comp(path+".attributes."+a, t.Attributes[a], wantValue)
