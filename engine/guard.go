@@ -20,20 +20,25 @@ import (
 // of an account that stays. Creates (a pre-hire's disabled account
 // included), enables, grants and single revocations never count and are
 // never held. Each (person, operation) counts once per window, however
-// often its converge runs again (retries during an outage).
+// often its converge runs again (retries during an outage). The drift
+// pass's removals of exclusive-group members no grant explains count too,
+// each (member, group) once, under a key that is no person (memberKey).
 type GuardState struct {
 	Target    string    `json:"target"`
 	Tripped   bool      `json:"tripped"`
 	TrippedAt time.Time `json:"trippedAt,omitzero"`
 	// Counted are the destructive operations admitted in the window.
 	Counted []GuardCount `json:"counted,omitempty"`
-	// Held are the people whose destructive work waits for an admin.
+	// Held are the people whose destructive work waits for an admin, and
+	// the exclusive-group members whose removal waits ("member <value>
+	// of <group>", see memberKey).
 	Held []string `json:"held,omitempty"`
 	// Approved maps each person an admin released to the record
 	// generation approved: all of that generation's destructive work (a
 	// leaver's disable and move now, the delete weeks later) runs without
 	// counting or being held again. A newer change needs no approval
-	// unless it trips the guard itself.
+	// unless it trips the guard itself. An exclusive-group member maps to
+	// 0 until its removal is done.
 	Approved map[string]uint64 `json:"approved,omitempty"`
 	// Released is how many held people the last approval released.
 	Released int `json:"released,omitempty"`
@@ -200,7 +205,24 @@ func (e *Engine) resolveGuard(ctx context.Context, target, actor string, approve
 		out = &GuardState{Target: target}
 		for _, person := range gs.Held {
 			detail := "guard discarded: destructive operations dropped"
-			if approve {
+			switch {
+			case isMemberKey(person):
+				// An exclusive group's member: approving releases its
+				// removal, which a cleanup of the target runs at once;
+				// discarding leaves the member until the next drift pass
+				// proposes the removal again.
+				detail = "guard discarded: the member stays until the next drift pass"
+				if approve {
+					detail = "guard approved: the member's removal released"
+					if out.Approved == nil {
+						out.Approved = map[string]uint64{}
+					}
+					out.Approved[person] = 0
+					if err := requestCleanup(tx, target, now); err != nil {
+						return err
+					}
+				}
+			case approve:
 				detail = "guard approved: this change's destructive operations released (the later delete too)"
 				rec, err := loadRecord(tx, person)
 				if err != nil {
@@ -215,8 +237,10 @@ func (e *Engine) resolveGuard(ctx context.Context, target, actor string, approve
 				if err := e.sched.ScheduleTx(tx, Key(target, person), now); err != nil {
 					return err
 				}
-			} else if err := e.acceptAsConverged(tx, target, person); err != nil {
-				return err
+			default:
+				if err := e.acceptAsConverged(tx, target, person); err != nil {
+					return err
+				}
 			}
 			if err := a.add(person, Event{Kind: EventAdmin, Target: target, Actor: actor, Detail: detail}); err != nil {
 				return err

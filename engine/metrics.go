@@ -21,6 +21,10 @@ import (
 //	tenure_engine_unresolved_references_total{target,attribute} references naming no person (once each until resolved)
 //	tenure_engine_conflicts_total{target,reason}              ownership conflicts found (owned, collision, ambiguous)
 //	tenure_engine_account_conflicts{target}                   people parked on a conflict now (the sweep counts)
+//	tenure_engine_drift_repairs_total{target,class}           repairs beyond the plan: attribute, status, container, membership, account, exclusive
+//	tenure_engine_drift_passes_total{target,result}           drift passes run (ok, error)
+//	tenure_engine_drift_last_pass_timestamp_seconds{target}   when the last drift pass on this replica began
+//	tenure_engine_drift_orphans{target}                       accounts no link names, as of the last drift pass
 type metrics struct {
 	set         *promx.Set
 	transitions *prometheus.CounterVec
@@ -35,6 +39,11 @@ type metrics struct {
 	up          *prometheus.GaugeVec
 	unavailable *prometheus.CounterVec
 	unresolved  *prometheus.CounterVec
+	// the drift pass (drift.go)
+	drift        *prometheus.CounterVec
+	driftPasses  *prometheus.CounterVec
+	driftLast    *prometheus.GaugeVec
+	driftOrphans *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -69,7 +78,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		"Converge attempts that could not reach the target: counted once per attempt, not per planned operation.")), []string{"target"})
 	m.unresolved = prometheus.NewCounterVec(prometheus.CounterOpts(opts("unresolved_references_total",
 		"References (manager, …) found naming no person, counted once per account and attribute until they resolve.")), []string{"target", "attribute"})
-	set, err := promx.Register(reg, m.transitions, m.operations, m.converges, m.latency, m.dead, m.guard, m.inflight, m.conflicts, m.parked, m.up, m.unavailable, m.unresolved)
+	m.drift = prometheus.NewCounterVec(prometheus.CounterOpts(opts("drift_repairs_total",
+		"Drift repaired: what converges did beyond their plan (attribute, status, container, membership, account) and members no grant explains removed from exclusive groups (exclusive).")), []string{"target", "class"})
+	m.driftPasses = prometheus.NewCounterVec(prometheus.CounterOpts(opts("drift_passes_total",
+		"Periodic drift passes run, by result (error: not every converge could be scheduled).")), []string{"target", "result"})
+	m.driftLast = prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("drift_last_pass_timestamp_seconds",
+		"When the target's last drift pass on this replica began (Unix time).")), []string{"target"})
+	m.driftOrphans = prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("drift_orphans",
+		"Accounts the target lists that no link names, as of the last drift pass.")), []string{"target"})
+	set, err := promx.Register(reg, m.transitions, m.operations, m.converges, m.latency, m.dead, m.guard, m.inflight, m.conflicts, m.parked, m.up, m.unavailable, m.unresolved,
+		m.drift, m.driftPasses, m.driftLast, m.driftOrphans)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}

@@ -205,6 +205,13 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 	// converges (Drain) while the HTTP server drains its requests.
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- eng.Run(ctx) }()
+	// The periodic drift passes (targets with drift.interval or
+	// exclusive groups); a pass running at shutdown is cut short and
+	// waited for, before the store and the targets close.
+	driftCtx, stopDrift := context.WithCancel(ctx)
+	driftDone := make(chan struct{})
+	go func() { defer close(driftDone); eng.RunDrift(driftCtx) }()
+	defer func() { stopDrift(); <-driftDone }()
 
 	var serveErr error
 	select {

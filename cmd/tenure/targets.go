@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/internal/tlsx"
 	"github.com/tenurehq/tenure/ldapsync"
 	"github.com/tenurehq/tenure/targets"
@@ -72,8 +73,11 @@ func closeTargets(ts map[string]targets.Target, log *slog.Logger) {
 	}
 }
 
-// ldapTarget is a Directory that owns its connection pool.
+// ldapTarget is a Directory that owns its connection pool. It lists and
+// prunes group members for the target's exclusive groups.
 type ldapTarget struct{ *ldapsync.Directory }
+
+var _ engine.GroupLister = ldapTarget{}
 
 // Close closes the pool: idle connections and the pool's metrics.
 func (t ldapTarget) Close() error { return t.Pool.Close() }
@@ -120,6 +124,7 @@ func newLDAPTarget(tc config.Target, log *slog.Logger, reg prometheus.Registerer
 		MemberAttribute:      l.MemberAttribute, MemberValue: l.MemberValue,
 		MemberOf: l.MemberOf, NoMemberOf: l.NoMemberOf,
 		WriteOnly: l.WriteOnly, ManagedDNs: managed, Collision: l.Collision,
+		KeepMembers: l.KeepMembers,
 	})
 	if err == nil {
 		err = checkLDAPMappings(tc, d.Options)
