@@ -198,6 +198,7 @@ func (h *Handler) routes() *mux.Router {
 	post("/guards/{target}/discard", "discard guard", h.discard)
 	post("/plan", "", h.plan)
 	post("/reconcile/{target}", "reconcile", h.reconcile)
+	get("/drift/{target}", h.drift)
 	post("/policy/reload", "reload policy", h.reloadPolicy)
 	api.HandleFunc("/backup", h.serveBackup).Methods(http.MethodGet)
 	paths = append(paths, "/backup")

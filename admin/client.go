@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tenurehq/tenure/engine"
 )
@@ -215,6 +216,15 @@ func (c *Client) Reconcile(ctx context.Context, target, orphans string) (*Reconc
 		q = url.Values{"orphans": {orphans}}
 	}
 	return call[ReconcileResult](ctx, c, http.MethodPost, "/reconcile/"+url.PathEscape(target), q, nil)
+}
+
+// Drift is GET /drift/{target}[?since=TIME].
+func (c *Client) Drift(ctx context.Context, target string, since time.Time) (*engine.DriftView, error) {
+	var q url.Values
+	if !since.IsZero() {
+		q = url.Values{"since": {since.Format(time.RFC3339Nano)}}
+	}
+	return get[engine.DriftView](ctx, c, "/drift/"+url.PathEscape(target), q)
 }
 
 // Reload is POST /policy/reload.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/internal/httpx"
@@ -290,9 +291,12 @@ func (h *Handler) plan(r *http.Request) (any, error) {
 }
 
 // POST /reconcile/{target}?orphans=report|delete|none: the target's
-// orphans reported (or deleted), then everyone scheduled on it now. The
-// orphans go first so that the listing does not race the converges it
-// would otherwise start; a failure of the orphan part schedules nothing.
+// orphans reported (or deleted), its exclusive groups cleaned (members no
+// grant explains removed, through the guard), then everyone scheduled on
+// it now. The orphans go first so that the listing does not race the
+// converges it would otherwise start; a failure of the orphan part
+// schedules nothing. The answer carries the start time and the repair
+// tally then, which GET /drift/{target}?since= compares against.
 func (h *Handler) reconcile(r *http.Request) (any, error) {
 	t, err := h.target(r)
 	if err != nil {
@@ -334,12 +338,38 @@ func (h *Handler) reconcile(r *http.Request) (any, error) {
 			}
 		}
 	}
+	view, err := h.eng.Drift(ctx, t, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	out.Started, out.Tally = view.At, view.Tally
+	out.Exclusive, err = h.eng.Exclusive(ctx, t)
+	if err != nil {
+		out.ExclusiveError = err.Error()
+	}
 	n, err := h.eng.Reconcile(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	out.Scheduled = n
 	return out, nil
+}
+
+// GET /drift/{target}?since=TIME: the target's drift pass (interval,
+// last and next pass, the last report), its repair tally and, with since
+// (RFC 3339), how many linked people have not converged since then.
+func (h *Handler) drift(r *http.Request) (any, error) {
+	t, err := h.target(r)
+	if err != nil {
+		return nil, err
+	}
+	var since time.Time
+	if s := r.URL.Query().Get("since"); s != "" {
+		if since, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return nil, errorf(http.StatusBadRequest, "since must be an RFC 3339 time, got %q", s)
+		}
+	}
+	return h.eng.Drift(r.Context(), t, since)
 }
 
 // POST /policy/reload.

@@ -100,6 +100,17 @@ type ReconcileResult struct {
 	Scheduled int    `json:"scheduled"`
 	// Orphans is what was done about accounts no link names.
 	Orphans *Orphans `json:"orphans"`
+	// Exclusive is the cleanup of the target's exclusive groups: members
+	// no grant explains removed (or held by the guard); ExclusiveError
+	// why it could not run.
+	Exclusive      []engine.ExclusiveGroup `json:"exclusive,omitempty"`
+	ExclusiveError string                  `json:"exclusiveError,omitempty"`
+	// Started is when the reconcile began (the engine's clock) and Tally
+	// the target's repair tally then: GET /drift/{target}?since=Started
+	// tells how many people have not converged since, and the tally the
+	// repairs have brought it to.
+	Started time.Time         `json:"started"`
+	Tally   engine.DriftTally `json:"tally"`
 }
 
 // What POST /reconcile/{target}?orphans= does with orphans.

@@ -26,7 +26,8 @@ import (
 //	tenure identity show ID | link ID --target T --account ANCHOR [--ref DN] | unlink ID --target T
 //	tenure jobs conflicts
 //	tenure guard status [TARGET] | approve TARGET | discard TARGET
-//	tenure reconcile --target NAME [--delete-orphans]
+//	tenure reconcile --target NAME [--delete-orphans] [--wait DURATION]
+//	tenure drift status TARGET
 //	tenure plan (--user FILE | --id ID) [--at TIME] [--source NAME]
 //	tenure policy reload
 //	tenure backup --out FILE
@@ -58,14 +59,15 @@ var adminCommands = map[string]struct {
 	"guard status":    {"[TARGET]", guardStatus},
 	"guard approve":   {"TARGET", guardResolve("approve")},
 	"guard discard":   {"TARGET", guardResolve("discard")},
-	"reconcile":       {"--target NAME [--delete-orphans]", reconcileCmd},
+	"reconcile":       {"--target NAME [--delete-orphans] [--wait DURATION]", reconcileCmd},
+	"drift status":    {"TARGET", driftStatus},
 	"plan":            {"(--user FILE.json | --id ID) [--at TIME] [--source NAME]", planCmd},
 	"policy reload":   {"", policyReload},
 	"backup":          {"--out FILE", backupCmd},
 }
 
 // adminGroups are the commands that take a subcommand.
-var adminGroups = map[string]bool{"jobs": true, "identity": true, "guard": true, "policy": true}
+var adminGroups = map[string]bool{"jobs": true, "identity": true, "guard": true, "policy": true, "drift": true}
 
 // adminCommand runs one operator command; args[0] is the command.
 func adminCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -331,10 +333,11 @@ func guardStatus(ctx context.Context, c *adminCLI, args []string) error {
 func reconcileCmd(ctx context.Context, c *adminCLI, args []string) error {
 	target := c.fs.String("target", "", "the target to reconcile (required)")
 	del := c.fs.Bool("delete-orphans", false, "delete the accounts under the managed OUs that Tenure does not know (default: only report them)")
+	wait := c.fs.Duration("wait", 0, "wait up to this long for the scheduled converges to finish, then report what they repaired per class")
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
-	if *target == "" {
+	if *target == "" || *wait < 0 {
 		return c.usage()
 	}
 	mode := admin.OrphansReport
@@ -345,7 +348,19 @@ func reconcileCmd(ctx context.Context, c *adminCLI, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.print(res, func(w io.Writer) { writeReconcile(w, res) }); err != nil {
+	out := reconcileOutput{ReconcileResult: res}
+	if *wait > 0 {
+		if out.Waited, err = waitReconcile(ctx, c, res, *wait); err != nil {
+			return err
+		}
+	}
+	err = c.print(out, func(w io.Writer) {
+		writeReconcile(w, res)
+		if out.Waited != nil {
+			writeWaited(w, res.Target, out.Waited, *wait)
+		}
+	})
+	if err != nil {
 		return err
 	}
 	if o := res.Orphans; o != nil && o.OrphanReport != nil && o.Failed > 0 {

@@ -378,6 +378,7 @@ func writeGuard(w io.Writer, g *engine.GuardState) {
 
 func writeReconcile(w io.Writer, res *admin.ReconcileResult) {
 	fmt.Fprintf(w, "reconcile %s: %d converge(s) scheduled\n", res.Target, res.Scheduled)
+	writeExclusive(w, res.Target, res.Exclusive, res.ExclusiveError)
 	o := res.Orphans
 	switch {
 	case o == nil || o.Status == admin.OrphansSkipped:

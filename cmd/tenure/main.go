@@ -4,7 +4,7 @@
 //	tenure serve --config FILE [--listen ADDR]
 //	tenure config validate --config FILE
 //	tenure version
-//	tenure jobs|identity|guard|reconcile|plan|policy …  (the admin API's commands)
+//	tenure jobs|identity|guard|reconcile|drift|plan|policy …  (the admin API's commands)
 package main
 
 import (
@@ -57,9 +57,11 @@ Operator commands (call a running server's admin API):
   jobs list|counts|show|replay|cancel|run   the job queue (KEY is target/person)
   identity show ID                          everything Tenure knows about a person
   guard status|approve|discard [TARGET]     a target's guard on destructive operations
-  reconcile --target NAME [--delete-orphans]
-                                            re-converge everyone on a target; report
-                                            (or delete) accounts no person links
+  reconcile --target NAME [--delete-orphans] [--wait DURATION]
+                                            re-converge everyone on a target; clean its
+                                            exclusive groups; report (or delete) accounts
+                                            no person links; with --wait, what was repaired
+  drift status TARGET                       a target's drift pass and its repairs
   plan (--user FILE | --id ID) [--at TIME]  dry run: what a write would do, now and later
   policy reload                             re-read the server's config file's policy
   backup --out FILE                         a verified hot copy of the embedded store
@@ -84,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{errors.New("usage: tenure config validate --config FILE")}
 		}
 		return configValidate(args[2:], stdout, stderr)
-	case "jobs", "identity", "guard", "reconcile", "plan", "policy", "backup":
+	case "jobs", "identity", "guard", "reconcile", "drift", "plan", "policy", "backup":
 		return adminCommand(ctx, args, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "tenure", versionString())
