@@ -109,21 +109,45 @@ func guardLeavers(t *testing.T, d *directory) {
 	}
 }
 
-// TestGuardOutage: 20 leavers during a slapd outage long enough for
+// TestGuardOutage: 20 leavers during a directory outage long enough for
 // several retries each, with a threshold of 50, trip nothing: each
-// person's disable counts once.
+// person's disable counts once; the failed attempts count as
+// unavailability, not as operation errors.
 func TestGuardOutage(t *testing.T) {
-	srv := testenv.Slapd(t)
-	d := slapdDirectory(t)
-	d.srv = srv
-	f := d.fixture(t)
+	for name, start := range map[string]func(*testing.T) guardOutageDir{
+		"openldap": func(t *testing.T) guardOutageDir {
+			srv := testenv.Slapd(t)
+			d := slapdDirectory(t)
+			d.srv = srv
+			return guardOutageDir{d, srv}
+		},
+		"ad": func(t *testing.T) guardOutageDir {
+			d := sambaDirectory(t)
+			return guardOutageDir{d, d.srv.(*testenv.SambaServer)}
+		},
+	} {
+		t.Run(name, func(t *testing.T) { guardOutage(t, start(t)) })
+	}
+}
+
+// guardOutageDir is a directory whose server a test can stop.
+type guardOutageDir struct {
+	d   *directory
+	srv interface {
+		Stop()
+		Restart(testing.TB)
+	}
+}
+
+func guardOutage(t *testing.T, od guardOutageDir) {
+	f := od.d.fixture(t)
 	e := newEnvWith(t, backends(t)[0], guardPolicy(t, f, 50), map[string]targets.Target{"dir": f.target()})
 	var ids []string
 	for i := range 20 {
 		ids = append(ids, e.user(fmt.Sprintf("out%02d.x", i), guardEmp(i, "")))
 	}
 	e.run()
-	srv.Stop()
+	od.srv.Stop()
 	e.clock.Add(time.Hour)
 	for _, id := range ids {
 		e.patch(id, replace("active", false))
@@ -146,7 +170,7 @@ func TestGuardOutage(t *testing.T) {
 	if v := e.metric("tenure_engine_target_up", "target", "dir"); v != 0 {
 		t.Errorf("target_up during the outage = %v", v)
 	}
-	srv.Restart(t)
+	od.srv.Restart(t)
 	e.clock.Add(10 * time.Minute)
 	e.run()
 	for i := range 20 {
