@@ -203,6 +203,12 @@ func (c *Client) ResolveGuard(ctx context.Context, target, action string) (*engi
 	return post[engine.GuardState](ctx, c, "/guards/"+url.PathEscape(target)+"/"+action, nil)
 }
 
+// ApproveGuardNow approves only the held operations (scope=now): later
+// destructive steps of the same changes count again.
+func (c *Client) ApproveGuardNow(ctx context.Context, target string) (*engine.GuardState, error) {
+	return call[engine.GuardState](ctx, c, http.MethodPost, "/guards/"+url.PathEscape(target)+"/approve", url.Values{"scope": {"now"}}, nil)
+}
+
 // Plan is POST /plan.
 func (c *Client) Plan(ctx context.Context, req engine.PlanRequest) (*Plan, error) {
 	return post[Plan](ctx, c, "/plan", req)

@@ -259,7 +259,14 @@ func (h *Handler) approve(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.eng.ApproveGuard(r.Context(), t, Actor(r))
+	switch scope := r.URL.Query().Get("scope"); scope {
+	case "", "change":
+		return h.eng.ApproveGuard(r.Context(), t, Actor(r))
+	case "now":
+		return h.eng.ApproveGuardNow(r.Context(), t, Actor(r))
+	default:
+		return nil, errorf(http.StatusBadRequest, "scope must be change (default) or now, got %q", scope)
+	}
 }
 
 // POST /guards/{target}/discard: the held destructive work is dropped.

@@ -40,6 +40,10 @@ type GuardState struct {
 	// unless it trips the guard itself. An exclusive-group member maps to
 	// 0 until its removal is done.
 	Approved map[string]uint64 `json:"approved,omitempty"`
+	// NowOnly are the approved people whose approval covers only the
+	// operations held when it was given (ApproveGuardNow): a later step
+	// of the same change (the delete after the delay) counts again.
+	NowOnly []string `json:"nowOnly,omitempty"`
 	// Released is how many held people the last approval released.
 	Released int `json:"released,omitempty"`
 }
@@ -100,13 +104,24 @@ func (e *Engine) admit(ctx context.Context, target, person string, gen uint64, k
 		if err != nil {
 			return err
 		}
+		gs.Counted = slices.DeleteFunc(gs.Counted, func(c GuardCount) bool { return !c.At.After(now.Add(-g.Window)) })
 		if v, ok := gs.Approved[person]; ok {
-			if v == gen {
+			if v == gen && !slices.Contains(gs.NowOnly, person) {
 				return nil // approved: the whole sequence of this change
 			}
 			delete(gs.Approved, person)
+			if i := slices.Index(gs.NowOnly, person); i >= 0 {
+				gs.NowOnly = slices.Delete(gs.NowOnly, i, i+1)
+				if v == gen {
+					// Approved for what was held: counted as admitted
+					// (so its retries pass), the approval used up.
+					for _, k := range kinds {
+						gs.Counted = append(gs.Counted, GuardCount{Person: person, Op: k, At: now})
+					}
+					return putJSON(tx, nsGuard, target, gs)
+				}
+			}
 		}
-		gs.Counted = slices.DeleteFunc(gs.Counted, func(c GuardCount) bool { return !c.At.After(now.Add(-g.Window)) })
 		var fresh []targets.OpKind
 		for _, k := range kinds {
 			if !slices.ContainsFunc(gs.Counted, func(c GuardCount) bool { return c.Person == person && c.Op == k }) {
@@ -176,7 +191,14 @@ func (e *Engine) Guard(ctx context.Context, target string) (*GuardState, error) 
 // ApproveGuard releases a tripped guard: the held people converge now, their
 // destructive operations let through without tripping it again.
 func (e *Engine) ApproveGuard(ctx context.Context, target, actor string) (*GuardState, error) {
-	return e.resolveGuard(ctx, target, actor, true)
+	return e.resolveGuard(ctx, target, actor, true, false)
+}
+
+// ApproveGuardNow is ApproveGuard for the held operations only: a later
+// destructive step of the same change (a leaver's delete after the delay)
+// is counted, and held if it trips the guard, again.
+func (e *Engine) ApproveGuardNow(ctx context.Context, target, actor string) (*GuardState, error) {
+	return e.resolveGuard(ctx, target, actor, true, true)
 }
 
 // DiscardGuard releases a tripped guard without performing the held
@@ -184,10 +206,10 @@ func (e *Engine) ApproveGuard(ctx context.Context, target, actor string) (*Guard
 // current state counts as converged until their next change. Use it when
 // the batch was a mistake (an HR export bug) and the source is being fixed.
 func (e *Engine) DiscardGuard(ctx context.Context, target, actor string) (*GuardState, error) {
-	return e.resolveGuard(ctx, target, actor, false)
+	return e.resolveGuard(ctx, target, actor, false, false)
 }
 
-func (e *Engine) resolveGuard(ctx context.Context, target, actor string, approve bool) (*GuardState, error) {
+func (e *Engine) resolveGuard(ctx context.Context, target, actor string, approve, nowOnly bool) (*GuardState, error) {
 	if _, ok := e.Policy().Target(target); !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNoTarget, target)
 	}
@@ -224,6 +246,10 @@ func (e *Engine) resolveGuard(ctx context.Context, target, actor string, approve
 				}
 			case approve:
 				detail = "guard approved: this change's destructive operations released (the later delete too)"
+				if nowOnly {
+					detail = "guard approved: the held destructive operations released (later steps count again)"
+					out.NowOnly = append(out.NowOnly, person)
+				}
 				rec, err := loadRecord(tx, person)
 				if err != nil {
 					return err
@@ -254,6 +280,9 @@ func (e *Engine) resolveGuard(ctx context.Context, target, actor string, approve
 					out.Approved = map[string]uint64{}
 				}
 				out.Approved[p] = gen
+				if slices.Contains(gs.NowOnly, p) {
+					out.NowOnly = append(out.NowOnly, p)
+				}
 			}
 		}
 		if approve {

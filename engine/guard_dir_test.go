@@ -184,3 +184,47 @@ func guardOutage(t *testing.T, od guardOutageDir) {
 		t.Errorf("guard = %+v, %v; want 20 counted and not tripped", gs, err)
 	}
 }
+
+// TestGuardApproveNowOnly: an approval limited to the held operations
+// does not carry over to the same people's deletes after the delay.
+func TestGuardApproveNowOnly(t *testing.T) {
+	for _, nowOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("now-only=%v", nowOnly), func(t *testing.T) { guardApprove(t, nowOnly) })
+	}
+}
+
+func guardApprove(t *testing.T, nowOnly bool) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, policy) // guard: threshold 3
+		var ids []string
+		for _, n := range []string{"a.one", "b.two", "c.three", "d.four", "e.five"} {
+			ids = append(ids, e.user(n, nil))
+		}
+		e.run()
+		left := e.clock.Now().Add(time.Hour)
+		e.clock.Set(left)
+		for _, id := range ids {
+			e.patch(id, replace("active", false))
+		}
+		e.run()
+		approve := e.eng.ApproveGuard
+		if nowOnly {
+			approve = e.eng.ApproveGuardNow
+		}
+		if gs, err := approve(t.Context(), "dir", "alice"); err != nil || gs.Released != 2 {
+			t.Fatalf("approve: %+v %v", gs, err)
+		}
+		e.run()
+		for _, id := range ids {
+			wantAccount(t, e.acct("dir", id), false, "ou=disabled")
+		}
+		e.at(left.Add(720*time.Hour + time.Minute))
+		gs, err := e.eng.Guard(t.Context(), "dir")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gs.Tripped != nowOnly {
+			t.Errorf("now-only %v: guard tripped at the deletes = %v, want %v (%+v)", nowOnly, gs.Tripped, nowOnly, gs)
+		}
+	})
+}

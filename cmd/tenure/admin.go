@@ -57,8 +57,8 @@ var adminCommands = map[string]struct {
 	"identity unlink": {"ID --target NAME", identityUnlink},
 	"jobs conflicts":  {"", jobsConflicts},
 	"guard status":    {"[TARGET]", guardStatus},
-	"guard approve":   {"TARGET", guardResolve("approve")},
-	"guard discard":   {"TARGET", guardResolve("discard")},
+	"guard approve":   {"TARGET [--now-only]", guardApprove},
+	"guard discard":   {"TARGET", guardDiscard},
 	"reconcile":       {"--target NAME [--delete-orphans] [--wait DURATION]", reconcileCmd},
 	"drift status":    {"TARGET", driftStatus},
 	"plan":            {"(--user FILE.json | --id ID) [--at TIME] [--source NAME]", planCmd},
@@ -246,15 +246,36 @@ func jobAction(action string) cmdFunc {
 	}, writeJobAction)
 }
 
-func guardResolve(action string) cmdFunc {
-	return oneCall(1, func(ctx context.Context, cl *admin.Client, args []string) (*engine.GuardState, error) {
-		return cl.ResolveGuard(ctx, args[0], action)
-	}, func(w io.Writer, gs *engine.GuardState) {
-		if action == "approve" {
-			fmt.Fprintf(w, "guard %s approved: %d held person(s) released, with the rest of this change (a later delete too)\n", gs.Target, gs.Released)
-		} else {
-			fmt.Fprintf(w, "guard %s discarded: the held destructive operations were dropped\n", gs.Target)
+// guardDiscard drops the held destructive operations of a tripped guard.
+var guardDiscard = oneCall(1, func(ctx context.Context, cl *admin.Client, args []string) (*engine.GuardState, error) {
+	return cl.ResolveGuard(ctx, args[0], "discard")
+}, func(w io.Writer, gs *engine.GuardState) {
+	fmt.Fprintf(w, "guard %s discarded: the held destructive operations were dropped\n", gs.Target)
+})
+
+// guardApprove releases a tripped guard: the held people's whole change
+// (a leaver's later delete too), or with --now-only only what is held.
+func guardApprove(ctx context.Context, c *adminCLI, args []string) error {
+	nowOnly := c.fs.Bool("now-only", false, "approve only the held operations: later destructive steps of the same changes (a leaver's delete) count again")
+	pos, err := c.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var gs *engine.GuardState
+	if *nowOnly {
+		gs, err = c.client.ApproveGuardNow(ctx, pos[0])
+	} else {
+		gs, err = c.client.ResolveGuard(ctx, pos[0], "approve")
+	}
+	if err != nil {
+		return err
+	}
+	return c.print(gs, func(w io.Writer) {
+		scope := "with the rest of this change (a later delete too)"
+		if *nowOnly {
+			scope = "for the held operations only"
 		}
+		fmt.Fprintf(w, "guard %s approved: %d held person(s) released, %s\n", gs.Target, gs.Released, scope)
 	})
 }
 
