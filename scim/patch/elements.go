@@ -13,12 +13,16 @@ func (a *applier) onElements(doc map[string]any, m mode, t target, value any) er
 	old, exists := a.lookup(doc, t.attrRef)
 	list := slices.Clone(asList(old))
 	complex := isComplex(t.attr)
+	match := func(any) bool { return true }
+	if t.filter != nil {
+		match = compileMatcher(t.attr, t.filter)
+	}
 	var matched []int
 	for i, e := range list {
 		if _, isMap := e.(map[string]any); complex && !isMap {
 			continue
 		}
-		if t.filter == nil || matches(t.attr, e, t.filter) {
+		if match(e) {
 			matched = append(matched, i)
 		}
 	}
@@ -61,14 +65,26 @@ func (a *applier) onElements(doc map[string]any, m mode, t target, value any) er
 		matched = []int{len(list) - 1}
 		fresh = true
 	}
+	changed := false
 	for _, i := range matched {
 		next, err := setElement(t, list[i], nv, fresh)
 		if err != nil {
 			return err
 		}
+		changed = changed || !equal(list[i], next)
 		list[i], touched[i] = next, true
 	}
-	return a.write(doc, t, old, exists, collapse(shapeOf(t.attr), list, touched))
+	s := shapeOf(t.attr)
+	if fresh || t.sub == nil || t.sub.Name() == s.value || t.sub.Name() == s.typ || t.sub.Name() == s.primary {
+		// The elements' identity or primary may have changed.
+		return a.write(doc, t, old, exists, collapse(s, list, touched).list)
+	}
+	if !changed {
+		return nil
+	}
+	// Only the matched elements can differ, and one does: no need to
+	// compare every element with the stored ones.
+	return a.commit(doc, t, exists, list)
 }
 
 // element normalizes the value for attr[filter]: one element, which the

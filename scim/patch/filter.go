@@ -58,41 +58,82 @@ func validateFilter(attr schema.CoreAttribute, expr filter.Expression) error {
 	return fmt.Errorf("unsupported filter %v", expr)
 }
 
-// matches reports whether element e of attr passes expr, which
-// validateFilter accepted.
-func matches(attr schema.CoreAttribute, e any, expr filter.Expression) bool {
+// matcher reports whether an element of a multi-valued attribute passes a
+// value filter. compileMatcher prepares it once per operation (the
+// sub-attribute each term reads, its operator and comparison value), so
+// that an operation on a group of many thousand members scans them without
+// resolving the filter again for each.
+type matcher func(e any) bool
+
+// compileMatcher prepares expr, which validateFilter accepted, for
+// elements of attr.
+func compileMatcher(attr schema.CoreAttribute, expr filter.Expression) matcher {
 	switch x := expr.(type) {
 	case *filter.AttributeExpression:
-		return matchTerm(attr, e, x)
+		return compileTerm(attr, x)
 	case *filter.LogicalExpression:
+		l, r := compileMatcher(attr, x.Left), compileMatcher(attr, x.Right)
 		if strings.EqualFold(string(x.Operator), string(filter.AND)) {
-			return matches(attr, e, x.Left) && matches(attr, e, x.Right)
+			return func(e any) bool { return l(e) && r(e) }
 		}
-		return matches(attr, e, x.Left) || matches(attr, e, x.Right)
+		return func(e any) bool { return l(e) || r(e) }
 	case *filter.NotExpression:
-		return !matches(attr, e, x.Expression)
+		m := compileMatcher(attr, x.Expression)
+		return func(e any) bool { return !m(e) }
 	}
-	return false
+	return func(any) bool { return false }
 }
 
-func matchTerm(attr schema.CoreAttribute, e any, x *filter.AttributeExpression) bool {
+// compileTerm prepares one comparison. A string compared with eq or ne
+// (members[value eq "id"], emails[type eq "work"]) takes a fast path: a
+// case-insensitive attribute compares as strings.EqualFold, the simple
+// case folding list filters use too.
+func compileTerm(attr schema.CoreAttribute, x *filter.AttributeExpression) matcher {
 	def, ok := filterAttr(attr, x.AttributePath.AttributeName)
 	if !ok {
-		return false
+		return func(any) bool { return false }
 	}
-	v := e
-	if isComplex(attr) {
+	complex, name := isComplex(attr), def.Name()
+	value := func(e any) (any, bool) {
+		if !complex {
+			return e, true
+		}
 		m, ok := e.(map[string]any)
 		if !ok {
-			return false
+			return nil, false
 		}
-		v = m[def.Name()]
+		return m[name], true
 	}
 	op := filter.CompareOperator(strings.ToLower(string(x.Operator)))
 	if op == filter.PR {
-		return !isEmpty(v) && v != ""
+		return func(e any) bool {
+			v, ok := value(e)
+			return ok && !isEmpty(v) && v != ""
+		}
 	}
 	want := compareValue(x.CompareValue)
+	if w, ok := want.(string); ok && (op == filter.EQ || op == filter.NE) && def.AttributeType() != "dateTime" {
+		exact, eq := def.CaseExact(), op == filter.EQ
+		return func(e any) bool {
+			v, ok := value(e)
+			if !ok {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok { // unassigned, or another type: only ne matches
+				return !eq
+			}
+			return (exact && s == w || !exact && strings.EqualFold(s, w)) == eq
+		}
+	}
+	return func(e any) bool {
+		v, ok := value(e)
+		return ok && matchValue(def, v, want, op)
+	}
+}
+
+// matchValue compares an element's value v with the filter's value want.
+func matchValue(def schema.CoreAttribute, v, want any, op filter.CompareOperator) bool {
 	if want == nil || v == nil {
 		// "eq null" matches an unassigned value; "ne" anything else.
 		switch op {

@@ -66,8 +66,14 @@ func Apply(doc map[string]any, ops []scim.PatchOperation, s schema.Schema, exts 
 	if out == nil {
 		out = map[string]any{}
 	}
-	for i, op := range ops {
-		if err := a.apply(out, op); err != nil {
+	for i := 0; i < len(ops); i++ {
+		n, err := a.removeRun(out, ops[i:])
+		if n > 0 {
+			i += n - 1
+		} else {
+			err = a.apply(out, ops[i])
+		}
+		if err != nil {
 			var se *scimerrors.ScimError
 			if errors.As(err, &se) {
 				e := *se
@@ -264,17 +270,16 @@ func (a *applier) onAttribute(doc map[string]any, m mode, t target, value any) e
 			// RFC 7643 §2.4: "primary" true MUST appear no more than once.
 			return newError(scimerrors.ScimErrorInvalidValue, "%s: more than one value is primary", t.path)
 		}
-		var list []any
 		if m == modeAdd {
 			// RFC 7644 §3.5.2.1: add appends to a multi-valued attribute,
 			// and a value that is already present changes nothing.
-			list = asList(old)
+			return a.addValues(doc, t, s, old, exists, incoming)
 		}
-		touched := make([]bool, len(list), len(list)+len(incoming))
-		for range incoming {
-			touched = append(touched, true)
+		touched := make([]bool, len(incoming))
+		for i := range touched {
+			touched[i] = true
 		}
-		next = collapse(s, append(slices.Clip(list), incoming...), touched)
+		next = collapse(s, incoming, touched).list
 	case isComplex(t.attr):
 		// RFC 7644 §3.5.2.1 and §3.5.2.3: add and replace of a complex
 		// attribute both set the given sub-attributes and keep the others.

@@ -14,6 +14,9 @@ import (
 type applier struct {
 	core schema.Schema
 	exts []schema.Schema
+	// indexes holds, per multi-valued attribute, the index of its values
+	// in the document when addValues can reuse it.
+	indexes map[string]*index
 }
 
 func newApplier(s schema.Schema, exts []schema.Schema) *applier {
@@ -172,6 +175,12 @@ func (a *applier) write(doc map[string]any, t target, old any, exists bool, next
 	} else if exists && equal(old, next) {
 		return nil
 	}
+	return a.commit(doc, t, exists, next)
+}
+
+// commit stores next, a value that differs from the attribute's, after
+// the checks write makes.
+func (a *applier) commit(doc map[string]any, t target, exists bool, next any) error {
 	// RFC 7644 §3.5.2: an immutable attribute may only be given a value
 	// when it has none.
 	if exists && t.attr.Mutability() == "immutable" {

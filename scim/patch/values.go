@@ -281,22 +281,26 @@ func (s shape) same(a, b any) bool {
 	return true
 }
 
-// key buckets elements so that same(a, b) implies key(a) == key(b); an
-// element without a string value gets "", a bucket compared in full.
-func (s shape) key(e any) string {
+// key buckets elements so that same(a, b) implies key(a) == key(b). ok is
+// false for an element without a string value, which is compared in full
+// with every other such element.
+func (s shape) key(e any) (k string, ok bool) {
 	v := e
 	if s.complex {
+		if s.value == "" {
+			return "", false
+		}
 		m, _ := e.(map[string]any)
 		v = m[s.value]
 	}
 	str, ok := v.(string)
-	if !ok || s.complex && s.value == "" {
-		return ""
+	if !ok {
+		return "", false
 	}
 	if !s.valueCaseExact {
 		str = strings.ToLower(str)
 	}
-	return "=" + str
+	return str, true
 }
 
 func sameScalar(a, b any, caseExact bool) bool {
@@ -308,41 +312,72 @@ func sameScalar(a, b any, caseExact bool) bool {
 }
 
 // index finds elements by identity in O(1) per lookup, so that adding to or
-// collapsing a group with many thousands of members stays linear.
+// collapsing a group with many thousands of members stays linear. Elements
+// of one key are chained through next in the order they were appended.
 type index struct {
 	shape   shape
 	list    []any
-	buckets map[string][]int
+	buckets map[string]chain
+	next    []int32 // the next element with the same key, or -1
+	other   []int32 // elements without a key
 }
 
+// chain is the first and last element of one key.
+type chain struct{ head, tail int32 }
+
 func newIndex(s shape, capacity int) *index {
-	return &index{shape: s, list: make([]any, 0, capacity), buckets: make(map[string][]int, capacity)}
+	return &index{shape: s, list: make([]any, 0, capacity), buckets: make(map[string]chain, capacity), next: make([]int32, 0, capacity)}
 }
 
 func (x *index) find(e any) int {
-	for _, i := range x.buckets[x.shape.key(e)] {
+	k, ok := x.shape.key(e)
+	if !ok {
+		for _, i := range x.other {
+			if x.shape.same(x.list[i], e) {
+				return int(i)
+			}
+		}
+		return -1
+	}
+	c, found := x.buckets[k]
+	if !found {
+		return -1
+	}
+	for i := c.head; i >= 0; i = x.next[i] {
 		if x.shape.same(x.list[i], e) {
-			return i
+			return int(i)
 		}
 	}
 	return -1
 }
 
 func (x *index) append(e any) {
-	k := x.shape.key(e)
-	x.buckets[k] = append(x.buckets[k], len(x.list))
+	i := int32(len(x.list))
 	x.list = append(x.list, e)
+	x.next = append(x.next, -1)
+	k, ok := x.shape.key(e)
+	if !ok {
+		x.other = append(x.other, i)
+		return
+	}
+	if c, found := x.buckets[k]; found {
+		x.next[c.tail] = i
+		x.buckets[k] = chain{c.head, i}
+		return
+	}
+	x.buckets[k] = chain{i, i}
 }
 
-// collapse returns list with elements of the same identity merged into the
-// first of them and at most one primary element, preserving order. touched
-// marks the elements the operation wrote: their sub-attributes win over
-// untouched duplicates, and among them the last primary wins (RFC 7644
-// §3.5.2: setting primary on one value clears it on the others).
+// collapse returns an index of list with elements of the same identity
+// merged into the first of them and at most one primary element, preserving
+// order. touched marks the elements the operation wrote: their
+// sub-attributes win over untouched duplicates, and among them the last
+// primary wins (RFC 7644 §3.5.2: setting primary on one value clears it on
+// the others).
 //
 // Immutable sub-attributes of an element are never changed by a merge: an
 // element is included once, and adding it again changes nothing.
-func collapse(s shape, list []any, touched []bool) []any {
+func collapse(s shape, list []any, touched []bool) *index {
 	x := newIndex(s, len(list))
 	wrote := make([]bool, 0, len(list))
 	for i, e := range list {
@@ -355,20 +390,20 @@ func collapse(s shape, list []any, touched []bool) []any {
 		dst, dok := x.list[j].(map[string]any)
 		src, sok := e.(map[string]any)
 		if dok && sok {
-			x.list[j] = mergeDuplicate(s, dst, src, touched[i] || !wrote[j])
+			x.list[j], _ = mergeDuplicate(s, dst, src, touched[i] || !wrote[j])
 		}
 		wrote[j] = wrote[j] || touched[i]
 	}
 	fixPrimary(s, x.list, wrote)
-	return x.list
+	return x
 }
 
 // mergeDuplicate merges src into dst, which have the same identity. Writable
 // sub-attributes of src overwrite those of dst when overwrite is set and fill
 // gaps otherwise. The identity itself (value and type) stays as stored, so
-// re-adding "ADA@example.com" keeps "ada@example.com".
-func mergeDuplicate(s shape, dst, src map[string]any, overwrite bool) map[string]any {
-	var out map[string]any
+// re-adding "ADA@example.com" keeps "ada@example.com". changed reports
+// whether the result differs from dst (which is then returned itself).
+func mergeDuplicate(s shape, dst, src map[string]any, overwrite bool) (out map[string]any, changed bool) {
 	for k, v := range src {
 		cur, has := dst[k]
 		if (has && cur != nil && (!overwrite || k == s.value || k == s.typ)) || equal(cur, v) {
@@ -383,9 +418,9 @@ func mergeDuplicate(s shape, dst, src map[string]any, overwrite bool) map[string
 		out[k] = v
 	}
 	if out == nil {
-		return dst
+		return dst, false
 	}
-	return out
+	return out, true
 }
 
 // fixPrimary leaves at most one element with primary true: the last one
