@@ -40,13 +40,58 @@ var ErrMalformed = errors.New("malformed JSON body")
 // When nothing needs rewriting, body itself is returned. Invalid JSON returns
 // an error wrapping ErrMalformed.
 func NormalizePatch(body []byte, s schema.Schema, exts ...schema.Schema) ([]byte, error) {
-	v, err := decode(body)
+	b, err := Decode(body)
 	if err != nil {
 		return nil, err
 	}
-	req, ok := v.(map[string]any)
+	return b.Patch(s, exts...)
+}
+
+// NormalizeResource does the same rewrites for a POST or PUT resource body:
+// core attributes at the top level and extension attributes under their
+// schema URN, e.g. "active": "False" and the enterprise "manager": "id".
+func NormalizeResource(body []byte, s schema.Schema, exts ...schema.Schema) ([]byte, error) {
+	b, err := Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	return b.Resource(s, exts...)
+}
+
+// Body is a request body decoded once, so that a caller can look at the
+// value (to check limits, say) before the rewrites, without decoding twice.
+type Body struct {
+	raw []byte
+	v   any
+}
+
+// Decode reads exactly one JSON value, keeping numbers as json.Number so
+// they are re-encoded digit for digit. Invalid JSON, or data after the
+// value, returns an error wrapping ErrMalformed.
+func Decode(raw []byte) (*Body, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the JSON value", ErrMalformed)
+	}
+	return &Body{raw: raw, v: v}, nil
+}
+
+// Value is the decoded body: map[string]any, []any, string, json.Number,
+// bool or nil. It must not be changed before Patch or Resource, which
+// rewrite it in place.
+func (b *Body) Value() any { return b.v }
+
+// Patch applies NormalizePatch's rewrites to a PatchOp body; the raw body
+// comes back when nothing needed rewriting. Call it once.
+func (b *Body) Patch(s schema.Schema, exts ...schema.Schema) ([]byte, error) {
+	req, ok := b.v.(map[string]any)
 	if !ok {
-		return body, nil
+		return b.raw, nil
 	}
 	n := normalizer{core: s, exts: exts}
 	for k, ops := range req {
@@ -62,39 +107,19 @@ func NormalizePatch(body []byte, s schema.Schema, exts ...schema.Schema) ([]byte
 			}
 		}
 	}
-	return n.result(body, req)
+	return n.result(b.raw, req)
 }
 
-// NormalizeResource does the same rewrites for a POST or PUT resource body:
-// core attributes at the top level and extension attributes under their
-// schema URN, e.g. "active": "False" and the enterprise "manager": "id".
-func NormalizeResource(body []byte, s schema.Schema, exts ...schema.Schema) ([]byte, error) {
-	v, err := decode(body)
-	if err != nil {
-		return nil, err
-	}
-	res, ok := v.(map[string]any)
+// Resource applies NormalizeResource's rewrites to a resource body; the raw
+// body comes back when nothing needed rewriting. Call it once.
+func (b *Body) Resource(s schema.Schema, exts ...schema.Schema) ([]byte, error) {
+	res, ok := b.v.(map[string]any)
 	if !ok {
-		return body, nil
+		return b.raw, nil
 	}
 	n := normalizer{core: s, exts: exts}
 	n.resource(res)
-	return n.result(body, res)
-}
-
-// decode reads exactly one JSON value, keeping numbers as json.Number so they
-// are re-encoded digit for digit.
-func decode(body []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the JSON value", ErrMalformed)
-	}
-	return v, nil
+	return n.result(b.raw, res)
 }
 
 // normalizer walks one decoded body, rewriting values in place.

@@ -36,11 +36,28 @@ import (
 // The result is a new map that shares nothing mutable with doc, which is
 // never modified.
 func Project(doc map[string]any, attributes, excluded []string, s schema.Schema, exts ...schema.Schema) map[string]any {
+	return NewProjection(attributes, excluded, s, exts...).Apply(doc)
+}
+
+// Projection is an attributes/excludedAttributes pair resolved against the
+// schemas once, for a response of many resources: resolving the paths is
+// most of Project's cost. It is immutable and safe for concurrent use.
+type Projection struct {
+	r        *resolver
+	sel, exc *pick
+}
+
+// NewProjection resolves the parameters as Project does.
+func NewProjection(attributes, excluded []string, s schema.Schema, exts ...schema.Schema) *Projection {
 	r := &resolver{core: s, exts: exts}
-	sel, exc := r.picks(attributes), r.picks(excluded)
+	return &Projection{r: r, sel: r.picks(attributes), exc: r.picks(excluded)}
+}
+
+// Apply returns doc projected, as Project does.
+func (p *Projection) Apply(doc map[string]any) map[string]any {
 	out := make(map[string]any, len(doc))
 	for k, v := range doc {
-		if pv, ok := projectAttr(k, v, r.rootDef(k), sel, exc); ok {
+		if pv, ok := projectAttr(k, v, p.r.rootDef(k), p.sel, p.exc); ok {
 			out[k] = pv
 		}
 	}
