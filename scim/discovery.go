@@ -23,12 +23,14 @@ func serviceProviderConfig(base string) map[string]any {
 	return map[string]any{
 		"schemas":          []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
 		"documentationUri": docURL,
-		"patch":            map[string]any{"supported": true},
-		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-		"filter":           map[string]any{"supported": true, "maxResults": MaxResults},
-		"changePassword":   map[string]any{"supported": false},
-		"sort":             map[string]any{"supported": true},
-		"etag":             map[string]any{"supported": true},
+		// maxOperations is not in RFC 7643 §5, which bounds only bulk
+		// requests; clients ignore what they do not know.
+		"patch":          map[string]any{"supported": true, "maxOperations": MaxOperations},
+		"bulk":           map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"filter":         map[string]any{"supported": true, "maxResults": MaxResults},
+		"changePassword": map[string]any{"supported": false},
+		"sort":           map[string]any{"supported": true},
+		"etag":           map[string]any{"supported": true},
 		"authenticationSchemes": []map[string]any{{
 			"type":             "oauthbearertoken",
 			"name":             "OAuth Bearer Token",

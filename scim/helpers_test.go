@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenurehq/tenure/internal/httpx"
+	"github.com/tenurehq/tenure/store"
 	"github.com/tenurehq/tenure/store/boltdb"
 )
 
@@ -27,9 +28,10 @@ var testTokens = map[string]string{
 
 type testServer struct {
 	*httptest.Server
-	t    *testing.T
-	logs *syncBuffer
-	reg  *prometheus.Registry
+	t     *testing.T
+	logs  *syncBuffer
+	reg   *prometheus.Registry
+	store store.Store // what the server runs on
 }
 
 type syncBuffer struct {
@@ -80,7 +82,7 @@ func newTestServer(t *testing.T, opts ...serverOpt) *testServer {
 	}
 	hs.Config.Handler = httpx.Wrap(log, api)
 	t.Cleanup(hs.Close)
-	return &testServer{Server: hs, t: t, logs: logs, reg: reg}
+	return &testServer{Server: hs, t: t, logs: logs, reg: reg, store: o.Store}
 }
 
 type response struct {

@@ -38,22 +38,33 @@ var (
 	_ libscim.ResourceSearcher = (*resourceHandler)(nil)
 )
 
-// projection is the attributes/excludedAttributes pair of a request.
-type projection struct{ attrs, excluded []string }
-
-func projectionOf(r *http.Request) projection {
-	q := r.URL.Query()
-	return projection{attrs: splitList(q.Get("attributes")), excluded: splitList(q.Get("excludedAttributes"))}
+// projection is the attributes/excludedAttributes pair of a request,
+// deduplicated, with the paths resolved once for every resource of the
+// response.
+type projection struct {
+	attrs, excluded []string
+	q               *query.Projection
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
+// projection reads the request's attributes and excludedAttributes query
+// parameters; more than MaxAttributeNames distinct names is a 400.
+func (h *resourceHandler) projection(r *http.Request) (projection, error) {
+	q := r.URL.Query()
+	return h.projectionOf(q["attributes"], q["excludedAttributes"])
+}
+
+// projectionOf builds the projection of attribute lists, each entry a
+// comma-separated list of paths.
+func (h *resourceHandler) projectionOf(attrs, excluded []string) (projection, error) {
+	a, err := attributeNames("attributes", attrs...)
+	if err != nil {
+		return projection{}, err
 	}
-	return out
+	x, err := attributeNames("excludedAttributes", excluded...)
+	if err != nil {
+		return projection{}, err
+	}
+	return projection{attrs: a, excluded: x, q: query.NewProjection(a, x, h.schema, h.exts...)}, nil
 }
 
 // wants reports whether the projection returns the top-level attribute name.
@@ -78,9 +89,16 @@ func (p projection) wants(name string) bool {
 // Create implements libscim.ResourceHandler.
 func (h *resourceHandler) Create(r *http.Request, attrs libscim.ResourceAttributes) (libscim.Resource, error) {
 	ctx := r.Context()
+	proj, err := h.projection(r)
+	if err != nil {
+		return libscim.Resource{}, err
+	}
 	res, err := h.fromAttributes(attrs)
 	if err == nil && h.kind == store.KindUser {
 		err = checkUserName(res.Name)
+	}
+	if err == nil {
+		err = h.checkResource(nil, res)
 	}
 	if err != nil {
 		return libscim.Resource{}, h.scimError(ctx, err, "")
@@ -89,30 +107,37 @@ func (h *resourceHandler) Create(r *http.Request, attrs libscim.ResourceAttribut
 	res.ID = h.srv.newID()
 	res.Source = sourceOf(ctx)
 	res.Created, res.Modified = now, now
+	var out *store.Resource
 	err = h.srv.update(ctx, func(tx store.Tx) error {
-		if err := h.checkMembers(tx, res); err != nil {
+		// fn may run more than once: each run writes a copy of its own.
+		put := clone(res)
+		if err := h.checkMembers(tx, put, nil); err != nil {
 			return err
 		}
-		if err := tx.Create(res); err != nil {
+		if err := tx.Create(put); err != nil {
 			return err
 		}
-		return h.srv.onWrite(tx, nil, res)
+		out = put
+		return h.srv.onWrite(tx, nil, put)
 	})
 	if err != nil {
 		return libscim.Resource{}, h.scimError(ctx, err, res.ID)
 	}
-	return h.toResource(res, nil, projectionOf(r)), nil
+	return h.toResource(out, nil, proj), nil
 }
 
 // Get implements libscim.ResourceHandler.
 func (h *resourceHandler) Get(r *http.Request, id string) (libscim.Resource, error) {
 	ctx := r.Context()
-	proj := projectionOf(r)
+	proj, err := h.projection(r)
+	if err != nil {
+		return libscim.Resource{}, err
+	}
 	var (
 		res    *store.Resource
 		groups []store.Member
 	)
-	err := h.srv.store.View(ctx, func(rd store.Reader) error {
+	err = h.srv.view(ctx, func(rd store.Reader) error {
 		var err error
 		if res, err = h.get(rd, ctx, id); err != nil {
 			return err
@@ -166,17 +191,25 @@ func (h *resourceHandler) groupsOf(rd store.Reader, res *store.Resource, proj pr
 // GetAll implements libscim.ResourceHandler.
 func (h *resourceHandler) GetAll(r *http.Request, p libscim.ListRequestParams) (libscim.Page, error) {
 	q := r.URL.Query()
+	proj, err := h.projection(r)
+	if err != nil {
+		return libscim.Page{}, err
+	}
 	return h.list(r.Context(), listQuery{
 		filter: rawFilter(r.Context()), sortBy: q.Get("sortBy"), sortOrder: q.Get("sortOrder"),
-		start: p.StartIndex, count: p.Count, proj: projectionOf(r),
+		start: p.StartIndex, count: p.Count, proj: proj,
 	})
 }
 
 // Search implements libscim.ResourceSearcher (POST /.search).
 func (h *resourceHandler) Search(r *http.Request, p libscim.SearchParams) (libscim.Page, error) {
+	proj, err := h.projectionOf(p.Attributes, p.ExcludedAttributes)
+	if err != nil {
+		return libscim.Page{}, err
+	}
 	return h.list(r.Context(), listQuery{
 		filter: rawFilter(r.Context()), sortBy: p.SortBy, sortOrder: p.SortOrder,
-		start: p.StartIndex, count: p.Count, proj: projection{attrs: p.Attributes, excluded: p.ExcludedAttributes},
+		start: p.StartIndex, count: p.Count, proj: proj,
 	})
 }
 
@@ -230,7 +263,7 @@ func (h *resourceHandler) list(ctx context.Context, lq listQuery) (libscim.Page,
 	src := sourceOf(ctx)
 	offset := max(lq.start, 1) - 1
 	page := libscim.Page{Resources: []libscim.Resource{}}
-	err := h.srv.store.View(ctx, func(rd store.Reader) error {
+	err := h.srv.view(ctx, func(rd store.Reader) error {
 		page.Resources = page.Resources[:0]
 		var window []*store.Resource
 		switch {
@@ -340,57 +373,23 @@ func (h *resourceHandler) lookup(rd store.Reader, src string, k query.IndexKey) 
 	}
 }
 
-// Replace implements libscim.ResourceHandler (PUT).
+// Replace implements libscim.ResourceHandler (PUT). The resource is built
+// before the store is touched; see modify.
 func (h *resourceHandler) Replace(r *http.Request, id string, attrs libscim.ResourceAttributes) (libscim.Resource, error) {
 	ctx := r.Context()
+	proj, err := h.projection(r)
+	if err != nil {
+		return libscim.Resource{}, err
+	}
 	next, err := h.fromAttributes(attrs)
 	if err != nil {
 		return libscim.Resource{}, h.scimError(ctx, err, id)
 	}
-	var out *store.Resource
-	err = h.srv.update(ctx, func(tx store.Tx) error {
-		old, err := h.getForWrite(tx, r, id)
-		if err != nil {
-			return err
-		}
-		out, err = h.write(tx, old, next)
-		return err
-	})
+	out, err := h.modify(r, id, func(*store.Resource) (*store.Resource, error) { return next, nil })
 	if err != nil {
 		return libscim.Resource{}, h.scimError(ctx, err, id)
 	}
-	return h.toResource(out, nil, projectionOf(r)), nil
-}
-
-// write stores next in place of old unless nothing changed, so repeated PUTs
-// and no-op PATCHes from clients that resend everything leave the version
-// (and, later, the lifecycle) untouched. It returns what is stored.
-//
-// A userName is checked only when the write changes it: a user stored before
-// the check keeps working (PUTs that resend its name, PATCHes of other
-// attributes) until a write renames it.
-func (h *resourceHandler) write(tx store.Tx, old, next *store.Resource) (*store.Resource, error) {
-	if h.kind == store.KindUser && next.Name != old.Name {
-		if err := checkUserName(next.Name); err != nil {
-			return nil, err
-		}
-	}
-	res := *next
-	res.ID, res.Source, res.Created, res.Version, res.Modified = old.ID, old.Source, old.Created, old.Version, old.Modified
-	if sameContent(old, &res) {
-		return old, nil
-	}
-	if err := h.checkMembers(tx, &res); err != nil {
-		return nil, err
-	}
-	res.Modified = h.srv.now().UTC()
-	if err := tx.Put(&res); err != nil {
-		return nil, err
-	}
-	if err := h.srv.onWrite(tx, old, &res); err != nil {
-		return nil, err
-	}
-	return &res, nil
+	return h.toResource(out, nil, proj), nil
 }
 
 // sameContent compares what a client can change, through JSON so that
@@ -407,29 +406,20 @@ func sameContent(a, b *store.Resource) bool {
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
-// Patch implements libscim.ResourceHandler.
+// Patch implements libscim.ResourceHandler. The operations are applied to
+// the resource as read, outside the store's write transaction; see modify.
 func (h *resourceHandler) Patch(r *http.Request, id string, ops []libscim.PatchOperation) (libscim.Resource, error) {
 	ctx := r.Context()
-	var out *store.Resource
-	err := h.srv.update(ctx, func(tx store.Tx) error {
-		old, err := h.getForWrite(tx, r, id)
-		if err != nil {
-			return err
-		}
+	proj, err := h.projection(r)
+	if err != nil {
+		return libscim.Resource{}, err
+	}
+	out, err := h.modify(r, id, func(old *store.Resource) (*store.Resource, error) {
 		doc, changed, err := patch.Apply(h.patchDoc(old), ops, h.schema, h.exts...)
-		if err != nil {
-			return err
+		if err != nil || !changed {
+			return nil, err
 		}
-		if !changed {
-			out = old
-			return nil
-		}
-		next, err := h.fromAttributes(doc)
-		if err != nil {
-			return err
-		}
-		out, err = h.write(tx, old, next)
-		return err
+		return h.fromAttributes(doc)
 	})
 	if err != nil {
 		return libscim.Resource{}, h.scimError(ctx, err, id)
@@ -439,7 +429,7 @@ func (h *resourceHandler) Patch(r *http.Request, id string, ops []libscim.PatchO
 		// list can be large: no body (the library answers 204 for no attributes).
 		return libscim.Resource{ID: out.ID}, nil
 	}
-	return h.toResource(out, nil, projectionOf(r)), nil
+	return h.toResource(out, nil, proj), nil
 }
 
 // Delete implements libscim.ResourceHandler. Deleting a member also removes
@@ -502,11 +492,28 @@ func checkIfMatch(r *http.Request, res *store.Resource) error {
 }
 
 // checkMembers rejects members that do not exist for the group's source, so
-// a group never points at another source's resources or at nothing.
-func (h *resourceHandler) checkMembers(tx store.Reader, res *store.Resource) error {
+// a group never points at another source's resources or at nothing, and
+// sets each member's type. Members of stored, the group as stored in tx,
+// are known to exist (deleting a resource removes it from its groups in the
+// same transaction) and keep their type without a read: a PATCH that adds
+// one member to a large group reads one resource, not all of them.
+func (h *resourceHandler) checkMembers(tx store.Reader, res, stored *store.Resource) error {
+	var known map[string]string
+	if stored != nil && len(stored.Members) > 0 {
+		known = make(map[string]string, len(stored.Members))
+		for _, m := range stored.Members {
+			if m.Type != "" {
+				known[m.Value] = m.Type
+			}
+		}
+	}
 	for i, m := range res.Members {
 		if m.Value == res.ID {
 			return invalidValue("a group cannot be a member of itself")
+		}
+		if t, ok := known[m.Value]; ok {
+			res.Members[i].Type = t
+			continue
 		}
 		kind := store.KindUser
 		member, err := tx.Get(kind, m.Value)
@@ -546,6 +553,12 @@ func (h *resourceHandler) fromAttributes(attrs map[string]any) (*store.Resource,
 			a[k] = v
 		}
 	}
+	listMultiValued(a, h.schema)
+	for _, e := range h.exts {
+		if ext, ok := a[e.ID].(map[string]any); ok {
+			listMultiValued(ext, e)
+		}
+	}
 	res := &store.Resource{Kind: h.kind, Attributes: a}
 	if v, ok := a["externalId"]; ok {
 		s, _ := v.(string)
@@ -576,6 +589,18 @@ func (h *resourceHandler) fromAttributes(attrs map[string]any) (*store.Resource,
 		delete(a, "members")
 	}
 	return res, nil
+}
+
+// listMultiValued stores a lone value of a multi-valued attribute, which
+// the library accepts ("emails": "a@example.com" becomes {"value": …} in
+// scim/compat), as the list of one value RFC 7643 §2.4 prescribes.
+func listMultiValued(a map[string]any, s schemaT) {
+	for _, attr := range s.Attributes {
+		v, ok := a[attr.Name()]
+		if _, list := v.([]any); ok && v != nil && !list && attr.MultiValued() {
+			a[attr.Name()] = []any{v}
+		}
+	}
 }
 
 func parseMembers(v any) ([]store.Member, error) {
@@ -699,7 +724,10 @@ func (h *resourceHandler) toResource(res *store.Resource, groups []store.Member,
 		}
 		doc["groups"] = list
 	}
-	doc = query.Project(doc, proj.attrs, proj.excluded, h.schema, h.exts...)
+	if proj.q == nil {
+		proj.q = query.NewProjection(proj.attrs, proj.excluded, h.schema, h.exts...)
+	}
+	doc = proj.q.Apply(doc)
 	out := libscim.Resource{
 		ID:         res.ID,
 		Attributes: doc,
@@ -744,6 +772,9 @@ func (h *resourceHandler) scimError(ctx context.Context, err error, id string) e
 		e := scimerr.ScimErrorUniqueness
 		e.Detail = fmt.Sprintf("A %s with this %s already exists.", strings.ToLower(string(h.kind)), h.uniqueAttr())
 		return e
+	case h.srv.unavailable(ctx, err):
+		h.srv.outage.failed(h.srv.log, err)
+		return answer(ctx, errUnavailable, RetryAfter)
 	}
 	rid := httpx.RequestID(ctx)
 	h.srv.log.ErrorContext(ctx, "scim request failed", "request_id", rid, "kind", h.kind, "id", id, "err", err)

@@ -18,6 +18,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -38,9 +39,6 @@ import (
 
 // Prefix is the path under which the SCIM API is served.
 const Prefix = "/scim/v2"
-
-// MaxResults caps count on list and search requests.
-const MaxResults = 1000
 
 // Source is a SCIM client allowed to push to Tenure.
 type Source struct {
@@ -112,6 +110,8 @@ type Server struct {
 	users   *resourceHandler
 	groups  *resourceHandler
 	spc     []byte
+	outage  outage
+	writing keyedMutex // per resource, see resourceHandler.modify
 }
 
 type sourceToken struct {
@@ -229,16 +229,16 @@ func (s *Server) routes() *mux.Router {
 	r.NotFoundHandler, r.MethodNotAllowedHandler = notFound, notAllowed
 	api := r.PathPrefix(Prefix).Subrouter()
 	api.NotFoundHandler, api.MethodNotAllowedHandler = notFound, notAllowed
-	api.Use(s.instrument, s.authenticate, s.readBody)
+	api.Use(s.instrument, s.withOverride, s.authenticate, s.readBody)
 
 	api.HandleFunc("/ServiceProviderConfig", s.serveSPC).Methods(http.MethodGet)
 	const res = "/{resource:Users|Groups}"
 	api.HandleFunc(res, s.serveList).Methods(http.MethodGet)
-	api.HandleFunc(res, s.serveWrite(compat.NormalizeResource)).Methods(http.MethodPost)
+	api.HandleFunc(res, s.serveWrite(false)).Methods(http.MethodPost)
 	api.HandleFunc(res+"/.search", s.serveSearch).Methods(http.MethodPost)
 	api.HandleFunc(res+"/{id}", s.serveGet).Methods(http.MethodGet)
-	api.HandleFunc(res+"/{id}", s.serveWrite(compat.NormalizeResource)).Methods(http.MethodPut)
-	api.HandleFunc(res+"/{id}", s.serveWrite(compat.NormalizePatch)).Methods(http.MethodPatch)
+	api.HandleFunc(res+"/{id}", s.serveWrite(false)).Methods(http.MethodPut)
+	api.HandleFunc(res+"/{id}", s.serveWrite(true)).Methods(http.MethodPatch)
 	api.HandleFunc(res+"/{id}", s.serveLib).Methods(http.MethodDelete)
 	api.HandleFunc("/{resource:Schemas|ResourceTypes}", s.serveLib).Methods(http.MethodGet)
 	api.HandleFunc("/{resource:Schemas|ResourceTypes}/{id}", s.serveLib).Methods(http.MethodGet)
@@ -438,7 +438,7 @@ func (s *Server) tooLarge(w http.ResponseWriter) {
 	// Close the connection: the rest of an oversized body is not worth reading.
 	w.Header().Set("Connection", "close")
 	writeError(w, scimerr.ScimError{Status: http.StatusRequestEntityTooLarge,
-		Detail: "Request body exceeds the server's limit."})
+		Detail: fmt.Sprintf("The request body exceeds the server's limit of %d bytes (server.max_body_bytes).", s.maxBody)})
 }
 
 func (s *Server) handlerFor(r *http.Request) *resourceHandler {
@@ -448,13 +448,28 @@ func (s *Server) handlerFor(r *http.Request) *resourceHandler {
 	return s.users
 }
 
-// serveWrite rewrites client quirks in the body, then lets the library
-// validate and dispatch.
-func (s *Server) serveWrite(normalize func([]byte, schemaT, ...schemaT) ([]byte, error)) http.HandlerFunc {
+// serveWrite checks the body against the limits (checkBody) and rewrites
+// client quirks in it (scim/compat), then lets the library validate and
+// dispatch. The body is decoded once for both.
+func (s *Server) serveWrite(isPatch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := s.handlerFor(r)
 		body, _ := io.ReadAll(r.Body) // already buffered by readBody
-		out, err := normalize(body, h.schema, h.exts...)
+		b, err := compat.Decode(body)
+		if err != nil {
+			writeError(w, scimerr.ScimErrorInvalidSyntax)
+			return
+		}
+		if se := checkBody(b.Value(), isPatch); se != nil {
+			writeError(w, *se)
+			return
+		}
+		var out []byte
+		if isPatch {
+			out, err = b.Patch(h.schema, h.exts...)
+		} else {
+			out, err = b.Resource(h.schema, h.exts...)
+		}
 		if err != nil {
 			writeError(w, scimerr.ScimErrorInvalidSyntax)
 			return
@@ -549,10 +564,14 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 
 // writeError writes a SCIM Error response (RFC 7644 §3.12).
 func writeError(w http.ResponseWriter, e scimerr.ScimError) {
-	raw, _ := json.Marshal(e)
 	w.Header().Set("Content-Type", "application/scim+json")
 	w.WriteHeader(e.Status)
-	_, _ = w.Write(raw)
+	_, _ = w.Write(errorBody(e))
+}
+
+func errorBody(e scimerr.ScimError) []byte {
+	raw, _ := json.Marshal(e)
+	return raw
 }
 
 // slogAdapter lets the library log through our logger.
@@ -579,6 +598,7 @@ func (s *Server) update(ctx context.Context, fn func(tx store.Tx) error) error {
 		after = htx.committed
 		return err
 	})
+	s.storeAnswered(err)
 	if err == nil {
 		for _, f := range after {
 			f()
