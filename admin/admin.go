@@ -35,6 +35,7 @@ import (
 	"github.com/tenurehq/tenure/internal/httpx"
 	"github.com/tenurehq/tenure/internal/promx"
 	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/scim"
 	"github.com/tenurehq/tenure/store"
 )
 
@@ -338,6 +339,11 @@ func (h *Handler) writeErr(w http.ResponseWriter, r *http.Request, err error) in
 		status = http.StatusConflict
 	case errors.Is(err, engine.ErrPlanInput):
 		status = http.StatusBadRequest
+	case scim.StoreUnavailable(err):
+		// Not logged per request: /readyz and the SCIM server's log
+		// (once per outage) report an outage.
+		status, msg = http.StatusServiceUnavailable, "the store is unavailable; retry later"
+		w.Header().Set("Retry-After", strconv.Itoa(scim.RetryAfter))
 	default:
 		id := httpx.RequestID(r.Context())
 		h.log.Error("admin request failed", "path", r.URL.Path, "request_id", id, "err", err)
