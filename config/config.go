@@ -2,16 +2,17 @@
 //
 // Decoding is strict (an unknown key is an error, so a typo never silently
 // falls back to a default), defaults are applied in one place (applyDefaults),
-// and Validate reports every problem at once, each with its YAML path, so an
-// operator fixes a file in one pass. Secrets are never literal values in the
-// file: a Secret names an environment variable or a file to read.
+// and loading reports every problem at once — what did not decode (File's
+// walk of the YAML nodes) and what Validate finds — each with its YAML path
+// and line, so an operator fixes a file in one pass. Secrets are never
+// literal values in the file: a Secret names an environment variable or a
+// file to read.
 package config
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -19,8 +20,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Config is the whole configuration file.
@@ -36,6 +35,39 @@ type Config struct {
 	Birthright []Rule    `yaml:"birthright"`
 	Targets    []Target  `yaml:"targets"`
 	Engine     Engine    `yaml:"engine"`
+
+	// warnings are what Load found doubtful but not wrong.
+	warnings Problems
+}
+
+// Warnings returns what loading the file found doubtful but not wrong (a
+// short token), each with its key and line. tenure serve logs them and
+// tenure config validate prints them.
+func (c *Config) Warnings() Problems { return c.warnings }
+
+// MinTokenBytes is the shortest source or admin token accepted without a
+// warning: 32 bytes, such as 32 random characters, or `openssl rand -hex 32`
+// (64): a bearer token is all that stands between the network and every
+// person's accounts.
+const MinTokenBytes = 32
+
+// tokenWarnings warns of every source or admin token shorter than
+// MinTokenBytes. They are warnings, not errors, so that an upgrade never
+// stops a running deployment; the warning repeats at every start.
+func (c *Config) tokenWarnings() Problems {
+	var p Problems
+	check := func(path string, s Secret) {
+		if n := len(s.Value()); n > 0 && n < MinTokenBytes {
+			p = append(p, Problem{Path: path, Msg: fmt.Sprintf(
+				"the token is %d bytes long, shorter than %d: a short token can be guessed; "+
+					"make one with openssl rand -hex 32", n, MinTokenBytes)})
+		}
+	}
+	for i, s := range c.Sources {
+		check(fmt.Sprintf("sources[%d].token", i), s.Token)
+	}
+	check("admin.token", c.Admin.Token)
+	return p
 }
 
 // Server configures the HTTP listener.
@@ -239,84 +271,82 @@ func def[T comparable](p *T, v T) {
 }
 
 // Load reads, expands, decodes, defaults, resolves secrets and validates the
-// file at path. The error lists every problem found.
+// file at path. The error lists every problem found, each with its key and
+// line.
 func Load(path string) (*Config, error) {
-	raw, err := os.ReadFile(path)
+	f, err := Check(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
-	cfg, err := Parse(raw)
-	if err != nil {
+	if err := f.Err(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return cfg, nil
+	return f.Config, nil
 }
 
 // Parse is Load without the file read.
 func Parse(raw []byte) (*Config, error) {
-	expanded, err := expandEnv(raw)
-	if err != nil {
+	f := CheckBytes(raw)
+	if err := f.Err(); err != nil {
 		return nil, err
 	}
-	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	// A second document would be silently ignored; refuse it.
-	var extra any
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("decode: more than one YAML document")
-	}
-	cfg.applyDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return &cfg, nil
+	return f.Config, nil
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
 // expandEnv replaces ${NAME} and ${NAME:-default}. Only the braced form is
 // expanded so a literal "$" in a value is left alone. A reference to an unset
-// variable without a default is an error rather than an empty string: an empty
-// path or URL would otherwise pass silently.
-func expandEnv(raw []byte) ([]byte, error) {
-	var missing []string
-	out := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		sub := envRef.FindSubmatch(m)
-		name := string(sub[1])
+// variable without a default is a problem rather than an empty string (an
+// empty path or URL would otherwise pass silently): it is returned with its
+// line and column, and expands to nothing so that the rest of the file can
+// be checked. A value holding a newline would shift the lines of what
+// follows it; such values are not configuration.
+func expandEnv(raw []byte) ([]byte, []missingVar) {
+	var missing []missingVar
+	var out bytes.Buffer
+	last := 0
+	for _, m := range envRef.FindAllSubmatchIndex(raw, -1) {
+		out.Write(raw[last:m[0]])
+		last = m[1]
+		name := string(raw[m[2]:m[3]])
 		if v, ok := os.LookupEnv(name); ok && v != "" {
-			return []byte(v)
+			out.WriteString(v)
+			continue
 		}
-		if len(sub[2]) > 0 {
-			return sub[3]
+		if m[4] >= 0 {
+			out.Write(raw[m[6]:m[7]])
+			continue
 		}
-		missing = append(missing, name)
-		return nil
-	})
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("environment variables referenced but not set: %s", strings.Join(missing, ", "))
+		// Where the value now starts, in the expanded text the YAML
+		// parser sees.
+		done := out.Bytes()
+		missing = append(missing, missingVar{name: name, line: bytes.Count(done, []byte("\n")) + 1,
+			col: len(done) - bytes.LastIndexByte(done, '\n')})
 	}
-	return out, nil
-}
-
-// Problems is every validation failure, each prefixed with its YAML path.
-type Problems []string
-
-func (p Problems) Error() string {
-	return fmt.Sprintf("%d problem(s):\n  %s", len(p), strings.Join(p, "\n  "))
+	out.Write(raw[last:])
+	return out.Bytes(), missing
 }
 
 var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// nameRule says in words what sourceName and targetName accept.
+const nameRule = "1 to 63 lowercase letters, digits, - and _, starting with a letter or digit"
+
 // Validate checks the whole configuration and resolves its secrets,
-// reporting every problem at once.
+// reporting every problem at once (a Problems).
 func (c *Config) Validate() error {
+	if p := c.problems(); len(p) > 0 {
+		return p
+	}
+	return nil
+}
+
+// problems is Validate's list.
+func (c *Config) problems() Problems {
 	var p Problems
 	add := func(path, format string, args ...any) {
-		p = append(p, path+": "+fmt.Sprintf(format, args...))
+		p = append(p, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 
 	s := c.Server
@@ -366,7 +396,7 @@ func (c *Config) Validate() error {
 			add("store.embedded", "set, but store.kind is redis")
 		}
 	default:
-		add("store.kind", "unknown kind %q (known: %s, %s)", c.Store.Kind, StoreEmbedded, StoreRedis)
+		add("store.kind", "unknown kind %q; want %s or %s", c.Store.Kind, StoreEmbedded, StoreRedis)
 	}
 
 	if len(c.Sources) == 0 {
@@ -377,7 +407,7 @@ func (c *Config) Validate() error {
 	for i, src := range c.Sources {
 		path := fmt.Sprintf("sources[%d]", i)
 		if !sourceName.MatchString(src.Name) {
-			add(path+".name", "must match %s, got %q", sourceName, src.Name)
+			add(path+".name", "want %s, got %q", nameRule, src.Name)
 		}
 		if j, dup := seen[src.Name]; dup {
 			add(path+".name", "duplicate of sources[%d]", j)
@@ -412,11 +442,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validatePolicy(add)
-
-	if len(p) > 0 {
-		return p
-	}
-	return nil
+	return p
 }
 
 var redisPrefix = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -465,7 +491,7 @@ func (c *Config) validateRedis(add func(path, format string, args ...any)) {
 		add("store.redis.tls", "cert_file and key_file go together")
 	}
 	if !redisPrefix.MatchString(r.Prefix) {
-		add("store.redis.prefix", "must match %s", redisPrefix)
+		add("store.redis.prefix", "want 1 to 64 letters, digits, _, . and -, got %q", r.Prefix)
 	}
 	if r.DB < 0 {
 		add("store.redis.db", "must not be negative")

@@ -237,7 +237,7 @@ func (c *Config) validatePolicy(add func(path, format string, args ...any)) {
 	for i, t := range c.Targets {
 		path := fmt.Sprintf("targets[%d]", i)
 		if !targetName.MatchString(t.Name) {
-			add(path+".name", "must match %s, got %q", targetName, t.Name)
+			add(path+".name", "want %s, got %q", nameRule, t.Name)
 		}
 		if j, dup := targets[t.Name]; dup {
 			add(path+".name", "duplicate of targets[%d]", j)

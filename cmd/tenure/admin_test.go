@@ -91,9 +91,11 @@ func startAdminEnv(t *testing.T) *adminEnv {
 	}
 	writeConfig(t, e.cfg, adminPolicy)
 	saved := extraTargetKinds
-	extraTargetKinds = map[string]targetKind{"recording": func(config.Target, *slog.Logger, prometheus.Registerer) (targets.Target, error) {
+	recording := func(config.Target, *slog.Logger, prometheus.Registerer) (targets.Target, error) {
 		return e.dir, nil
-	}}
+	}
+	// "other" is only for a reload that changes a target's kind.
+	extraTargetKinds = map[string]targetKind{"recording": recording, "other": recording}
 	t.Cleanup(func() { extraTargetKinds = saved }) // after the server stopped
 	e.runningServer = startServe(t, e.cfg)
 	return e
@@ -616,8 +618,9 @@ func TestAdminPolicyReload(t *testing.T) {
 		name, policy, want string
 	}{
 		{"bad expression", withRules(rule("vpn"), "\n  - {name: broken, when: 'user.', grants: {dir: [x]}}"), "birthright[1].when"},
-		{"invalid config", withRules(rule("vpn")) + "bogus: 1\n", "field bogus not found"},
-		{"kind changed", strings.Replace(withRules(rule("vpn")), "kind: recording", "kind: probe", 1), `kind changed from "recording" to "probe"`},
+		{"invalid config", withRules(rule("vpn")) + "bogus: 1\n", `unknown key "bogus"`},
+		{"kind changed", strings.Replace(withRules(rule("vpn")), "kind: recording", "kind: other", 1), `kind changed from "recording" to "other"`},
+		{"unknown kind", strings.Replace(withRules(rule("vpn")), "kind: recording", "kind: probe", 1), `"probe" is not a kind this binary knows`},
 		{"new target", withRules(rule("vpn")) + "  - {name: crm, kind: recording}\n", "targets[1] (crm): a new target needs a restart"},
 	}
 	for _, tt := range bad {

@@ -16,7 +16,6 @@ import (
 	"github.com/tenurehq/tenure/admin"
 	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/engine"
-	"github.com/tenurehq/tenure/mapper"
 	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/store"
 )
@@ -56,11 +55,7 @@ func policyReloader(path string, started *config.Config, eng *engine.Engine, log
 	return func(context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
-		cfg, err := config.Load(path)
-		if err != nil {
-			return err
-		}
-		pol, err := mapper.Compile(path, cfg)
+		cfg, pol, err := loadConfig(path)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -152,6 +153,12 @@ func TestServeQuickstart(t *testing.T) {
 	if !strings.Contains(logs, `"msg":"tenure serving"`) {
 		t.Errorf("no startup log:\n%s", logs)
 	}
+	// A short token is warned of, by key.
+	for _, key := range []string{"sources[0].token", "admin.token"} {
+		if !strings.Contains(logs, `"level":"WARN","msg":"the token is `) || !strings.Contains(logs, `"key":"`+key+`"`) {
+			t.Errorf("no warning of the short token %s:\n%s", key, logs)
+		}
+	}
 	if strings.Contains(logs, "scim-test-token") || strings.Contains(logs, "admin-test-token") {
 		t.Error("a token reached the logs")
 	}
@@ -202,7 +209,7 @@ func TestCommands(t *testing.T) {
 	}{
 		{"version", []string{"version"}, "", "tenure ", 0},
 		{"validate ok", []string{"config", "validate", "--config", "../../configs/quickstart.yaml"}, "", "ok (store embedded, 1 source(s), 0 target(s)", 0},
-		{"validate bad", []string{"config", "validate", "--config", bad}, "field bogus not found", "", 1},
+		{"validate bad", []string{"config", "validate", "--config", bad}, `bogus (line 3): unknown key "bogus"`, "", 1},
 		{"validate no flag", []string{"config", "validate"}, "--config is required", "", 2},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`, "", 2},
 		{"no command", nil, "no command", "", 2},
@@ -227,3 +234,9 @@ func TestCommands(t *testing.T) {
 		})
 	}
 }
+
+var lineNote = regexp.MustCompile(` \(line \d+\)`)
+
+// noLines is err's text without the line after each key, for tests that
+// check what configuration problems say.
+func noLines(err error) string { return lineNote.ReplaceAllString(err.Error(), "") }

@@ -45,11 +45,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if *path == "" {
 		return usageError{errors.New("--config is required")}
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return err
-	}
-	pol, err := mapper.Compile(*path, cfg)
+	cfg, pol, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
@@ -60,6 +56,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Server.Listen = *listen
 	}
 	log := newLogger(cfg.Log, stderr)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.Msg, "config", *path, "key", w.Path, "line", w.Line)
+	}
 	ensureProcs(log)
 	return runServer(ctx, *path, cfg, pol, log)
 }
