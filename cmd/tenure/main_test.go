@@ -153,7 +153,10 @@ func TestServeQuickstart(t *testing.T) {
 	if !strings.Contains(logs, `"msg":"tenure serving"`) {
 		t.Errorf("no startup log:\n%s", logs)
 	}
-	// A short token is warned of, by key.
+	// Durations read as durations; a short token is warned of, by key.
+	if !strings.Contains(logs, `"msg":"shutting down","grace":"20s"`) {
+		t.Errorf("no shutdown log with its grace as a duration:\n%s", logs)
+	}
 	for _, key := range []string{"sources[0].token", "admin.token"} {
 		if !strings.Contains(logs, `"level":"WARN","msg":"the token is `) || !strings.Contains(logs, `"key":"`+key+`"`) {
 			t.Errorf("no warning of the short token %s:\n%s", key, logs)

@@ -84,11 +84,21 @@ func ensureProcs(log *slog.Logger) {
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	if c.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// durationText writes a duration as Go writes it ("1.5s", "72h0m0s"), the
+// way the configuration has it: slog's JSON handler would write an integer
+// of nanoseconds, which nobody reads at a glance.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // runServer wires the store, the SCIM and admin APIs and the operational endpoints, and
