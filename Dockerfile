@@ -20,5 +20,10 @@ ENV TENURE_DATA_DIR=/var/lib/tenure
 VOLUME /var/lib/tenure
 USER nonroot:nonroot
 EXPOSE 8080
+# No shell or curl here: the binary probes its own /readyz (the store
+# answers). Serving elsewhere than port 8080? Set TENURE_SERVER, e.g.
+# http://127.0.0.1:9090, which the operator commands read too.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["/usr/local/bin/tenure", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/tenure"]
 CMD ["serve", "--config", "/etc/tenure/quickstart.yaml", "--listen", "0.0.0.0:8080"]

@@ -38,6 +38,14 @@ import (
 // $TENURE_SERVER says otherwise.
 const defaultServer = "http://127.0.0.1:8080"
 
+// serverURL is the default of --server: $TENURE_SERVER, or defaultServer.
+func serverURL() string {
+	if s := os.Getenv("TENURE_SERVER"); s != "" {
+		return s
+	}
+	return defaultServer
+}
+
 // cmdFunc runs one operator command with its arguments after the name.
 type cmdFunc func(ctx context.Context, c *adminCLI, args []string) error
 
@@ -113,13 +121,9 @@ type adminCLI struct {
 func newAdminCLI(name, synopsis string, stdout, stderr io.Writer) *adminCLI {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := os.Getenv("TENURE_SERVER")
-	if server == "" {
-		server = defaultServer
-	}
 	c := &adminCLI{
 		name: name, synopsis: synopsis, fs: fs, stdout: stdout,
-		server:    fs.String("server", server, "the server's root URL ($TENURE_SERVER)"),
+		server:    fs.String("server", serverURL(), "the server's root URL ($TENURE_SERVER)"),
 		tokenFile: fs.String("token-file", "", "file holding the admin token (default: $TENURE_ADMIN_TOKEN)"),
 		actor:     fs.String("actor", os.Getenv("TENURE_ACTOR"), "who is acting, recorded in the audit log ($TENURE_ACTOR; default admin)"),
 		output:    fs.String("o", "text", "output format: text or json"),

@@ -3,6 +3,7 @@
 //
 //	tenure serve --config FILE [--listen ADDR]
 //	tenure config validate --config FILE
+//	tenure healthcheck [--server URL]
 //	tenure version
 //	tenure jobs|identity|guard|reconcile|drift|plan|policy …  (the admin API's commands)
 package main
@@ -51,6 +52,7 @@ const usage = `Usage: tenure <command> [flags]
 Commands:
   serve             run the SCIM gateway
   config validate   check a configuration file and report every problem
+  healthcheck       exit 0 if a running server is ready (its /readyz), 1 if not
   version           print the version
 
 Operator commands (call a running server's admin API):
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{errors.New("usage: tenure config validate --config FILE")}
 		}
 		return configValidate(args[2:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], stdout, stderr)
 	case "jobs", "identity", "guard", "reconcile", "drift", "plan", "policy", "backup":
 		return adminCommand(ctx, args, stdout, stderr)
 	case "version", "--version", "-v":

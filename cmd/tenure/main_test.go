@@ -148,7 +148,15 @@ func TestServeQuickstart(t *testing.T) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
+	// The image's HEALTHCHECK: ready while serving, not once stopped.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"healthcheck", "--server", s.base}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "/readyz: ready") {
+		t.Errorf("healthcheck: %v %q", err, out.String())
+	}
 	s.stop(t)
+	if err := run(context.Background(), []string{"healthcheck", "--server", s.base, "--timeout", "2s"}, io.Discard, io.Discard); err == nil || exitCode(err) != 1 {
+		t.Errorf("healthcheck of a stopped server: %v", err)
+	}
 	logs := s.logs.String()
 	if !strings.Contains(logs, `"msg":"tenure serving"`) {
 		t.Errorf("no startup log:\n%s", logs)
