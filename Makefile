@@ -15,17 +15,11 @@ test:
 run: build
 	bin/tenure serve --config configs/quickstart.yaml --listen 127.0.0.1:8080
 
-# Each fuzz target for FUZZTIME (Go runs one target per invocation).
+# Every fuzz target in the module for FUZZTIME each, discovered by
+# scripts/fuzz.sh (Go runs one target per invocation).
 FUZZTIME ?= 60s
 fuzz:
-	$(GO) test ./scim/query  -run '^$$' -fuzz FuzzCompileMatch -fuzztime $(FUZZTIME)
-	$(GO) test ./scim/patch  -run '^$$' -fuzz FuzzApply        -fuzztime $(FUZZTIME)
-	$(GO) test ./scim/compat -run '^$$' -fuzz FuzzNormalize    -fuzztime $(FUZZTIME)
-	$(GO) test ./scim        -run '^$$' -fuzz FuzzRequest      -fuzztime $(FUZZTIME)
-	$(GO) test ./mapper      -run '^$$' -fuzz FuzzParseDate    -fuzztime $(FUZZTIME)
-	$(GO) test ./mapper      -run '^$$' -fuzz FuzzLifecycle    -fuzztime $(FUZZTIME)
-	$(GO) test ./ldapsync    -run '^$$' -fuzz FuzzRDN          -fuzztime $(FUZZTIME)
-	$(GO) test ./ldapsync    -run '^$$' -fuzz FuzzFilter       -fuzztime $(FUZZTIME)
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./store/... ./scim/...
