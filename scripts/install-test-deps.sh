@@ -16,6 +16,14 @@ want=(
   # its setup files.
   /usr/share/samba/setup:samba-ad-provision
   # Checks configs/prometheus/tenure-alerts.yaml (check rules, test rules).
+  # The whole Prometheus package, because Debian has no smaller one with
+  # promtool: bookworm ships /usr/bin/promtool only inside prometheus
+  # (apt-cache search promtool finds no package of its own), and the
+  # alternatives are no smaller (upstream's tarball holds the server too;
+  # go install .../cmd/promtool builds every service discovery). The
+  # --no-install-recommends below leaves out the node exporter. The package
+  # starts a Prometheus server on :9090 where systemd runs:
+  # `sudo systemctl disable --now prometheus` if you do not want it.
   promtool:prometheus
 )
 
