@@ -244,19 +244,12 @@ func identityOf(r store.Reader, res *store.Resource) (*mapper.Identity, error) {
 	if res.ExternalID != "" {
 		user["externalId"] = res.ExternalID
 	}
-	gids, err := r.GroupsOf(res.ID)
+	refs, err := r.MemberOf(res.ID)
 	if err != nil {
 		return nil, err
 	}
 	var groups []string
-	for _, gid := range gids {
-		g, err := r.Get(store.KindGroup, gid)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
+	for _, g := range refs {
 		groups = append(groups, g.Name)
 	}
 	slices.Sort(groups)

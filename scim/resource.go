@@ -165,24 +165,19 @@ func (h *resourceHandler) get(rd store.Reader, ctx context.Context, id string) (
 }
 
 // groupsOf computes a user's read-only "groups" attribute from the
-// membership index, when the projection returns it.
+// membership index, when the projection returns it. The index carries the
+// groups' displayNames, so no group record is read: a page of users costs
+// the same whatever the size of their groups.
 func (h *resourceHandler) groupsOf(rd store.Reader, res *store.Resource, proj projection) ([]store.Member, error) {
 	if h.kind != store.KindUser || !proj.wants("groups") {
 		return nil, nil
 	}
-	ids, err := rd.GroupsOf(res.ID)
+	refs, err := rd.MemberOf(res.ID)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]store.Member, 0, len(ids))
-	for _, gid := range ids {
-		g, err := rd.Get(store.KindGroup, gid)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
+	out := make([]store.Member, 0, len(refs))
+	for _, g := range refs {
 		out = append(out, store.Member{Value: g.ID, Display: g.Name, Type: "direct"})
 	}
 	return out, nil

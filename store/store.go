@@ -43,11 +43,17 @@ const (
 func (k Kind) Valid() bool { return k == KindUser || k == KindGroup }
 
 // Member is one direct member of a group. Membership lives on the group only;
-// the reverse lookup (GroupsOf) is an index the backend maintains.
+// the reverse lookups (GroupsOf, MemberOf) are indexes the backend maintains.
 type Member struct {
 	Value   string `json:"value"`             // id of the member resource
 	Display string `json:"display,omitempty"` // display name as the client sent it
 	Type    string `json:"type,omitempty"`    // "User" or "Group" when the client said so
+}
+
+// GroupRef is a group as MemberOf lists it: its id and its Name (displayName).
+type GroupRef struct {
+	ID   string
+	Name string
 }
 
 // Resource is a stored SCIM user or group.
@@ -91,6 +97,12 @@ type Reader interface {
 	// GroupsOf returns the ids of the groups that list memberID as a direct
 	// member, in ascending id order.
 	GroupsOf(memberID string) ([]string, error)
+	// MemberOf returns the groups GroupsOf returns, in the same order, each
+	// with its displayName (the group's Name) as of the same read. Backends
+	// answer it from indexes kept in the transactions that write groups,
+	// without reading the group records, so it costs the same whatever the
+	// size of the groups: it is what a user's groups attribute is made of.
+	MemberOf(memberID string) ([]GroupRef, error)
 	// Count returns how many resources of kind the source owns.
 	Count(kind Kind, source string) (int, error)
 	// List returns up to limit resources of the source, skipping the first

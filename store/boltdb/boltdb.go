@@ -15,6 +15,7 @@
 //	store/externalid/K  source 0x00 externalId 0x00 seq  → id   (case-exact, not unique)
 //	store/count/K       source                      → count (8 bytes big-endian)
 //	store/members       memberID 0x00 groupID       → empty
+//	store/groupname     groupID                     → displayName (the group's Name)
 //	store/docs/<ns>     key                         → document (a bucket per namespace, nested in store/docs)
 //	store/meta          "schema"                    → layout version
 //
@@ -28,7 +29,10 @@
 //
 // A namespace's bucket is created by the first PutDoc to it; until then it
 // reads as empty. Opening a file written before documents existed adds the
-// (empty) store/docs bucket and keeps the layout version.
+// (empty) store/docs bucket and keeps the layout version. Open also checks
+// store/groupname against the group records and repairs it (see
+// syncGroupNames), so a file written by a build without that index, or
+// written by one since, opens with it complete.
 //
 // # Case folding
 //
@@ -130,9 +134,24 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("boltdb: open %s: %w", path, err)
 	}
-	if err := db.Update(initBuckets); err != nil {
+	var repaired int
+	var unreadable []string
+	err = db.Update(func(btx *bbolt.Tx) error {
+		if err := initBuckets(btx); err != nil {
+			return err
+		}
+		repaired, unreadable, err = syncGroupNames(btx)
+		return err
+	})
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltdb: open %s: %w", path, err)
+	}
+	if repaired > 0 {
+		log.Info("store group name index repaired", "backend", "boltdb", "path", path, "entries", repaired)
+	}
+	if len(unreadable) > 0 {
+		log.Error("store group records unreadable", "backend", "boltdb", "path", path, "groups", unreadable)
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {

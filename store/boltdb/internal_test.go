@@ -83,7 +83,7 @@ func TestRandomOps(t *testing.T) {
 
 // checkIndexes rebuilds every index from the records and compares.
 func checkIndexes(btx *bbolt.Tx) error {
-	members := map[string]string{}
+	members, groupNames := map[string]string{}, map[string]string{}
 	for _, kind := range []store.Kind{store.KindUser, store.KindGroup} {
 		kb, _ := bucketsOf(kind)
 		order, names, exts, counts := map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
@@ -116,6 +116,9 @@ func checkIndexes(btx *bbolt.Tx) error {
 			for _, mem := range e.members {
 				members[string(memberKey(mem, rec.ID))] = ""
 			}
+			if kind == store.KindGroup {
+				groupNames[rec.ID] = rec.Name
+			}
 			return nil
 		})
 		if err != nil {
@@ -132,6 +135,9 @@ func checkIndexes(btx *bbolt.Tx) error {
 				return err
 			}
 		}
+	}
+	if err := sameContents(btx, bucketGroupNames, groupNames); err != nil {
+		return err
 	}
 	return sameContents(btx, bucketMembers, members)
 }

@@ -12,9 +12,10 @@ import (
 
 // Bucket names; see the package documentation for what each holds.
 const (
-	bucketMeta    = "store/meta"
-	bucketMembers = "store/members"
-	bucketDocs    = "store/docs"
+	bucketMeta       = "store/meta"
+	bucketMembers    = "store/members"
+	bucketGroupNames = "store/groupname"
+	bucketDocs       = "store/docs"
 
 	// schemaVersion is the layout version kept under "schema" in store/meta.
 	schemaVersion = 1
@@ -40,7 +41,7 @@ func bucketsOf(k store.Kind) (kindBuckets, error) {
 
 // initBuckets creates the store's buckets and checks the layout version.
 func initBuckets(btx *bbolt.Tx) error {
-	names := []string{bucketMeta, bucketMembers, bucketDocs}
+	names := []string{bucketMeta, bucketMembers, bucketGroupNames, bucketDocs}
 	for _, k := range []store.Kind{store.KindUser, store.KindGroup} {
 		kb, _ := bucketsOf(k)
 		names = append(names, kb.resources, kb.order, kb.names, kb.externalIDs, kb.counts)

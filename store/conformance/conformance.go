@@ -21,6 +21,9 @@
 //     change the store.
 //   - Membership lives on the group: deleting a member leaves the groups
 //     that list it (and GroupsOf) unchanged.
+//   - MemberOf agrees with GroupsOf and the groups' Names at every point,
+//     inside an Update too: renames, member changes, deletes and aborted
+//     transactions included.
 //   - Close may be called twice; the second call returns nil or ErrClosed.
 //   - Documents are opaque bytes: an empty one is a document, and GetDoc
 //     returns it as a non-nil empty slice. Keys are compared as bytes, not
@@ -71,6 +74,9 @@ func RunTests(t *testing.T, b Backend) {
 		{"LookupName", testLookupName},
 		{"LookupExternalID", testLookupExternalID},
 		{"GroupsOf", testGroupsOf},
+		{"MemberOf", testMemberOf},
+		{"MemberOfInUpdate", testMemberOfInUpdate},
+		{"MemberOfRandom", testMemberOfRandom},
 		{"CountListEach", testCountListEach},
 		{"Seq", testSeq},
 		{"ListPagingUnderChange", testListPagingUnderChange},

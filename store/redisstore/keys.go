@@ -58,6 +58,12 @@ func (k keys) xid(kind store.Kind, source, externalID string) string {
 // groups is the set of groups that list memberID as a direct member.
 func (k keys) groups(memberID string) string { return k.base + "groups:" + memberID }
 
+// groupName holds a group's displayName (its Name), for MemberOf.
+func (k keys) groupName(groupID string) string { return k.groupNamePrefix() + groupID }
+
+// groupNamePrefix is what the member-of script puts before a group id.
+func (k keys) groupNamePrefix() string { return k.base + "groupname:" }
+
 // doc is the string key of document key in namespace ns. A namespace
 // cannot contain ':' (store.Namespace.Valid), so the key is unambiguous.
 func (k keys) doc(ns store.Namespace, key string) string { return k.docPrefix(ns) + key }

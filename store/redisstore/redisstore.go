@@ -17,6 +17,7 @@
 //	{tenure}:gname:Group:<source>\0<fold>    zset    id, score seq (groups of that folded displayName)
 //	{tenure}:xid:K:<source>\0<externalId>    zset    id, score seq (case-exact, not unique)
 //	{tenure}:groups:<memberID>               set     ids of the groups listing memberID
+//	{tenure}:groupname:<groupID>             string  the group's displayName (MemberOf; see groupnames.go)
 //	{tenure}:doc:<ns>:<key>                  string  the document key of namespace ns
 //	{tenure}:docidx:<ns>                     zset    every document key of ns, score 0 (ZRANGE BYLEX)
 //	{tenure}:seq                             string  last creation sequence number
@@ -168,11 +169,19 @@ func (s *Store) viewConn(ctx context.Context) (redisConn, func(), error) {
 func (s *Store) Client() redis.UniversalClient { return s.client }
 
 // View runs fn with plain reads; see the package documentation for what it
-// sees of concurrent writes.
+// sees of concurrent writes. Group name keys that MemberOf found missing
+// are written when fn is done (see groupnames.go).
 func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 	if err := s.ready(ctx, "view"); err != nil {
 		return err
 	}
+	found := map[string]bool{}
+	err := s.view(ctx, fn, found)
+	s.backfill(ctx, found) // once out of the gate: a commit waits for open Views
+	return err
+}
+
+func (s *Store) view(ctx context.Context, fn func(store.Reader) error, found map[string]bool) error {
 	start := time.Now()
 	conn, release, err := s.viewConn(ctx)
 	if err != nil {
@@ -186,6 +195,7 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 	defer s.gate.leave(views)
 	t := newTx(s, ctx, nil)
 	t.view = conn
+	t.backfill = found
 	err = fn(t)
 	result := "ok"
 	if err != nil {
@@ -199,17 +209,26 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 // the commands other packages queued with Tx.Queue, in one MULTI/EXEC. fn
 // may run more than once. ctx is checked before each run; once a run has
 // started it goes to the end, because an abandoned EXEC would leave the
-// caller unsure whether it happened.
+// caller unsure whether it happened. Group name keys that MemberOf found
+// missing are written afterwards, in transactions of their own.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := s.ready(ctx, "update"); err != nil {
 		return err
 	}
+	found := map[string]bool{}
+	err := s.update(ctx, fn, found)
+	s.backfill(ctx, found)
+	return err
+}
+
+func (s *Store) update(ctx context.Context, fn func(store.Tx) error, found map[string]bool) error {
 	start := time.Now()
 	run := context.WithoutCancel(ctx)
 	for runs := 1; ; runs++ {
 		var fnErr error
 		err := s.client.Watch(run, func(rtx *redis.Tx) error {
 			t := newTx(s, run, rtx)
+			t.backfill = found
 			if fnErr = fn(t); fnErr != nil {
 				return t.validate()
 			}

@@ -46,6 +46,12 @@ type Tx struct {
 	// watched is set once a read has WATCHed keys besides keys.tx, after
 	// which an update function's outcome depends on what it read.
 	watched bool
+
+	// unindexed holds the names MemberOf read from the records of groups
+	// without a name key; backfill collects their ids for the Store to
+	// write those keys once the View or Update is over (see backfill).
+	unindexed map[string]string
+	backfill  map[string]bool
 }
 
 var _ store.Tx = (*Tx)(nil)
