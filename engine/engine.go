@@ -419,7 +419,7 @@ func (e *Engine) converge(ctx context.Context, key string, attempts int, held ch
 			return out
 		}
 	}
-	res, err := tgt.Converge(ctx, &targets.Request{Identity: person, Desired: &d.Account, Link: prev, Ops: ops,
+	res, err := tgt.Converge(ctx, &targets.Request{Identity: person, Desired: &d.Account, Link: prev,
 		Claim: e.claimFunc(target, person, owned)})
 	if c := (*targets.Conflict)(nil); errors.As(err, &c) {
 		return e.park(ctx, target, person, rec, c, now, res)

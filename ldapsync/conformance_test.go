@@ -203,11 +203,7 @@ func (c *dirCase) entryState(t *testing.T, id string) (dn, stamp string) {
 func (c *dirCase) apply(t *testing.T, link *targets.Link, desired *targets.Account, want []targets.Op) *targets.Link {
 	t.Helper()
 	ctx := t.Context()
-	var applied *targets.Account
-	if link != nil {
-		applied = link.Applied
-	}
-	res, err := c.d.Converge(ctx, &targets.Request{Identity: "p1", Desired: desired, Link: link, Ops: targets.Plan(applied, desired)})
+	res, err := c.d.Converge(ctx, &targets.Request{Identity: "p1", Desired: desired, Link: link})
 	if err != nil {
 		t.Fatalf("converge: %v", err)
 	}
@@ -291,7 +287,6 @@ func TestConformance(t *testing.T) {
 				{"Lifecycle", conformLifecycle},
 				{"Correlation", conformCorrelation},
 				{"HostileValues", conformHostile},
-				{"Drift", conformDrift},
 				{"Manager", conformManager},
 				{"PermanentErrors", conformPermanentErrors},
 				{"CollisionFail", conformCollisionFail},
@@ -496,49 +491,6 @@ func conformHostile(t *testing.T, s *dirServer) {
 			}
 			c.apply(t, link2, &targets.Account{}, []targets.Op{{Kind: targets.OpDelete}})
 		})
-	}
-}
-
-func conformDrift(t *testing.T, s *dirServer) {
-	c := s.newCase(t, "")
-	ctx := t.Context()
-	desired := s.person("drift", map[string]any{"mail": "drift@example.com"}, "eng")
-	link := c.apply(t, nil, desired, []targets.Op{{Kind: targets.OpCreate}, {Kind: targets.OpGrant, Detail: "eng"}})
-	// Behind Tenure's back: mail changed, an unmanaged attribute added, the
-	// account disabled and removed from its group.
-	e := c.read(t, link.Ref)
-	err := s.p.Do(ctx, "modify", func(l *ldap.Conn) error {
-		m := ldap.NewModifyRequest(link.Ref, nil)
-		m.Replace("mail", []string{"evil@example.com"})
-		m.Replace("description", []string{"set by hand"})
-		s.dialect.SetEnabled(m, e, false)
-		if err := l.Modify(m); err != nil {
-			return err
-		}
-		g := ldap.NewModifyRequest(c.groupDN("eng"), nil)
-		g.Delete("member", []string{link.Ref})
-		return l.Modify(g)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.apply(t, link, desired, []targets.Op{
-		{Kind: targets.OpUpdate, Detail: "[mail]"}, {Kind: targets.OpEnable}, {Kind: targets.OpGrant, Detail: "eng"},
-	})
-	e = c.read(t, link.Ref)
-	if e.GetAttributeValue("mail") != "drift@example.com" || e.GetAttributeValue("description") != "set by hand" || !c.enabled(e) {
-		t.Errorf("after repair: mail %q description %q enabled %v", e.GetAttributeValue("mail"), e.GetAttributeValue("description"), c.enabled(e))
-	}
-	if !c.isMember(t, "eng", link.Ref) {
-		t.Error("membership not repaired")
-	}
-	// The entry deleted behind Tenure's back is created again.
-	if err := del(ctx, s.p, link.Ref); err != nil {
-		t.Fatal(err)
-	}
-	relinked := c.apply(t, link, desired, []targets.Op{{Kind: targets.OpCreate}, {Kind: targets.OpGrant, Detail: "eng"}})
-	if relinked.ID == link.ID {
-		t.Error("a new entry kept the old anchor")
 	}
 }
 

@@ -102,8 +102,9 @@ func (o Op) String() string {
 
 // Plan lists the operations that take an account from applied (nil: unknown
 // or never converged) to desired. It is what `tenure plan` prints and what
-// the engine audits; targets may find more to do when they read the actual
-// state (drift), but never less.
+// the engine audits. Targets are not handed it: they read the account and
+// may find more to do (drift), but with no drift they do exactly this
+// (targets/conformance checks it).
 func Plan(applied *Account, desired *Account) []Op {
 	var ops []Op
 	if !desired.Exists {
@@ -195,8 +196,6 @@ type Request struct {
 	// renames and moves, and may compare Link.Applied with what they read
 	// to repair drift.
 	Link *Link
-	// Ops is Plan(Link.Applied, Desired), for targets that apply a diff.
-	Ops []Op
 	// Claim must succeed before the target writes to an account that it
 	// found rather than created or located by Link.ID (see ClaimAccount);
 	// nil claims nothing (a target driven directly by a test).

@@ -4,7 +4,8 @@
 //
 // Kinds live in subpackages (targets/scimclient; the LDAP kind builds on
 // ldapsync). There is no init() registration: cmd/tenure owns the map from
-// kind name to constructor.
+// kind name to constructor. Every kind passes the suite in
+// targets/conformance against real servers.
 package targets
 
 import (
