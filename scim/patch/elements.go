@@ -11,14 +11,18 @@ import (
 // element.
 func (a *applier) onElements(doc map[string]any, m mode, t target, value any) error {
 	old, exists := a.lookup(doc, t.attrRef)
-	list := slices.Clone(asList(old))
+	// base is the attribute's list in doc, which belongs to this Apply (a
+	// deep copy, or a list an operation built): an operation that changes
+	// only a sub-attribute outside the elements' identity and primary
+	// replaces its elements in place, without copying a large list.
+	base := asList(old)
 	complex := isComplex(t.attr)
 	match := func(any) bool { return true }
 	if t.filter != nil {
 		match = compileMatcher(t.attr, t.filter)
 	}
 	var matched []int
-	for i, e := range list {
+	for i, e := range base {
 		if _, isMap := e.(map[string]any); complex && !isMap {
 			continue
 		}
@@ -27,7 +31,7 @@ func (a *applier) onElements(doc map[string]any, m mode, t target, value any) er
 		}
 	}
 	if m == modeRemove {
-		return a.removeElements(doc, t, old, list, matched)
+		return a.removeElements(doc, t, old, slices.Clone(base), matched)
 	}
 
 	var nv any
@@ -41,6 +45,13 @@ func (a *applier) onElements(doc map[string]any, m mode, t target, value any) er
 		return err
 	}
 
+	s := shapeOf(t.attr)
+	// The elements' identity or primary may change: collapse the result.
+	collapsing := t.sub == nil || t.sub.Name() == s.value || t.sub.Name() == s.typ || t.sub.Name() == s.primary
+	list := base
+	if collapsing {
+		list = slices.Clone(base)
+	}
 	touched := make([]bool, len(list), len(list)+1)
 	fresh := false
 	if len(matched) == 0 {
@@ -60,10 +71,10 @@ func (a *applier) onElements(doc map[string]any, m mode, t target, value any) er
 		if !ok {
 			return newError(scimerrors.ScimErrorNoTarget, "%s matches no value", t.path)
 		}
-		list = append(list, el)
+		list = append(slices.Clip(list), el)
 		touched = append(touched, false)
 		matched = []int{len(list) - 1}
-		fresh = true
+		fresh, collapsing = true, true
 	}
 	changed := false
 	for _, i := range matched {
@@ -74,9 +85,7 @@ func (a *applier) onElements(doc map[string]any, m mode, t target, value any) er
 		changed = changed || !equal(list[i], next)
 		list[i], touched[i] = next, true
 	}
-	s := shapeOf(t.attr)
-	if fresh || t.sub == nil || t.sub.Name() == s.value || t.sub.Name() == s.typ || t.sub.Name() == s.primary {
-		// The elements' identity or primary may have changed.
+	if collapsing {
 		return a.write(doc, t, old, exists, collapse(s, list, touched).list)
 	}
 	if !changed {

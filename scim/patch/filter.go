@@ -126,6 +126,17 @@ func compileTerm(attr schema.CoreAttribute, x *filter.AttributeExpression) match
 			return (exact && s == w || !exact && strings.EqualFold(s, w)) == eq
 		}
 	}
+	if w, ok := want.(string); ok && (op == filter.CO || op == filter.SW || op == filter.EW) && !def.CaseExact() && def.AttributeType() != "dateTime" {
+		// As compare does, with the filter's value lowered once.
+		test := map[filter.CompareOperator]func(string, string) bool{
+			filter.CO: strings.Contains, filter.SW: strings.HasPrefix, filter.EW: strings.HasSuffix}[op]
+		w = strings.ToLower(w)
+		return func(e any) bool {
+			v, ok := value(e)
+			s, str := v.(string)
+			return ok && str && test(strings.ToLower(s), w)
+		}
+	}
 	return func(e any) bool {
 		v, ok := value(e)
 		return ok && matchValue(def, v, want, op)
