@@ -450,7 +450,8 @@ func (s *Server) handlerFor(r *http.Request) *resourceHandler {
 
 // serveWrite checks the body against the limits (checkBody) and rewrites
 // client quirks in it (scim/compat), then lets the library validate and
-// dispatch. The body is decoded once for both.
+// dispatch a POST or PUT; a PATCH is answered by servePatch. The body is
+// decoded once for all of it.
 func (s *Server) serveWrite(isPatch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := s.handlerFor(r)
@@ -464,12 +465,16 @@ func (s *Server) serveWrite(isPatch bool) http.HandlerFunc {
 			writeError(w, *se)
 			return
 		}
-		var out []byte
 		if isPatch {
-			out, err = b.Patch(h.schema, h.exts...)
-		} else {
-			out, err = b.Resource(h.schema, h.exts...)
+			// The rewrites change b's value in place; servePatch reads it.
+			if _, err := b.Patch(h.schema, h.exts...); err != nil {
+				writeError(w, scimerr.ScimErrorInvalidSyntax)
+				return
+			}
+			s.servePatch(w, r, h, b.Value())
+			return
 		}
+		out, err := b.Resource(h.schema, h.exts...)
 		if err != nil {
 			writeError(w, scimerr.ScimErrorInvalidSyntax)
 			return
