@@ -1,7 +1,9 @@
-// Package targettest provides a recording in-memory target for engine and
-// end-to-end tests. It is a test double: real targets (LDAP, SCIM) have
-// their own conformance suites against real servers. It is never
-// registered in the production binary.
+// Package targettest provides in-memory targets for tests: Recording, a
+// recording test double for engine and end-to-end tests (an account per
+// identity, no names, no ownership), and Memory, a whole target kind in
+// memory (names, correlation, claims, collision rules, groups) that passes
+// targets/conformance as the real kinds do against real servers. Neither
+// is registered in the production binary.
 package targettest
 
 import (
