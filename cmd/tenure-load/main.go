@@ -9,6 +9,16 @@
 //	filter  GET /Users?filter=userName eq "…" of a random seeded user (as Okta does)
 //	post    POST /Users of a new user
 //	patch   PATCH /Users/{id} replacing title on a random seeded user
+//	maxpatch
+//	        the costliest user PATCH the server's limits allow, one at a
+//	        time: 1,000 operations each selecting by a value filter
+//	        (emails[value co "…"].display) on a user holding 1,000
+//	        e-mail addresses, so each operation scans every address
+//	post-during-maxpatch
+//	        post, while one more client sends maxpatch back to back: the
+//	        latency of unrelated writes while the heaviest PATCH runs
+//	        (compare with post); the maxpatch latencies are reported as
+//	        "maxpatch(bg)"
 //
 // With -converge-url, it measures a provisioning chain instead: after the
 // seed, it polls that second SCIM server (a downstream app that the first
@@ -35,6 +45,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,7 +78,7 @@ func main() {
 	flag.IntVar(&c.seedConc, "seed-concurrency", 32, "concurrent requests while seeding")
 	flag.IntVar(&c.conc, "concurrency", 16, "concurrent requests in each timed phase")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each timed phase")
-	flag.StringVar(&ops, "ops", "get,filter,post,patch", "comma-separated phases: get, filter, post, patch")
+	flag.StringVar(&ops, "ops", "get,filter,post,patch", "comma-separated phases: get, filter, post, patch, maxpatch, post-during-maxpatch")
 	flag.StringVar(&c.prefix, "prefix", "", "userName prefix (default: a random run id, so runs never collide)")
 	flag.BoolVar(&c.jsonOut, "json", false, "print results as JSON lines")
 	flag.DurationVar(&c.timeout, "timeout", 30*time.Second, "per-request timeout")
@@ -206,17 +217,95 @@ func run(ctx context.Context, c config, out io.Writer) error {
 			return cl.do(ctx, http.MethodPatch, "/Users/"+u.id, body, http.StatusOK, nil)
 		},
 	}
+	var heavy *maxPatch
+	var runs atomic.Int64
+	maxpatch := func(ctx context.Context, _ *rand.Rand) error {
+		body := strings.ReplaceAll(heavy.body, "%d", strconv.FormatInt(runs.Add(1), 10))
+		return cl.do(ctx, http.MethodPatch, "/Users/"+heavy.id, body, http.StatusOK, nil)
+	}
+	phases["maxpatch"] = maxpatch
 	for _, op := range c.ops {
+		if (op == "maxpatch" || op == "post-during-maxpatch") && heavy == nil {
+			var err error
+			if heavy, err = newMaxPatch(ctx, cl, c.prefix); err != nil {
+				return err
+			}
+		}
+		if op == "post-during-maxpatch" {
+			if err := during(ctx, c, out, phases["post"], maxpatch); err != nil {
+				return err
+			}
+			continue
+		}
+		conc := c.conc
+		if op == "maxpatch" {
+			conc = 1
+		}
 		fn, ok := phases[op]
 		if !ok {
 			return fmt.Errorf("unknown op %q", op)
 		}
-		res, err := phase(ctx, op, c.conc, c.duration, 0, fn)
+		res, err := phase(ctx, op, conc, c.duration, 0, fn)
 		if err != nil {
 			return err
 		}
 		res.print(out, c.jsonOut)
 	}
+	return nil
+}
+
+// maxPatch is the costliest user PATCH the server's limits allow (1,000
+// operations, 1,000 values of a multi-valued attribute), for the user it
+// was made for.
+type maxPatch struct{ id, body string }
+
+const maxPatchSize = 1000 // Tenure's MaxOperations and MaxValues
+
+func newMaxPatch(ctx context.Context, cl *client, prefix string) (*maxPatch, error) {
+	name := prefix + "-maxpatch@example.com"
+	emails := make([]string, maxPatchSize)
+	ops := make([]string, maxPatchSize)
+	for i := range maxPatchSize {
+		emails[i] = fmt.Sprintf(`{"type":"t%d","value":"e%d.%s"}`, i, i, name)
+		ops[i] = fmt.Sprintf(`{"op":"replace","path":"emails[value co \"e%d.\"].display","value":"d%d-%%d"}`, i, i)
+	}
+	body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q,"active":true,"emails":[%s]}`,
+		name, strings.Join(emails, ","))
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := cl.do(ctx, http.MethodPost, "/Users", body, http.StatusCreated, &created); err != nil {
+		return nil, fmt.Errorf("maxpatch user: %w", err)
+	}
+	// Every PATCH changes every address (a PATCH that changes nothing
+	// writes nothing): each sets the %d in the body to a new number.
+	return &maxPatch{id: created.ID, body: `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[` +
+		strings.Join(ops, ",") + `]}`}, nil
+}
+
+// during runs the post phase while one more client sends maxpatch back to
+// back (from 100 ms before the posts until they end), and prints both.
+func during(ctx context.Context, c config, out io.Writer, post, maxpatch func(context.Context, *rand.Rand) error) error {
+	type bgResult struct {
+		res result
+		err error
+	}
+	bg := make(chan bgResult, 1)
+	go func() {
+		res, err := phase(ctx, "maxpatch(bg)", 1, c.duration+200*time.Millisecond, 0, maxpatch)
+		bg <- bgResult{res, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	res, err := phase(ctx, "post-during-maxpatch", c.conc, c.duration, 0, post)
+	b := <-bg
+	if err != nil {
+		return err
+	}
+	if b.err != nil {
+		return b.err
+	}
+	res.print(out, c.jsonOut)
+	b.res.print(out, c.jsonOut)
 	return nil
 }
 
