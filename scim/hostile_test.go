@@ -18,10 +18,10 @@ import (
 )
 
 // hostileBound is the hang detector of the hostile corpus: a request that
-// takes longer failed. It is generous on purpose (the costliest case takes
-// ~0.4 s, ten times that under the race detector, on a two-core machine
-// that also runs other tests): how fast requests are is for the
-// benchmarks, not for this test.
+// takes longer failed. It is generous on purpose (the costliest cases take
+// well under a second, a few times that under the race detector, on a
+// two-core machine that also runs other tests): how fast requests are is
+// for the benchmarks, not for this test.
 const hostileBound = 3 * time.Second * raceSlowdown
 
 // A hostile case is one request and the statuses it may get. Files under
