@@ -257,14 +257,25 @@ func TestKillRestart(t *testing.T) {
 		defer mu.Unlock()
 		return len(scheduled)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Enough work on each side of the crash, however loaded the machine:
+	// wait for it rather than for a fixed time.
+	waitFor := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); count() < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d keys scheduled in 30s, want %d", count(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor(100)
 	srv.Kill()
 	atKill := count()
 	// Longer than go-redis's own retries last, so that calls fail.
 	time.Sleep(1500 * time.Millisecond)
 	srv.Restart(t)
 	atRestart := count()
-	time.Sleep(500 * time.Millisecond)
+	waitFor(atRestart + 100)
 	close(stopProducing)
 	producers.Wait()
 
