@@ -410,8 +410,17 @@ func correlate(pol *mapper.Policy, id *mapper.Identity, now time.Time) (string, 
 	if err != nil {
 		return "", &hookErr{fmt.Sprintf("correlation key: %v", err)}
 	}
+	// The key names a store document (corr/<source>/<quoted key>): one
+	// too long for any document is the client's, a 400, not a 500.
+	if len(corr) > maxCorrelationKey {
+		return "", &hookErr{fmt.Sprintf("correlation key (lifecycle.correlation) is %d bytes, longer than %d", len(corr), maxCorrelationKey)}
+	}
 	return corr, nil
 }
+
+// maxCorrelationKey leaves room in store.MaxDocKey for the source name and
+// the key's quoting.
+const maxCorrelationKey = 256
 
 // observe is pol.Observe with its failure the client's (hookErr).
 func observe(pol *mapper.Policy, rec *mapper.Record, userID, source string, id *mapper.Identity, now time.Time) (*mapper.Record, mapper.Change, error) {

@@ -465,3 +465,17 @@ func TestPlanRefusalPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestCorrelationKeyTooLong: a correlation key too long to index is the
+// client's mistake (400 invalidValue), not a 500, and nothing is stored.
+func TestCorrelationKeyTooLong(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, policy)
+		status, out := e.send("POST", "/Users", dupUser("long.key", strings.Repeat("E", 600), nil))
+		detail, _ := out["detail"].(string)
+		if status != http.StatusBadRequest || out["scimType"] != "invalidValue" || !strings.Contains(detail, "correlation key") {
+			t.Errorf("POST with a 600-byte key: %d %v, want 400 invalidValue naming the correlation key", status, out)
+		}
+		e.user("short.key", empNo("E1")) // the store still takes writes
+	})
+}
