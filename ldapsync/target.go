@@ -796,17 +796,7 @@ func (c *converge) modify(ctx context.Context, e *ldap.Entry, created bool) erro
 	if err := c.d.Pool.Do(ctx, "modify", func(l *ldap.Conn) error { return l.Modify(m) }); err != nil {
 		return err
 	}
-	if len(changed) > 0 {
-		slices.Sort(changed)
-		c.ops = append(c.ops, targets.Op{Kind: targets.OpUpdate, Detail: fmt.Sprint(changed)})
-	}
-	if status {
-		kind := targets.OpDisable
-		if c.desired.Enabled {
-			kind = targets.OpEnable
-		}
-		c.ops = append(c.ops, targets.Op{Kind: kind})
-	}
+	c.ops = append(c.ops, targets.ChangeOps(changed, status, c.desired.Enabled)...)
 	return nil
 }
 

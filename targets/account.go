@@ -68,7 +68,9 @@ type Link struct {
 // OpKind names one kind of change to an account.
 type OpKind string
 
-// Operation kinds. Disable and Delete are destructive: the guard counts them.
+// Operation kinds. Disable and Delete are destructive; the engine's guard
+// counts what takes access away from an existing account (see
+// engine.takesAccess), which a create that starts disabled does not.
 const (
 	OpCreate  OpKind = "create"
 	OpUpdate  OpKind = "update" // attributes or references changed
@@ -83,8 +85,28 @@ const (
 	OpLink OpKind = "link"
 )
 
-// Destructive reports whether the guard counts ops of this kind.
+// Destructive reports whether ops of this kind take access away when they
+// apply to an existing account.
 func (k OpKind) Destructive() bool { return k == OpDisable || k == OpDelete }
+
+// ChangeOps are the operations of one write that changed the named
+// attributes (sorted here) and, if status, set the account enabled or
+// disabled: what every kind reports for its modify.
+func ChangeOps(changed []string, status, enabled bool) []Op {
+	var ops []Op
+	if len(changed) > 0 {
+		slices.Sort(changed)
+		ops = append(ops, Op{Kind: OpUpdate, Detail: fmt.Sprint(slices.Compact(changed))})
+	}
+	if status {
+		kind := OpDisable
+		if enabled {
+			kind = OpEnable
+		}
+		ops = append(ops, Op{Kind: kind})
+	}
+	return ops
+}
 
 // Op is one planned or applied change.
 type Op struct {

@@ -487,17 +487,7 @@ func (cv *converge) update(ctx context.Context, u *user) error {
 		for _, ch := range changes {
 			names = append(names, ch.p.key)
 		}
-		if len(names) > 0 {
-			slices.Sort(names)
-			cv.ops = append(cv.ops, targets.Op{Kind: targets.OpUpdate, Detail: fmt.Sprint(slices.Compact(names))})
-		}
-		if active != nil {
-			kind := targets.OpDisable
-			if *active {
-				kind = targets.OpEnable
-			}
-			cv.ops = append(cv.ops, targets.Op{Kind: kind})
-		}
+		cv.ops = append(cv.ops, targets.ChangeOps(names, active != nil, active != nil && *active)...)
 		return nil
 	}
 }

@@ -511,17 +511,7 @@ func (c *memConverge) modify(id string) {
 	}
 	a.Version++
 	c.m.writes++
-	if len(changed) > 0 {
-		slices.Sort(changed)
-		c.ops = append(c.ops, targets.Op{Kind: targets.OpUpdate, Detail: fmt.Sprint(changed)})
-	}
-	if status {
-		kind := targets.OpDisable
-		if c.d.Enabled {
-			kind = targets.OpEnable
-		}
-		c.ops = append(c.ops, targets.Op{Kind: kind})
-	}
+	c.ops = append(c.ops, targets.ChangeOps(changed, status, c.d.Enabled)...)
 }
 
 // memberships grants the desired groups and revokes those granted before
