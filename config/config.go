@@ -151,6 +151,13 @@ type EmbeddedStore struct {
 type Source struct {
 	Name  string `yaml:"name"`
 	Token Secret `yaml:"token"`
+	// CreateOnFilteredReplace makes a PATCH replace whose value filter
+	// matches nothing (emails[type eq "work"].value on a user without a
+	// work email) create the element the filter describes, as Entra ID
+	// expects, instead of answering 400 noTarget (RFC 7644 §3.5.2.3).
+	// Off by default: only a source that needs it should deviate from
+	// the RFC.
+	CreateOnFilteredReplace bool `yaml:"create_on_filtered_replace"`
 }
 
 // Admin configures the admin API.

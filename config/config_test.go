@@ -269,3 +269,33 @@ var lineNote = regexp.MustCompile(` \(line \d+\)`)
 // noLines is err's text without the line after each key, for the tests
 // that check what the problems say.
 func noLines(err error) string { return lineNote.ReplaceAllString(err.Error(), "") }
+
+// create_on_filtered_replace is per source and off unless set: only the
+// source that needs Entra's element-creating replace gets it.
+func TestSourceCreateOnFilteredReplace(t *testing.T) {
+	t.Setenv("OKTA_TOK", "okta-token")
+	t.Setenv("ENTRA_TOK", "entra-token")
+	t.Setenv("ADMIN_TOK", "admin-token")
+	cfg, err := Parse([]byte(`
+sources:
+  - name: okta
+    token: {env: OKTA_TOK}
+  - name: entra
+    token: {env: ENTRA_TOK}
+    create_on_filtered_replace: true
+admin:
+  token: {env: ADMIN_TOK}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, true} {
+		if got := cfg.Sources[i].CreateOnFilteredReplace; got != want {
+			t.Errorf("sources[%d] (%s).create_on_filtered_replace = %v, want %v", i, cfg.Sources[i].Name, got, want)
+		}
+	}
+	_, err = Parse([]byte("sources:\n  - name: entra\n    token: {env: ENTRA_TOK}\n    create_on_filtered_replace: yes please\nadmin:\n  token: {env: ADMIN_TOK}\n"))
+	if err == nil || !strings.Contains(err.Error(), "sources[0].create_on_filtered_replace") {
+		t.Errorf("a non-boolean setting: err = %v, want one naming sources[0].create_on_filtered_replace", err)
+	}
+}
