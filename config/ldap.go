@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tenurehq/tenure/internal/ldapdn"
 )
 
 // Target kinds whose settings live in a block of their own under the
@@ -313,52 +315,12 @@ func checkDN(path, dn string, add addFunc) ([]string, bool) {
 	return d, ok
 }
 
-// validAttribute is RFC 4512's attribute description: a descr (a letter,
-// then letters, digits and hyphens) or a numeric OID, with optional
-// ";option"s. It mirrors ldapsync.ValidAttribute, which config must not
-// import (config is a leaf).
-func validAttribute(name string) bool {
-	parts := strings.Split(name, ";")
-	if !validDescrOrOID(parts[0]) {
-		return false
-	}
-	for _, o := range parts[1:] {
-		if !keychars(o) {
-			return false
-		}
-	}
-	return true
-}
-
-func validDescrOrOID(s string) bool {
-	if s != "" && isLetter(s[0]) {
-		return keychars(s)
-	}
-	nums := strings.Split(s, ".")
-	if len(nums) < 2 {
-		return false
-	}
-	for _, n := range nums {
-		if n == "" || (len(n) > 1 && n[0] == '0') {
-			return false
-		}
-		if _, err := strconv.ParseUint(n, 10, 64); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
-func keychars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isLetter(c) && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func isLetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
+// validAttribute and validDescrOrOID are ldapdn's checks, which ldapsync
+// uses at run time.
+var (
+	validAttribute  = ldapdn.ValidAttribute
+	validDescrOrOID = ldapdn.ValidDescrOrOID
+)
 
 // parseDN splits a DN into its RDNs, each "type=value" with escapes
 // decoded and case folded, enough to compare DNs the way

@@ -15,54 +15,14 @@ import (
 // (";lang-de", ";binary"). Configuration that names RDN, correlation or
 // filter attributes must pass it; RDN and the filter builders panic on
 // anything else, so a bad name can never change a DN's or filter's shape.
+// The check is ldapdn.ValidAttribute, which the ldap kind's configuration
+// check uses too.
 func ValidAttribute(name string) error {
-	parts := strings.Split(name, ";")
-	if !validDescr(parts[0]) && !validOID(parts[0]) {
+	if !ldapdn.ValidAttribute(name) {
 		return fmt.Errorf("ldapsync: %q is not an attribute description", name)
-	}
-	for _, o := range parts[1:] {
-		if !validKeychars(o) {
-			return fmt.Errorf("ldapsync: %q has an invalid attribute option %q", name, o)
-		}
 	}
 	return nil
 }
-
-func validDescr(s string) bool {
-	return s != "" && isAlpha(s[0]) && validKeychars(s)
-}
-
-func validKeychars(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isAlpha(c) && !isDigit(c) && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-func validOID(s string) bool {
-	if s == "" {
-		return false
-	}
-	for part := range strings.SplitSeq(s, ".") {
-		if part == "" || (len(part) > 1 && part[0] == '0') {
-			return false
-		}
-		for i := 0; i < len(part); i++ {
-			if !isDigit(part[i]) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // mustAttribute panics unless ValidAttribute accepts name.
 func mustAttribute(name string) {

@@ -175,7 +175,7 @@ func TestValidAttribute(t *testing.T) {
 			t.Errorf("ValidAttribute(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "1cn", "-cn", "cn=x", "uid=*)(cn", "c n", "cn;", ";x", "2..5", "01.2", "2.5.", "cn;a b", "é", "cn)(uid"} {
+	for _, bad := range []string{"", "1cn", "-cn", "cn=x", "uid=*)(cn", "c n", "cn;", ";x", "2..5", "01.2", "2.5.", "cn;a b", "é", "cn)(uid", "2"} {
 		if ValidAttribute(bad) == nil {
 			t.Errorf("ValidAttribute(%q) accepted it", bad)
 		}

@@ -1,4 +1,5 @@
-// Package ldapdn escapes values for LDAP distinguished names (RFC 4514).
+// Package ldapdn escapes values for LDAP distinguished names (RFC 4514)
+// and checks attribute and object class names (RFC 4512).
 // It has no dependencies so that both ldapsync, which builds DNs, and the
 // policy's CEL environment (mapper's rdn function), which lets a container
 // expression put an HR value into an OU's DN, share one escaper.
