@@ -18,9 +18,14 @@ import (
 // request and response shapes Okta and Entra document (design §6), one file
 // per exchange under testdata/golden/<client>/.
 type goldenExchange struct {
-	Description string       `json:"description"`
-	Source      string       `json:"source"`
-	Setup       []goldenStep `json:"setup"`
+	Description string `json:"description"`
+	Source      string `json:"source"`
+	// SourceSettings are the source's settings in the configuration
+	// (sources[]), as the client's guide (docs/entra.md) tells to set them.
+	SourceSettings struct {
+		CreateOnFilteredReplace bool `json:"create_on_filtered_replace"`
+	} `json:"sourceSettings"`
+	Setup []goldenStep `json:"setup"`
 	goldenStep
 	Verify []goldenStep `json:"verify"`
 }
@@ -67,7 +72,13 @@ func TestGoldenReplays(t *testing.T) {
 			if err := dec.Decode(&ex); err != nil {
 				t.Fatalf("bad fixture: %v", err)
 			}
-			srv := newTestServer(t)
+			srv := newTestServer(t, func(o *Options) {
+				for i := range o.Sources {
+					if o.Sources[i].Name == ex.Source {
+						o.Sources[i].CreateOnFilteredReplace = ex.SourceSettings.CreateOnFilteredReplace
+					}
+				}
+			})
 			vars := map[string]map[string]any{}
 			for i, st := range ex.Setup {
 				got := replay(t, srv, ex.Source, st, vars)

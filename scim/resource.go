@@ -16,7 +16,6 @@ import (
 	"github.com/elimity-com/scim/optional"
 
 	"github.com/tenurehq/tenure/internal/httpx"
-	"github.com/tenurehq/tenure/scim/patch"
 	"github.com/tenurehq/tenure/scim/query"
 	"github.com/tenurehq/tenure/store"
 )
@@ -409,8 +408,9 @@ func (h *resourceHandler) Patch(r *http.Request, id string, ops []libscim.PatchO
 	if err != nil {
 		return libscim.Resource{}, err
 	}
+	opts := h.srv.patch[sourceOf(ctx)]
 	out, err := h.modify(r, id, func(old *store.Resource) (*store.Resource, error) {
-		doc, changed, err := patch.Apply(h.patchDoc(old), ops, h.schema, h.exts...)
+		doc, changed, err := opts.Apply(h.patchDoc(old), ops, h.schema, h.exts...)
 		if err != nil || !changed {
 			return nil, err
 		}

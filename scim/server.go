@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenurehq/tenure/scim/compat"
+	"github.com/tenurehq/tenure/scim/patch"
 	"github.com/tenurehq/tenure/store"
 )
 
@@ -44,6 +45,11 @@ const Prefix = "/scim/v2"
 type Source struct {
 	Name  string
 	Token string
+	// CreateOnFilteredReplace switches on, for this source's PATCH
+	// requests, the element-creating replace Entra ID relies on
+	// (patch.Options.CreateOnFilteredReplace); without it a replace whose
+	// value filter matches nothing is 400 noTarget (RFC 7644 §3.5.2.3).
+	CreateOnFilteredReplace bool
 }
 
 // Options configures a Server.
@@ -104,6 +110,7 @@ type Server struct {
 	newID   func() string
 	maxBody int64
 	sources []sourceToken
+	patch   map[string]patch.Options // by source name
 	lib     libscim.Server
 	router  *mux.Router
 	metrics *metrics
@@ -149,12 +156,14 @@ func New(o Options) (*Server, error) {
 		now:     o.Now,
 		newID:   o.NewID,
 		maxBody: o.MaxBodyBytes,
+		patch:   make(map[string]patch.Options, len(o.Sources)),
 	}
 	for _, src := range o.Sources {
 		if src.Name == "" || src.Token == "" {
 			return nil, errors.New("scim: source needs a name and a token")
 		}
 		s.sources = append(s.sources, sourceToken{name: src.Name, hash: sha256.Sum256([]byte(src.Token))})
+		s.patch[src.Name] = patch.Options{CreateOnFilteredReplace: src.CreateOnFilteredReplace}
 	}
 	m, err := newMetrics(o.Registerer)
 	if err != nil {

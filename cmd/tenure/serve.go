@@ -160,7 +160,7 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 	}
 	sources := make([]scim.Source, len(cfg.Sources))
 	for i, s := range cfg.Sources {
-		sources[i] = scim.Source{Name: s.Name, Token: s.Token.Value()}
+		sources[i] = scim.Source{Name: s.Name, Token: s.Token.Value(), CreateOnFilteredReplace: s.CreateOnFilteredReplace}
 	}
 	api, err := scim.New(scim.Options{
 		Store: st, Sources: sources, BaseURL: base, MaxBodyBytes: cfg.Server.MaxBodyBytes,

@@ -161,22 +161,34 @@ func (n *normalizer) operation(op map[string]any) {
 			continue
 		}
 		if path != "" {
-			op[k] = n.atPath(path, v)
+			if !n.extensionObject(path, v) {
+				op[k] = n.atPath(path, v)
+			}
 			continue
 		}
 		// Without a path the value is a set of attribute paths and values.
 		if attrs, ok := v.(map[string]any); ok {
 			for key, av := range attrs {
-				if ext, ok := n.extension(key); ok {
-					if obj, ok := av.(map[string]any); ok {
-						n.object(ext, obj)
-					}
-					continue
+				if !n.extensionObject(key, av) {
+					attrs[key] = n.atPath(key, av)
 				}
-				attrs[key] = n.atPath(key, av)
 			}
 		}
 	}
+}
+
+// extensionObject rewrites v when p is an extension's URN, which names the
+// object of its attributes: as a key of a pathless value, and as a path
+// (clients send {"path": "urn:…:enterprise:2.0:User", "value": {…}}).
+func (n *normalizer) extensionObject(p string, v any) bool {
+	ext, ok := n.extension(p)
+	if !ok {
+		return false
+	}
+	if obj, ok := v.(map[string]any); ok {
+		n.object(ext, obj)
+	}
+	return true
 }
 
 // atPath rewrites v, the value for the attribute path p.

@@ -108,6 +108,13 @@ var patchCases = []normalizeCase{
 		want: ops(`[{"op":"Replace","value":{"{ent}":{"manager":{"value":"mgr-id"},"employeeNumber":"42"}}}]`),
 	},
 	{
+		// The library refuses a whole extension URN as a path; Tenure's
+		// PATCH parser does not (scim/patch), and the rewrite applies.
+		name: "manager string inside a value for a whole extension URN path",
+		in:   ops(`[{"op":"Replace","path":"{ent}","value":{"manager":"mgr-id","employeeNumber":"42"}}]`),
+		want: ops(`[{"op":"Replace","path":"{ent}","value":{"manager":{"value":"mgr-id"},"employeeNumber":"42"}}]`),
+	},
+	{
 		name:     "null path is no path",
 		in:       ops(`[{"op":"Replace","path":null,"value":{"active":"False"}}]`),
 		want:     ops(`[{"op":"Replace","path":null,"value":{"active":false}}]`),

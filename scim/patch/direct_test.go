@@ -81,6 +81,7 @@ func TestApplyDirect(t *testing.T) {
 		want    string // empty: unchanged
 		changed bool
 		err     scimerrors.ScimType
+		opts    patch.Options
 	}{
 		{name: "remove without a path", ops: []scim.PatchOperation{op("remove", "", nil)}, err: scimerrors.ScimTypeNoTarget},
 		{name: "unknown op", ops: []scim.PatchOperation{op("move", "title", "x")}, err: scimerrors.ScimTypeInvalidSyntax},
@@ -206,6 +207,7 @@ func TestApplyDirect(t *testing.T) {
 				{"value": "ada@home.example", "type": "home", "display": "Home"},
 				{"value": "o@example.com", "type": "say \"hi\""}]}`,
 			changed: true,
+			opts:    entra,
 		},
 		{
 			name: "numeric eq term",
@@ -215,6 +217,7 @@ func TestApplyDirect(t *testing.T) {
 				{"value": "late", "start": "2026-01-05T14:00:00+02:00", "hours": 7.5},
 				{"value": "night", "hours": 6}]}}`,
 			changed: true,
+			opts:    entra,
 		},
 		{
 			name: "contradictory eq terms name no element",
@@ -229,6 +232,69 @@ func TestApplyDirect(t *testing.T) {
 				{"value": "ada@home.example", "type": "home", "display": "Home"},
 				{"value": "o@example.com", "type": "other", "display": "O"}]}`,
 			changed: true,
+			opts:    entra,
+		},
+		{
+			// Clients send a whole extension as the path, its attributes as
+			// the value: the attributes given are set, the others kept.
+			name:    "replace with a whole extension URN as path",
+			ops:     []scim.PatchOperation{op("replace", testURN, map[string]any{"level": json.Number("8"), "badge": "b-1"})},
+			want:    `{"{test}": {"level": 8, "badge": "b-1"}}`,
+			changed: true,
+		},
+		{
+			name:    "add with a whole extension URN as path creates the extension",
+			ops:     []scim.PatchOperation{op("add", enterprise, map[string]any{"employeeNumber": "43", "manager": map[string]any{"value": "mgr-2"}})},
+			want:    `{"{ent}": {"employeeNumber": "43", "manager": {"value": "mgr-2"}}}`,
+			changed: true,
+		},
+		{
+			name:    "a whole extension URN path in another case",
+			ops:     []scim.PatchOperation{op("Replace", strings.ToUpper(testURN[:4])+testURN[4:], map[string]any{"LEVEL": json.Number("9")})},
+			want:    `{"{test}": {"level": 9}}`,
+			changed: true,
+		},
+		{
+			name:    "a null attribute in a whole extension value unassigns it",
+			ops:     []scim.PatchOperation{op("replace", testURN, map[string]any{"level": nil})},
+			want:    `{"{test}": {"level": null}}`,
+			changed: true,
+		},
+		{
+			name:    "remove with a whole extension URN as path removes the extension",
+			ops:     []scim.PatchOperation{op("remove", testURN, nil)},
+			want:    `{"{test}": null}`,
+			changed: true,
+		},
+		{
+			name:    "remove of a whole extension with a value removes the attributes it names",
+			ops:     []scim.PatchOperation{op("remove", testURN, map[string]any{"level": json.Number("7"), "tags": []any{"a"}})},
+			want:    `{"{test}": {"level": null, "tags": ["b"]}}`,
+			changed: true,
+		},
+		{
+			name: "remove of a whole extension with another value changes nothing",
+			ops:  []scim.PatchOperation{op("remove", testURN, map[string]any{"level": json.Number("6")})},
+		},
+		{
+			name: "a whole extension URN with a value that is not an object",
+			ops:  []scim.PatchOperation{op("replace", testURN, "x")},
+			err:  scimerrors.ScimTypeInvalidValue,
+		},
+		{
+			name: "a whole extension URN with an unknown attribute",
+			ops:  []scim.PatchOperation{op("add", enterprise, map[string]any{"shoeSize": "9"})},
+			err:  scimerrors.ScimTypeInvalidPath,
+		},
+		{
+			name: "a whole extension URN with an immutable attribute changed",
+			ops:  []scim.PatchOperation{op("add", testURN, map[string]any{"badge": "b-1"}), op("replace", testURN, map[string]any{"badge": "b-2"})},
+			err:  scimerrors.ScimTypeMutability,
+		},
+		{
+			name: "an unknown extension URN",
+			ops:  []scim.PatchOperation{op("replace", "urn:example:nope:2.0:User", map[string]any{"level": json.Number("1")})},
+			err:  scimerrors.ScimTypeInvalidPath,
 		},
 		{
 			name: "a sub-attribute value of the wrong type",
@@ -246,7 +312,7 @@ func TestApplyDirect(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			doc := mustJSON(t, placeholders.Replace(directDoc))
 			before := canonical(t, doc)
-			out, changed, err := patch.Apply(doc, c.ops, schema.CoreUserSchema(), exts...)
+			out, changed, err := c.opts.Apply(doc, c.ops, schema.CoreUserSchema(), exts...)
 			if got := canonical(t, doc); got != before {
 				t.Errorf("Apply mutated its input:\n got %s\nwant %s", got, before)
 			}
@@ -261,8 +327,9 @@ func TestApplyDirect(t *testing.T) {
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
-			// want lists the top-level keys that differ from directDoc;
-			// null means removed.
+			// want lists the top-level keys that differ from directDoc,
+			// and the attributes of an extension that do; null means
+			// removed.
 			want := mustJSON(t, placeholders.Replace(directDoc))
 			for k, v := range mustJSON(t, placeholders.Replace(c.want)) {
 				if v == nil {
@@ -275,6 +342,10 @@ func TestApplyDirect(t *testing.T) {
 						ext = map[string]any{}
 					}
 					for ek, ev := range m {
+						if ev == nil {
+							delete(ext, ek)
+							continue
+						}
 						ext[ek] = ev
 					}
 					v = ext

@@ -55,17 +55,20 @@ func (a *applier) onElements(doc map[string]any, m mode, t target, value any) er
 	touched := make([]bool, len(list), len(list)+1)
 	fresh := false
 	if len(matched) == 0 {
-		// RFC 7644 §3.5.2.3 wants noTarget when a filter matches nothing.
-		// Entra ID, however, replaces emails[type eq "work"].value (and
-		// phoneNumbers[type eq "mobile"].value, addresses[type eq
+		// RFC 7644 §3.5.2.3 wants noTarget when a replace's filter matches
+		// nothing. Entra ID, however, replaces emails[type eq "work"].value
+		// (and phoneNumbers[type eq "mobile"].value, addresses[type eq
 		// "work"].locality, …) on users who have no such element, and treats
 		// noTarget as a failed export that it retries and eventually
-		// quarantines. When the filter names exactly one element shape, as
-		// type eq "work" does, creating that element leaves the resource in
-		// the state the client asked for, so it is created; any other filter
-		// gets noTarget.
+		// quarantines. With Options.CreateOnFilteredReplace, and for an add
+		// (which the RFC lets add where nothing is), a filter that names
+		// exactly one element shape, as type eq "work" does, creates that
+		// element: the resource ends in the state the client asked for.
+		// Any other filter gets noTarget. A path without a filter
+		// (emails.value) on an attribute with no elements adds one, as
+		// §3.5.2.3 treats a replace of an unassigned attribute as an add.
 		el, ok := map[string]any{}, t.filter == nil && complex
-		if t.filter != nil {
+		if t.filter != nil && (m == modeAdd || a.opts.CreateOnFilteredReplace) {
 			el, ok = synthesize(t.attr, t.filter)
 		}
 		if !ok {

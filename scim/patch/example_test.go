@@ -13,6 +13,8 @@ import (
 
 // Entra ID replaces a work e-mail the user does not have yet and renames
 // them with a pathless dotted key; the library hands both over as parsed.
+// Creating the missing e-mail is a deviation from RFC 7644 that a caller
+// switches on for Entra (Options.CreateOnFilteredReplace).
 func ExampleApply() {
 	doc := map[string]any{
 		"userName": "bob@example.com",
@@ -23,7 +25,7 @@ func ExampleApply() {
 		{Op: "replace", Path: &path, Value: "bob@example.com"},
 		{Op: "replace", Value: map[string]any{"name.givenName": "Robert"}},
 	}
-	out, changed, err := patch.Apply(doc, ops, schema.CoreUserSchema(), schema.ExtensionEnterpriseUser())
+	out, changed, err := patch.Options{CreateOnFilteredReplace: true}.Apply(doc, ops, schema.CoreUserSchema(), schema.ExtensionEnterpriseUser())
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -21,12 +21,13 @@
 // become empty are removed, since RFC 7643 §2.5 makes unassigned, null and
 // empty equivalent.
 //
-// Where the RFC and the clients disagree, Apply sides with the clients in two
-// places, both documented where they are implemented: a value filter that
-// matches nothing but names one element, such as emails[type eq "work"],
-// creates that element instead of failing with noTarget (Entra ID), and a
-// remove with a value removes only the values given (Entra ID's member
-// removal).
+// Where the RFC and the clients disagree, Apply sides with the clients where
+// that harms no one: a remove with a value removes only the values given
+// (Entra ID's member removal), and a path that is a whole extension URN
+// applies the sub-attributes of its object value. One deviation is switched
+// on per caller (Options): a replace whose value filter matches nothing but
+// names one element, such as emails[type eq "work"], creates that element
+// instead of failing with noTarget, as Entra ID expects.
 package patch
 
 import (
@@ -61,7 +62,25 @@ import (
 // path names them and ignored when a pathless value echoes them, as Okta does
 // with id.
 func Apply(doc map[string]any, ops []scim.PatchOperation, s schema.Schema, exts ...schema.Schema) (out map[string]any, changed bool, err error) {
+	return Options{}.Apply(doc, ops, s, exts...)
+}
+
+// Options are the deviations from RFC 7644 a caller may switch on for the
+// clients that need them; the zero value follows the RFC.
+type Options struct {
+	// CreateOnFilteredReplace makes a replace whose value filter matches
+	// no element create the element the filter describes, when it
+	// describes one (a conjunction of eq terms, such as type eq "work"),
+	// instead of failing with noTarget (RFC 7644 §3.5.2.3). Entra ID
+	// replaces emails[type eq "work"].value on users who have no work
+	// email and counts noTarget as a failed export.
+	CreateOnFilteredReplace bool
+}
+
+// Apply is the package's Apply with the deviations o switches on.
+func (o Options) Apply(doc map[string]any, ops []scim.PatchOperation, s schema.Schema, exts ...schema.Schema) (out map[string]any, changed bool, err error) {
 	a := newApplier(s, exts)
+	a.opts = o
 	out = jsonx.DeepCopy(doc).(map[string]any)
 	if out == nil {
 		out = map[string]any{}
@@ -113,11 +132,38 @@ func (a *applier) apply(doc map[string]any, op scim.PatchOperation) error {
 		}
 		return a.applyPathless(doc, m, "", v)
 	}
+	if ext, ok := a.wholeExtension(*op.Path); ok {
+		return a.applyExtensionPath(doc, m, ext, op.Value)
+	}
 	t, err := a.resolve(*op.Path)
 	if err != nil {
 		return err
 	}
 	return a.applyTarget(doc, m, t, op.Value)
+}
+
+// applyExtensionPath applies an operation whose path is a whole extension
+// URN, such as urn:…:enterprise:2.0:User, which clients send with an object
+// of the extension's attributes as value. An add or replace sets the
+// attributes given and keeps the others, as for a complex attribute (RFC
+// 7644 §3.5.2.1, §3.5.2.3); a remove unassigns the whole extension, or with
+// an object value only the attributes whose values it names, as a remove
+// with a value does elsewhere.
+func (a *applier) applyExtensionPath(doc map[string]any, m mode, ext schema.Schema, value any) error {
+	if m == modeRemove {
+		if value == nil {
+			return a.applyExtensionObject(doc, modeReplace, ext, nil)
+		}
+		v, ok := value.(map[string]any)
+		if !ok {
+			return newError(scimerrors.ScimErrorInvalidValue, "remove %s: a value must be an object of its attributes", ext.ID)
+		}
+		return a.applyPathless(doc, modeRemove, ext.ID, v)
+	}
+	if _, ok := value.(map[string]any); !ok {
+		return newError(scimerrors.ScimErrorInvalidValue, "%s %s needs an object of the extension's attributes as its value", m, ext.ID)
+	}
+	return a.applyExtensionObject(doc, m, ext, value)
 }
 
 // applyPathless applies an add or replace whose target is the resource itself

@@ -43,7 +43,11 @@ type applyCase struct {
 	want    string
 	changed bool
 	err     scimerrors.ScimType // expected error, from the library or Apply
+	opts    patch.Options       // the deviations switched on
 }
+
+// entra is what a source for Entra ID switches on.
+var entra = patch.Options{CreateOnFilteredReplace: true}
 
 // Every case runs the client's body through compat, the library's PATCH
 // validation and Apply, as the server does.
@@ -99,7 +103,7 @@ var applyCases = []applyCase{
 		changed: true,
 	},
 	{
-		// Decision: create the element (see onElements).
+		// Switched on per source: create the element (see onElements).
 		name: "Entra work email replace on a user without one creates it",
 		doc:  bobHome,
 		ops:  `[{"op":"Replace","path":"emails[type eq \"work\"].value","value":"bob@example.com"}]`,
@@ -107,6 +111,7 @@ var applyCases = []applyCase{
 			{"value": "bob@home.example", "type": "home", "primary": true},
 			{"value": "bob@example.com", "type": "work"}]}`,
 		changed: true,
+		opts:    entra,
 	},
 	{
 		name:    "Entra work email replace on a user without emails creates them",
@@ -114,6 +119,26 @@ var applyCases = []applyCase{
 		ops:     `[{"op":"Replace","path":"emails[type eq \"work\"].value","value":"bob@example.com"}]`,
 		want:    `{"userName": "bob@example.com", "emails": [{"value": "bob@example.com", "type": "work"}]}`,
 		changed: true,
+		opts:    entra,
+	},
+	{
+		// RFC 7644 §3.5.2.3, for every source that did not switch it on.
+		name: "work email replace on a user without one is noTarget",
+		doc:  bobHome,
+		ops:  `[{"op":"Replace","path":"emails[type eq \"work\"].value","value":"bob@example.com"}]`,
+		err:  scimerrors.ScimTypeNoTarget,
+	},
+	{
+		name: "replace by a filter of a type nobody has is noTarget",
+		doc:  ada,
+		ops:  `[{"op":"replace","path":"emails[type eq \"nonexistent\"].value","value":"x@example.com"}]`,
+		err:  scimerrors.ScimTypeNoTarget,
+	},
+	{
+		name: "pathless filtered key matching nothing is noTarget",
+		doc:  bob,
+		ops:  `[{"op":"replace","value":{"emails[type eq \"work\"].value":"bob@example.com"}}]`,
+		err:  scimerrors.ScimTypeNoTarget,
 	},
 	{
 		name:    "Entra add to a filtered path creates the element",
@@ -518,6 +543,7 @@ var applyCases = []applyCase{
 		want: `{"userName": "bob@example.com", "name": {"givenName": "Bob"}, "active": true,
 			"emails": [{"value": "bob@example.com", "type": "work"}], "{ent}": {"employeeNumber": "7"}}`,
 		changed: true,
+		opts:    entra,
 	},
 	{
 		name: "a single object for a multi-valued attribute is wrapped",
@@ -674,7 +700,7 @@ func TestApply(t *testing.T) {
 			var out map[string]any
 			var changed bool
 			if err == nil {
-				out, changed, err = patch.Apply(doc, ops, s, exts...)
+				out, changed, err = c.opts.Apply(doc, ops, s, exts...)
 			}
 			if got := canonical(t, doc); got != before {
 				t.Errorf("Apply mutated its input:\n got %s\nwant %s", got, before)

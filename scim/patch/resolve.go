@@ -17,6 +17,7 @@ type applier struct {
 	// indexes holds, per multi-valued attribute, the index of its values
 	// in the document when addValues can reuse it.
 	indexes map[string]*index
+	opts    Options
 }
 
 func newApplier(s schema.Schema, exts []schema.Schema) *applier {
@@ -56,6 +57,17 @@ func (a *applier) extension(name string) (schema.Schema, bool) {
 		}
 	}
 	return schema.Schema{}, false
+}
+
+// wholeExtension reports whether p names an extension as a whole: a path
+// such as urn:…:enterprise:2.0:User parses as the attribute "User" of the
+// schema urn:…:enterprise:2.0.
+func (a *applier) wholeExtension(p filter.Path) (schema.Schema, bool) {
+	ap := p.AttributePath
+	if ap.URIPrefix == nil || ap.SubAttribute != nil || p.ValueExpression != nil || p.SubAttribute != nil {
+		return schema.Schema{}, false
+	}
+	return a.extension(*ap.URIPrefix + ":" + ap.AttributeName)
 }
 
 // serverManaged reports whether p names id, meta or schemas, which are not
