@@ -264,27 +264,55 @@ func (s *Server) routes() *mux.Router {
 
 // ServeHTTP implements http.Handler.
 //
-// Repeated slashes are collapsed in place rather than redirected: a client
-// whose base URL ends in "/" asks for /scim/v2//Users, and a 301 to a POST
-// or PATCH can lose the write (clients do not all re-send the body).
+// Paths are made canonical in place rather than redirected, because a 301
+// to a POST or PATCH can lose the write (clients do not all re-send the
+// body): repeated slashes are collapsed (a client whose base URL ends in
+// "/" asks for /scim/v2//Users), a trailing slash is dropped (/Users/?filter=…),
+// and the endpoint is matched case-insensitively (some HR connectors ask for
+// /scim/v2/users).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.Contains(r.URL.Path, "//") {
+	if p := canonicalPath(r.URL.Path); p != r.URL.Path {
 		r2 := new(http.Request)
 		*r2 = *r
 		u := *r.URL
-		u.Path, u.RawPath = collapseSlashes(u.Path), collapseSlashes(u.RawPath)
+		u.Path = p
+		if u.RawPath != "" {
+			u.RawPath = canonicalPath(u.RawPath)
+		}
 		r2.URL = &u
 		r = r2
 	}
 	s.router.ServeHTTP(w, r)
 }
 
-// collapseSlashes replaces each run of slashes with one.
-func collapseSlashes(p string) string {
+// endpoints are the names the first segment under Prefix is matched
+// against, ignoring case. RFC 7644 §3.2 spells them so, and resource ids
+// never start with them in another case: ids are UUIDs.
+var endpoints = []string{"Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig", "Bulk", "Me", ".search"}
+
+// canonicalPath collapses runs of slashes, drops a trailing slash below the
+// SCIM root and spells the endpoint under Prefix as RFC 7644 does. Paths
+// outside Prefix only lose repeated slashes.
+func canonicalPath(p string) string {
 	for strings.Contains(p, "//") {
 		p = strings.ReplaceAll(p, "//", "/")
 	}
-	return p
+	rest, ok := strings.CutPrefix(p, Prefix+"/")
+	if !ok || rest == "" {
+		return p
+	}
+	rest = strings.TrimSuffix(rest, "/")
+	seg, tail, _ := strings.Cut(rest, "/")
+	for _, e := range endpoints {
+		if strings.EqualFold(seg, e) {
+			seg = e
+			break
+		}
+	}
+	if tail != "" {
+		seg += "/" + tail
+	}
+	return Prefix + "/" + seg
 }
 
 // serveLib hands the request to the library, which routes on paths starting

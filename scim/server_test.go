@@ -383,3 +383,81 @@ func TestRepeatedSlashesServedInPlace(t *testing.T) {
 		t.Errorf("filter through //Users: %d", r.Status)
 	}
 }
+
+func TestCanonicalPath(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"/scim/v2/Users", "/scim/v2/Users"},
+		{"/scim/v2/users", "/scim/v2/Users"},
+		{"/scim/v2/USERS/abc", "/scim/v2/Users/abc"},
+		{"/scim/v2/groups/", "/scim/v2/Groups"},
+		{"/scim/v2/Users/", "/scim/v2/Users"},
+		{"/scim/v2/Users//", "/scim/v2/Users"},
+		{"/scim/v2/users/ABC/", "/scim/v2/Users/ABC"}, // ids keep their case
+		{"/scim/v2/users/.search", "/scim/v2/Users/.search"},
+		{"/scim/v2/.SEARCH", "/scim/v2/.search"},
+		{"/scim/v2/serviceproviderconfig", "/scim/v2/ServiceProviderConfig"},
+		{"/scim/v2/resourcetypes/user", "/scim/v2/ResourceTypes/user"},
+		{"/scim/v2/schemas", "/scim/v2/Schemas"},
+		{"/scim/v2/bulk", "/scim/v2/Bulk"},
+		{"/scim/v2/Userz", "/scim/v2/Userz"},
+		{"/scim/v2/", "/scim/v2/"},
+		{"/scim/v2", "/scim/v2"},
+		{"//scim//v2///users", "/scim/v2/Users"},
+		{"/admin/v1/users/", "/admin/v1/users/"},
+	} {
+		if got := canonicalPath(c.in); got != c.want {
+			t.Errorf("canonicalPath(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// Endpoints in another case and collections with a trailing slash are
+// served in place: a write through them lands, nothing is redirected.
+func TestLenientRouting(t *testing.T) {
+	srv := newTestServer(t)
+	r := srv.do("hr", http.MethodPost, "/users/", map[string]any{
+		"schemas": []string{SchemaUser}, "userName": "lenient@example.com",
+	})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("POST /users/: %d %s", r.Status, r.Body)
+	}
+	id, _ := r.JSON(t)["id"].(string)
+	if loc := r.Header.Get("Location"); !strings.HasSuffix(loc, Prefix+"/Users/"+id) {
+		t.Errorf("Location %q: want the canonical /Users/%s", loc, id)
+	}
+	filter := "filter=" + strings.ReplaceAll(`userName eq "lenient@example.com"`, " ", "%20")
+	patch := map[string]any{"schemas": []string{schemaPatchOp},
+		"Operations": []any{map[string]any{"op": "replace", "path": "title", "value": "Lenient"}}}
+	cases := []struct {
+		method, path string
+		body         any
+		want         int
+		check        func(map[string]any) bool
+	}{
+		{http.MethodGet, "/Users/?" + filter, nil, 200, func(m map[string]any) bool { return m["totalResults"] == 1.0 }},
+		{http.MethodGet, "/users?" + filter, nil, 200, func(m map[string]any) bool { return m["totalResults"] == 1.0 }},
+		{http.MethodGet, "/USERS/" + id + "/", nil, 200, func(m map[string]any) bool { return m["id"] == id }},
+		{http.MethodPatch, "/users/" + id, patch, 200, func(m map[string]any) bool { return m["title"] == "Lenient" }},
+		{http.MethodPost, "/users/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"},
+			"filter": `title eq "Lenient"`}, 200, func(m map[string]any) bool { return m["totalResults"] == 1.0 }},
+		{http.MethodPost, "/groups/", map[string]any{"schemas": []string{SchemaGroup}, "displayName": "Lenient",
+			"members": []any{map[string]any{"value": id}}}, 201, func(m map[string]any) bool { return m["displayName"] == "Lenient" }},
+		{http.MethodGet, "/Groups/?filter=" + strings.ReplaceAll(`displayName eq "Lenient"`, " ", "%20"), nil, 200,
+			func(m map[string]any) bool { return m["totalResults"] == 1.0 }},
+		{http.MethodGet, "/serviceproviderconfig", nil, 200, func(m map[string]any) bool { return m["patch"] != nil }},
+		{http.MethodGet, "/resourcetypes/", nil, 200, func(m map[string]any) bool { return m["totalResults"] == 2.0 }},
+		{http.MethodGet, "/Userz", nil, 404, nil},
+		{http.MethodDelete, "/users/" + id + "/", nil, 204, nil},
+		{http.MethodGet, "/Users/" + id, nil, 404, nil},
+	}
+	for _, c := range cases {
+		r := srv.do("hr", c.method, c.path, c.body)
+		if r.Status != c.want {
+			t.Errorf("%s %s: %d %s; want %d", c.method, c.path, r.Status, r.Body, c.want)
+			continue
+		}
+		if c.check != nil && !c.check(r.JSON(t)) {
+			t.Errorf("%s %s: unexpected body %s", c.method, c.path, r.Body)
+		}
+	}
+}
