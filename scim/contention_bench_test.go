@@ -24,10 +24,29 @@ import (
 // POSTs what they cost, on the same machine: the client and the server
 // share its cores.
 //
+// The POSTs come two ways: closed loop (4 clients, each sending its next
+// POST when the last is answered), and open loop ("/rate=N": one POST
+// every 1/N s whether or not earlier ones are answered, each timed from
+// when it was due, so a stall counts for every POST it delays).
+//
 //	go test -run '^$' -bench PostDuringMaxPatch -benchtime 2000x ./scim/
 func BenchmarkPostDuringMaxPatch(b *testing.B) {
-	for _, mode := range []string{"idle", "during-maxpatch", "during-1-op-patch", "during-cpu-burner"} {
-		b.Run(mode, func(b *testing.B) {
+	type run struct {
+		mode string
+		rate int // POSTs a second, open loop; 0: closed loop, 4 clients
+	}
+	var runs []run
+	for _, rate := range []int{0, 100} {
+		for _, mode := range []string{"idle", "during-maxpatch", "during-1-op-patch", "during-cpu-burner"} {
+			runs = append(runs, run{mode, rate})
+		}
+	}
+	for _, r := range runs {
+		mode, name := r.mode, r.mode
+		if r.rate > 0 {
+			name += fmt.Sprintf("/rate=%d", r.rate)
+		}
+		b.Run(name, func(b *testing.B) {
 			url := benchServer(b, "embedded", 0, 0) // durable commits as in production; no lifecycle hook
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 			do := func(method, path, body string, want int) {
@@ -95,25 +114,44 @@ func BenchmarkPostDuringMaxPatch(b *testing.B) {
 			}
 			time.Sleep(50 * time.Millisecond) // the first PATCH is under way
 
-			const workers = 4
-			var next atomic.Int64
-			lats := make([][]time.Duration, workers)
+			post := func(i int64) {
+				do(http.MethodPost, "/Users", fmt.Sprintf(`{"schemas":["%s"],"userName":"post%d@example.com","title":"Engineer"}`, SchemaUser, i), http.StatusCreated)
+			}
+			var all []time.Duration
 			var wg sync.WaitGroup
 			b.ResetTimer()
-			for w := range workers {
-				wg.Go(func() {
-					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-						t0 := time.Now()
-						do(http.MethodPost, "/Users", fmt.Sprintf(`{"schemas":["%s"],"userName":"post%d@example.com","title":"Engineer"}`, SchemaUser, i), http.StatusCreated)
-						lats[w] = append(lats[w], time.Since(t0))
-					}
-				})
+			if r.rate == 0 {
+				const workers = 4
+				var next atomic.Int64
+				lats := make([][]time.Duration, workers)
+				for w := range workers {
+					wg.Go(func() {
+						for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+							t0 := time.Now()
+							post(i)
+							lats[w] = append(lats[w], time.Since(t0))
+						}
+					})
+				}
+				wg.Wait()
+				all = slices.Concat(lats...)
+			} else {
+				all = make([]time.Duration, b.N)
+				every := time.Second / time.Duration(r.rate)
+				start := time.Now()
+				for i := range b.N {
+					due := start.Add(time.Duration(i) * every)
+					time.Sleep(time.Until(due))
+					wg.Go(func() {
+						post(int64(i + 1))
+						all[i] = time.Since(due)
+					})
+				}
+				wg.Wait()
 			}
-			wg.Wait()
 			b.StopTimer()
 			close(stop)
 			bg.Wait()
-			all := slices.Concat(lats...)
 			slices.Sort(all)
 			pct := func(p float64) float64 {
 				return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
