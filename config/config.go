@@ -38,6 +38,8 @@ type Config struct {
 
 	// warnings are what Load found doubtful but not wrong.
 	warnings Problems
+	// kinds are the target kinds Check was given.
+	kinds kindSet
 }
 
 // Warnings returns what loading the file found doubtful but not wrong (a
@@ -278,10 +280,10 @@ func def[T comparable](p *T, v T) {
 }
 
 // Load reads, expands, decodes, defaults, resolves secrets and validates the
-// file at path. The error lists every problem found, each with its key and
-// line.
-func Load(path string) (*Config, error) {
-	f, err := Check(path)
+// file at path, with the target kinds given (see Check). The error lists
+// every problem found, each with its key and line.
+func Load(path string, kinds ...Kind) (*Config, error) {
+	f, err := Check(path, kinds...)
 	if err != nil {
 		return nil, err
 	}
@@ -292,8 +294,8 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse is Load without the file read.
-func Parse(raw []byte) (*Config, error) {
-	f := CheckBytes(raw)
+func Parse(raw []byte, kinds ...Kind) (*Config, error) {
+	f := CheckBytes(raw, kinds...)
 	if err := f.Err(); err != nil {
 		return nil, err
 	}

@@ -2,10 +2,7 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"time"
-
-	"github.com/tenurehq/tenure/internal/ldapdn"
 )
 
 // Drift is a target's periodic drift pass: every Interval the engine
@@ -42,8 +39,9 @@ func (c *Config) applyDriftDefaults() {
 	}
 }
 
-// validateDrift checks every target's drift pass, its exclusive groups
-// and, on ldap targets, the members those groups keep.
+// validateDrift checks every target's drift pass and its exclusive groups;
+// the kind checks the rest of its groups' settings (an ldap target's
+// keep_members).
 func (c *Config) validateDrift(add addFunc) {
 	for i, t := range c.Targets {
 		path := fmt.Sprintf("targets[%d]", i)
@@ -65,17 +63,6 @@ func (c *Config) validateDrift(add addFunc) {
 			}
 		}
 		c.validateExclusive(i, add)
-		if l := t.LDAP; l != nil {
-			for j, m := range l.KeepMembers {
-				p := fmt.Sprintf("%s.ldap.keep_members[%d]", path, j)
-				switch {
-				case m == "":
-					add(p, "empty")
-				case l.MemberValue == "":
-					checkDN(p, m, add) // members are DNs
-				}
-			}
-		}
 	}
 }
 
@@ -89,23 +76,24 @@ func (c *Config) validateExclusive(i int, add addFunc) {
 		return
 	}
 	path := fmt.Sprintf("targets[%d].exclusive_groups", i)
-	if t.Kind == KindSCIM {
-		add(path, "not supported by kind %s (only %s targets remove the members no grant explains)", KindSCIM, KindLDAP)
-		return
-	}
-	// same reduces a group to one comparable form: on an ldap target a
-	// name is the cn under groups_ou, so "staff" and its DN are one group.
-	same := func(g string) string { return g }
-	if l := t.LDAP; t.Kind == KindLDAP && l != nil {
-		same = func(g string) string {
-			if !strings.Contains(g, "=") && l.GroupsOU != "" {
-				g = "cn=" + ldapdn.EscapeRDNValue(g) + "," + l.GroupsOU
-			}
-			if d, ok := parseDN(g); ok {
-				return strings.Join(d, ",")
-			}
-			return g
+	// key reduces a group to one comparable form, the kind's (on an ldap
+	// target a name is the cn under groups_ou, so "staff" and its DN are
+	// one group); without the kinds, the group as written.
+	key := func(g string) (string, error) { return g, nil }
+	if k := c.kinds[t.Kind]; k != nil {
+		gk, ok := k.(GroupKind)
+		if !ok {
+			add(path, "not supported by kind %s (only %s targets remove the members no grant explains)", t.Kind,
+				c.kinds.names(" and ", func(k Kind) bool { _, ok := k.(GroupKind); return ok }))
+			return
 		}
+		key = func(g string) (string, error) { return gk.GroupKey(&t, g) }
+	}
+	same := func(g string) string {
+		if k, err := key(g); err == nil {
+			return k
+		}
+		return g
 	}
 	granted := map[string]bool{}
 	for _, r := range c.Birthright {
@@ -120,10 +108,11 @@ func (c *Config) validateExclusive(i int, add addFunc) {
 			add(p, "empty")
 			continue
 		}
-		if t.Kind == KindLDAP && t.LDAP != nil && !t.LDAP.checkGroup(p, g, add) {
+		k, err := key(g)
+		if err != nil {
+			add(p, "%v", err)
 			continue
 		}
-		k := same(g)
 		if prev, dup := seen[k]; dup {
 			add(p, "the same group as %s[%d]", path, prev)
 			continue

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -79,12 +80,17 @@ type File struct {
 // Check reads the configuration file at path like Load, but returns what
 // it found instead of stopping at problems. The error is only for a file
 // that cannot be read.
-func Check(path string) (*File, error) {
+//
+// Each target's own block (targets[].<kind>) is decoded and checked by its
+// kind, one of kinds; a kind not among them is a problem. With no kinds at
+// all, only the shape every target shares is checked and the blocks are
+// kept as written (Target.Blocks): enough to compile the policy.
+func Check(path string, kinds ...Kind) (*File, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return CheckBytes(raw), nil
+	return CheckBytes(raw, kinds...), nil
 }
 
 // Problems returns every problem found so far, in file order; problems
@@ -140,8 +146,9 @@ func (f *File) report(p Problem) {
 }
 
 // CheckBytes is Check without the file read.
-func CheckBytes(raw []byte) *File {
+func CheckBytes(raw []byte, kinds ...Kind) *File {
 	f := &File{pos: positions{}}
+	ks := newKindSet(kinds)
 	expanded, missing := expandEnv(raw)
 
 	// The file's shape first: the YAML nodes carry the line of every key.
@@ -168,7 +175,7 @@ func CheckBytes(raw []byte) *File {
 		f.problems = append(f.problems, p)
 		return f
 	}
-	w := walker{f: f}
+	w := walker{f: f, kinds: ks}
 	top := &root
 	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
 		top = top.Content[0]
@@ -193,12 +200,13 @@ func CheckBytes(raw []byte) *File {
 	// Then the strict decode, as ever; it fails exactly where the walk
 	// found a problem, and whatever it could not decode keeps its zero
 	// value, so validation can still look at the rest.
-	var cfg Config
+	cfg := Config{kinds: ks}
 	strict := yaml.NewDecoder(bytes.NewReader(expanded))
 	strict.KnownFields(true)
 	if err := strict.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		f.decodeLeftovers(err)
 	}
+	f.decodeSettings(&cfg)
 	cfg.applyDefaults()
 	for _, p := range cfg.problems() {
 		f.Add(p.Path, p.Msg)
@@ -304,6 +312,7 @@ func under(path, root string) bool {
 // every key's path and line.
 type walker struct {
 	f        *File
+	kinds    kindSet
 	problems []Problem
 	leaves   []leaf
 }
@@ -317,6 +326,8 @@ type leaf struct {
 var (
 	durationType = reflect.TypeFor[time.Duration]()
 	secretType   = reflect.TypeFor[Secret]()
+	targetType   = reflect.TypeFor[Target]()
+	anyType      = reflect.TypeFor[any]()
 )
 
 func (w *walker) add(n *yaml.Node, path, format string, args ...any) {
@@ -352,6 +363,10 @@ func (w *walker) node(n *yaml.Node, t reflect.Type, path string) {
 	case t == secretType && n.Kind != yaml.MappingNode:
 		// The value is never repeated: it may be the secret itself.
 		w.add(n, path, "want {env: NAME} or {file: PATH}: a secret is never written in the file")
+	case t == anyType:
+		// A target's block whose kind is not known here: its kind's.
+	case t == targetType && n.Kind == yaml.MappingNode:
+		w.target(n, path)
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			w.add(n, path, "want keys under it, got %s", describe(n))
@@ -387,6 +402,42 @@ func (w *walker) node(n *yaml.Node, t reflect.Type, path string) {
 			w.add(n, path, "want %s, got %s", wantScalar(t), describe(n))
 		}
 	}
+}
+
+// target walks a target: the keys every target has, and the block named
+// after its kind, in the kind's type.
+func (w *walker) target(n *yaml.Node, path string) {
+	kind := ""
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], n.Content[i+1]; k.Value == "kind" && v.Kind == yaml.ScalarNode {
+			kind = v.Value
+		}
+	}
+	fields := yamlFields(targetType)
+	names := slices.Sorted(maps.Keys(fields))
+	if k := w.kinds[kind]; kind != "" && (w.kinds == nil || (k != nil && k.NewSettings() != nil)) {
+		names = append(names, kind)
+		slices.Sort(names)
+	}
+	problem := ""
+	w.mapping(n, path, func(key string) (reflect.Type, bool) {
+		if t, ok := fields[key]; ok {
+			return t, true
+		}
+		var ok bool
+		if problem, ok = w.kinds.blockKey(kind, key); !ok {
+			return nil, false
+		}
+		if k := w.kinds[kind]; k != nil {
+			return reflect.TypeOf(k.NewSettings()), true
+		}
+		return anyType, true
+	}, func(key string) string {
+		if problem != "" {
+			return problem
+		}
+		return unknownKeyAmong(key, names)
+	})
 }
 
 // mapping walks a mapping's keys: field says what type a key's value has
@@ -466,11 +517,11 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		switch name {
-		case "-":
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case name == "-" || opts == "inline":
 			continue
-		case "":
+		case name == "":
 			name = strings.ToLower(f.Name)
 		}
 		out[name] = f.Type
@@ -481,13 +532,12 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 // unknownKey says what is wrong with key, a key struct type t lacks:
 // the near miss it probably is, or the keys that belong there.
 func unknownKey(key string, t reflect.Type) string {
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range yamlFields(t) {
-			if !yield(n) {
-				return
-			}
-		}
-	})
+	return unknownKeyAmong(key, slices.Sorted(maps.Keys(yamlFields(t))))
+}
+
+// unknownKeyAmong says what is wrong with key, which is not one of names
+// (sorted): the near miss it probably is, or the keys that belong there.
+func unknownKeyAmong(key string, names []string) string {
 	// A near miss is a typo or two, and less than half the key.
 	best, bestD := "", min(2, len(key)/2)+1
 	for _, n := range names {

@@ -91,7 +91,7 @@ targets:
     kind: ldap
     scope: 'user.active &&'
     leaver: {delete_after: soon}
-`))
+`), testKind{})
 	for path, want := range map[string]int{
 		"store.redis":                    3, // missing: its parent
 		"targets[0].scope":               8,

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Lifecycle holds the policy defaults every identity shares. The CEL
@@ -99,10 +101,14 @@ type Target struct {
 	// explains, through the guard. Named as grants name them.
 	ExclusiveGroups []string `yaml:"exclusive_groups"`
 
-	// Each kind's own settings, in a block named after the kind; exactly
-	// the target's kind's block is set (see validateTargetKinds).
-	LDAP *LDAPTarget `yaml:"ldap"`
-	SCIM *SCIMTarget `yaml:"scim"`
+	// Blocks are the keys every target does not have: the kind's own
+	// block, named after the kind (targets[].ldap), which the kind decodes
+	// and checks (Kind). Any other key is a problem.
+	Blocks map[string]yaml.Node `yaml:",inline"`
+	// Settings is the kind's block decoded into the kind's type (a
+	// pointer, such as *ldapsync.Settings), when Check was given the
+	// kinds; nil for a kind that takes no block.
+	Settings any `yaml:"-"`
 }
 
 // Leaver is a target's leaver mode.
@@ -186,10 +192,6 @@ func (c *Config) applyPolicyDefaults() {
 	def(&l.Guard.Window, defaultGuardWindow)
 	for i := range c.Targets {
 		def(&c.Targets[i].Leaver.Mode, LeaverDisable)
-		if s := c.Targets[i].SCIM; s != nil {
-			def(&s.UpdateMode, SCIMUpdatePatch)
-			def(&s.GroupMode, SCIMGroupsPatch)
-		}
 	}
 	c.applyDriftDefaults()
 	e := &c.Engine
@@ -273,8 +275,7 @@ func (c *Config) validatePolicy(add func(path, format string, args ...any)) {
 			add(path+".leaver.delete_after", "must not be negative")
 		}
 	}
-	c.validateTargetKinds(add)
-	c.validateSCIMTargets(add)
+	c.checkTargetKinds(add)
 	c.validateDrift(add)
 	for i, r := range c.Birthright {
 		path := fmt.Sprintf("birthright[%d]", i)

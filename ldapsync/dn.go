@@ -53,11 +53,21 @@ func JoinDN(rdn, parent string) string {
 	return rdn + "," + parent
 }
 
-// ParseDN parses dn (RFC 4514) with go-ldap's parser.
+// ParseDN parses dn (RFC 4514) with go-ldap's parser, and checks every
+// attribute type in it as ValidAttribute does (go-ldap takes any text
+// before the "="). It is the one check of DNs, run on the ldap kind's
+// configuration and at run time alike.
 func ParseDN(dn string) (*ldap.DN, error) {
 	d, err := ldap.ParseDN(dn)
 	if err != nil {
 		return nil, fmt.Errorf("ldapsync: invalid DN %q: %w", dn, err)
+	}
+	for _, r := range d.RDNs {
+		for _, a := range r.Attributes {
+			if !ldapdn.ValidDescrOrOID(a.Type) {
+				return nil, fmt.Errorf("ldapsync: invalid DN %q: %q is not an attribute type", dn, a.Type)
+			}
+		}
 	}
 	return d, nil
 }

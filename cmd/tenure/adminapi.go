@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,10 +46,6 @@ func adminAPI(cfgPath string, cfg *config.Config, eng *engine.Engine, q queue.Qu
 // (lifecycle, birthright, targets' mappings) take effect; the old policy
 // stays on any error. Reloads run one at a time.
 func policyReloader(path string, started *config.Config, eng *engine.Engine, log *slog.Logger) func(context.Context) error {
-	built := map[string]config.Target{}
-	for _, t := range started.Targets {
-		built[t.Name] = t
-	}
 	var mu sync.Mutex
 	return func(context.Context) error {
 		mu.Lock()
@@ -59,19 +54,7 @@ func policyReloader(path string, started *config.Config, eng *engine.Engine, log
 		if err != nil {
 			return err
 		}
-		var problems []string
-		for i, t := range cfg.Targets {
-			switch old, ok := built[t.Name]; {
-			case !ok:
-				problems = append(problems, fmt.Sprintf("targets[%d] (%s): a new target needs a restart", i, t.Name))
-			case old.Kind != t.Kind:
-				problems = append(problems, fmt.Sprintf("targets[%d] (%s): kind changed from %q to %q, which needs a restart", i, t.Name, old.Kind, t.Kind))
-			case !reflect.DeepEqual(old.LDAP, t.LDAP):
-				problems = append(problems, fmt.Sprintf("targets[%d] (%s): the ldap block changed, which needs a restart", i, t.Name))
-			case !reflect.DeepEqual(old.SCIM, t.SCIM):
-				problems = append(problems, fmt.Sprintf("targets[%d] (%s): the scim block changed, which needs a restart", i, t.Name))
-			}
-		}
+		problems := rebuildNeeded(started, cfg)
 		if len(problems) > 0 {
 			return fmt.Errorf("%s: %s", path, strings.Join(problems, "; "))
 		}

@@ -4,9 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +40,7 @@ func configValidate(args []string, stdout, stderr io.Writer) error {
 // compile and every target kind this binary lacks — each with its key and
 // line, so that a broken structure does not hide a broken expression.
 func loadConfig(path string) (*config.Config, *mapper.Policy, error) {
-	f, err := config.Check(path)
+	f, err := config.Check(path, configKinds()...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -56,13 +54,6 @@ func loadConfig(path string) (*config.Config, *mapper.Policy, error) {
 		pol, err = mapper.Compile(path, &c)
 		if err != nil {
 			addCompileProblems(f, path, err)
-		}
-		kinds := targetKinds()
-		for i, t := range c.Targets {
-			if _, ok := kinds[t.Kind]; !ok && t.Kind != "" {
-				f.Add(fmt.Sprintf("targets[%d].kind", i), fmt.Sprintf("%q is not a kind this binary knows; want %s",
-					t.Kind, strings.Join(slices.Sorted(maps.Keys(kinds)), " or ")))
-			}
 		}
 	}
 	if err := f.Err(); err != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/internal/testenv"
+	"github.com/tenurehq/tenure/ldapsync"
+	"github.com/tenurehq/tenure/targets/scimclient"
 )
 
 // TestExampleConfigsServe: every configuration in configs/ passes `tenure
@@ -40,17 +42,21 @@ func TestExampleConfigsServe(t *testing.T) {
 			if !strings.Contains(out.String(), ": ok (") {
 				t.Errorf("config validate said %q", out.String())
 			}
-			cfg, err := config.Load(f)
+			cfg, err := config.Load(f, configKinds()...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The examples' CA files are paths on a production host.
 			for _, tc := range cfg.Targets {
-				if tc.LDAP != nil && tc.LDAP.CAFile != "" {
-					tc.LDAP.CAFile = ca.CAFile
-				}
-				if tc.SCIM != nil && tc.SCIM.CAFile != "" {
-					tc.SCIM.CAFile = ca.CAFile
+				switch s := tc.Settings.(type) {
+				case *ldapsync.Settings:
+					if s.CAFile != "" {
+						s.CAFile = ca.CAFile
+					}
+				case *scimclient.Settings:
+					if s.CAFile != "" {
+						s.CAFile = ca.CAFile
+					}
 				}
 			}
 			log := slog.New(slog.DiscardHandler)

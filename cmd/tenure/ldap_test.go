@@ -68,7 +68,7 @@ targets:
 func TestLDAPKindBuilds(t *testing.T) {
 	setLDAPEnv(t)
 	ca := testenv.TLSFiles(t).CAFile
-	cfg, err := config.Parse([]byte(twoDirectories(ca, "cn")))
+	cfg, err := config.Parse([]byte(twoDirectories(ca, "cn")), configKinds()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestLDAPKindBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	people, ok := tgts["people"].(ldapTarget)
+	people, ok := tgts["people"].(ldapsync.OwnedDirectory)
 	if !ok {
 		t.Fatalf("people is %T", tgts["people"])
 	}
@@ -91,18 +91,18 @@ func TestLDAPKindBuilds(t *testing.T) {
 	if o.RDNAttribute != "uid" || !slices.Equal(o.ManagedDNs, []string{"ou=people,dc=example,dc=com", "ou=disabled,dc=example,dc=com"}) {
 		t.Errorf("people options: RDN %q, managed %q", o.RDNAttribute, o.ManagedDNs)
 	}
-	corp := tgts["corp"].(ldapTarget)
+	corp := tgts["corp"].(ldapsync.OwnedDirectory)
 	if _, ok := corp.Dialect.(ldapsync.AD); !ok || !corp.Pool.Encrypted() {
 		t.Errorf("corp: dialect %T, encrypted %v", corp.Dialect, corp.Pool.Encrypted())
 	}
 	if o := corp.Options; o.RDNAttribute != "cn" || o.CorrelationAttribute != "employeeID" ||
-		!reflect.DeepEqual(o.ManagedDNs, cfg.Targets[1].LDAP.ManagedOUs) {
+		!reflect.DeepEqual(o.ManagedDNs, cfg.Targets[1].Settings.(*ldapsync.Settings).ManagedOUs) {
 		t.Errorf("corp options: %+v", o)
 	}
 
 	closeTargets(tgts, log)
 	for name, tg := range tgts {
-		err := tg.(ldapTarget).Pool.Do(t.Context(), "search", func(*ldap.Conn) error { return nil })
+		err := tg.(ldapsync.OwnedDirectory).Pool.Do(t.Context(), "search", func(*ldap.Conn) error { return nil })
 		if !errors.Is(err, ldapsync.ErrPoolClosed) {
 			t.Errorf("%s after close: %v, want ErrPoolClosed", name, err)
 		}
@@ -115,19 +115,26 @@ func TestLDAPKindBuilds(t *testing.T) {
 	closeTargets(again, log)
 }
 
-// A target that fails to build closes the ones built before it, and the
-// error names the target and the missing mapping.
+// A policy without a mapping for the RDN attribute is refused by config
+// validate (the RDN attribute defaults by dialect, which the kind knows);
+// a target that fails to build closes the ones built before it, and the
+// error names the target.
 func TestLDAPKindBuildErrors(t *testing.T) {
 	setLDAPEnv(t)
 	ca := testenv.TLSFiles(t).CAFile
-	cfg, err := config.Parse([]byte(twoDirectories(ca, "sAMAccountName")))
+	_, err := config.Parse([]byte(twoDirectories(ca, "sAMAccountName")), configKinds()...)
+	if err == nil || !strings.Contains(noLines(err), "targets[1].attributes: no mapping for cn (the RDN attribute") {
+		t.Fatalf("err = %v", err)
+	}
+	cfg, err := config.Parse([]byte(twoDirectories(ca, "cn")), configKinds()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
+	cfg.Targets[1].Settings.(*ldapsync.Settings).CAFile = filepath.Join(t.TempDir(), "missing.pem")
 	_, err = buildTargets(cfg, log, reg)
-	if err == nil || !strings.Contains(err.Error(), "targets[1] (corp): ldap directory: attributes: no mapping for cn (the RDN attribute") {
+	if err == nil || !strings.Contains(err.Error(), "targets[1] (corp): ldap pool:") {
 		t.Fatalf("err = %v", err)
 	}
 	cfg.Targets = cfg.Targets[:1]
@@ -136,12 +143,6 @@ func TestLDAPKindBuildErrors(t *testing.T) {
 		t.Fatalf("people was not closed after the failed build: %v", err)
 	}
 	closeTargets(tgts, log)
-
-	cfg.Targets[0].LDAP.CAFile = filepath.Join(t.TempDir(), "missing.pem")
-	cfg.Targets[0].LDAP.StartTLS = true
-	if _, err := buildTargets(cfg, log, reg); err == nil || !strings.Contains(err.Error(), "targets[0] (people): ldap pool:") {
-		t.Errorf("missing CA file: %v", err)
-	}
 }
 
 func TestLDAPConfigValidate(t *testing.T) {

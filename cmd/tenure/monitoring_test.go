@@ -383,7 +383,7 @@ func servedFamilies(t *testing.T) map[string]bool {
 // does, on a registerer that records the name of every descriptor.
 func declaredFamilies(t *testing.T) map[string]bool {
 	setLDAPEnv(t)
-	cfg, err := config.Parse([]byte(twoDirectories(testenv.TLSFiles(t).CAFile, "cn")))
+	cfg, err := config.Parse([]byte(twoDirectories(testenv.TLSFiles(t).CAFile, "cn")), configKinds()...)
 	if err != nil {
 		t.Fatal(err)
 	}

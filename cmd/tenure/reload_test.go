@@ -34,7 +34,7 @@ func TestPolicyReloadRefusesChangedTargetBlock(t *testing.T) {
 			if err := os.WriteFile(path, raw, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			started, err := config.Load(path)
+			started, err := config.Load(path, configKinds()...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -102,11 +102,11 @@ func TestSCIMOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := config.Parse([]byte(scimApp(tt.auth, tt.extra)))
+			cfg, err := config.Parse([]byte(scimApp(tt.auth, tt.extra)), configKinds()...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := scimOptions(cfg.Targets[0])
+			got, err := scimclient.OptionsOf(cfg.Targets[0])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,11 +138,11 @@ func TestSCIMOptions(t *testing.T) {
 		})
 	}
 
-	cfg, err := config.Parse([]byte(scimApp("{bearer: {token: {env: TENURE_APP_TOKEN}}}", "      ca_file: "+filepath.Join(t.TempDir(), "missing.pem"))))
+	cfg, err := config.Parse([]byte(scimApp("{bearer: {token: {env: TENURE_APP_TOKEN}}}", "      ca_file: "+filepath.Join(t.TempDir(), "missing.pem"))), configKinds()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := scimOptions(cfg.Targets[0]); err == nil || !strings.Contains(err.Error(), "scim tls: ca file") {
+	if _, err := scimclient.OptionsOf(cfg.Targets[0]); err == nil || !strings.Contains(err.Error(), "scim tls: ca file") {
 		t.Errorf("missing ca_file: %v", err)
 	}
 	if _, err := buildTargets(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()); err == nil ||
@@ -160,11 +160,11 @@ func TestSCIMKindBuilds(t *testing.T) {
 		"{basic: {username: tenure, password: {env: TENURE_APP_PASSWORD}}}",
 		"{oauth2: {token_url: https://login.example.com/token, client_id: x, client_secret: {env: TENURE_APP_CLIENT_SECRET}}}",
 	} {
-		cfg, err := config.Parse([]byte(scimApp(auth, "")))
+		cfg, err := config.Parse([]byte(scimApp(auth, "")), configKinds()...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := targetKinds()[config.KindSCIM]; !ok {
+		if _, ok := kindsByName()[scimclient.KindName]; !ok {
 			t.Fatal("kind scim is not registered")
 		}
 		log := slog.New(slog.DiscardHandler)

@@ -1,9 +1,33 @@
-package config
+package ldapsync_test
+
+// The ldap kind's configuration checks, through config.Parse as tenure
+// config validate runs them.
 
 import (
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/ldapsync"
+	"github.com/tenurehq/tenure/targets/scimclient"
 )
+
+// parse is config.Parse with the kinds of the binary.
+func parse(raw []byte) (*config.Config, error) {
+	return config.Parse(raw, ldapsync.Kind{}, scimclient.Kind{})
+}
+
+// settings is target i's ldap block.
+func settings(cfg *config.Config, i int) *ldapsync.Settings {
+	return cfg.Targets[i].Settings.(*ldapsync.Settings)
+}
+
+var lineNote = regexp.MustCompile(` \(line \d+\)`)
+
+// noLines is err's text without the line after each key.
+func noLines(err error) string { return lineNote.ReplaceAllString(err.Error(), "") }
 
 const ldapPreamble = `
 sources: [{name: hr, token: {env: L_SCIM}}]
@@ -38,7 +62,7 @@ targets:
       no_member_of: true
       write_only: []
       managed_ous: ["ou=people,dc=example,dc=com", "OU=Disabled, DC=Example,DC=com"]
-    attributes: {uid: user.userName, "userCertificate;binary": user.title}
+    attributes: {uid: user.userName, employeeNumber: user.userName, "userCertificate;binary": user.title}
     leaver: {move_to: "ou=disabled,dc=EXAMPLE,dc=com"}
 `
 
@@ -50,11 +74,11 @@ func ldapEnv(t *testing.T) {
 
 func TestLDAPTargetGood(t *testing.T) {
 	ldapEnv(t)
-	cfg, err := Parse([]byte(ldapPreamble + goodLDAP))
+	cfg, err := parse([]byte(ldapPreamble + goodLDAP))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := cfg.Targets[0].LDAP
+	l := settings(cfg, 0)
 	if l.BindPassword.Value() != "bind-s3cret" {
 		t.Errorf("bind password not resolved")
 	}
@@ -77,18 +101,18 @@ targets:
       users_ou: OU=People,DC=corp,DC=example,DC=com
     attributes: {cn: user.userName}
 `
-	if _, err := Parse([]byte(ad)); err != nil {
+	if _, err := parse([]byte(ad)); err != nil {
 		t.Errorf("AD over ldaps: %v", err)
 	}
 	// AD binds by userPrincipalName or down-level name too; OpenLDAP only
 	// by DN.
 	for _, bind := range []string{"svc@corp.example.com", `'CORP\svc'`} {
-		if _, err := Parse([]byte(strings.Replace(ad, "CN=svc,DC=corp,DC=example,DC=com", bind, 1))); err != nil {
+		if _, err := parse([]byte(strings.Replace(ad, "CN=svc,DC=corp,DC=example,DC=com", bind, 1))); err != nil {
 			t.Errorf("AD bound as %s: %v", bind, err)
 		}
 	}
 	upn := strings.Replace(strings.Replace(ad, "CN=svc,DC=corp,DC=example,DC=com", "svc@corp.example.com", 1), "dialect: ad", "dialect: openldap", 1)
-	if _, err := Parse([]byte(upn)); err == nil || !strings.Contains(err.Error(), "bind_dn") {
+	if _, err := parse([]byte(upn)); err == nil || !strings.Contains(err.Error(), "bind_dn") {
 		t.Errorf("OpenLDAP bound by UPN: %v, want a bind_dn error", err)
 	}
 }
@@ -214,6 +238,16 @@ targets:
 			want: []string{"targets[0].ldap.object_classes: empty; leave it out for the dialect's default"},
 		},
 		{
+			name: "no mapping for the RDN or correlation attribute",
+			yaml: strings.Replace(goodLDAP, `attributes: {uid: user.userName, employeeNumber: user.userName, `, `attributes: {`, 1),
+			want: []string{"targets[0].attributes: no mapping for uid (the RDN attribute, which names entries), employeeNumber (the correlation attribute)"},
+		},
+		{
+			name: "a one-number OID",
+			yaml: strings.Replace(goodLDAP, "rdn_attribute: uid", "rdn_attribute: \"2\"", 1),
+			want: []string{`targets[0].ldap.rdn_attribute: "2" is not an LDAP attribute name`},
+		},
+		{
 			name: "grants",
 			yaml: strings.NewReplacer(`[staff, "cn=vpn,ou=groups,dc=example,dc=com"]`, `[staff, "cn=vpn,dc=other", "cn=x,"]`,
 				"      groups_ou: ou=groups,dc=example,dc=com\n", "").Replace(goodLDAP),
@@ -226,7 +260,7 @@ targets:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(ldapPreamble + tt.yaml))
+			_, err := parse([]byte(ldapPreamble + tt.yaml))
 			if err == nil {
 				t.Fatal("Parse succeeded, want error")
 			}
@@ -242,47 +276,116 @@ targets:
 	}
 }
 
-func TestParseDN(t *testing.T) {
-	tests := []struct {
-		dn   string
-		want []string // nil: not a DN
+// driftLDAP is goodLDAP with DN members (no memberUid), a drift pass and
+// exclusive groups: "staff" by name and the vpn group by a DN spelled
+// differently from its grant.
+var driftLDAP = strings.NewReplacer(
+	"      member_attribute: memberUid\n      member_value: uid\n      no_member_of: true\n", "",
+	"    leaver:", `    drift: {interval: 24h}
+    exclusive_groups: [staff, "CN=VPN, ou=Groups,dc=example,dc=com"]
+    leaver:`,
+	"      managed_ous:", "      keep_members: [\"cn=tenure,dc=example,dc=com\"]\n      managed_ous:",
+).Replace(goodLDAP)
+
+func TestDriftGood(t *testing.T) {
+	ldapEnv(t)
+	cfg, err := parse([]byte(ldapPreamble + driftLDAP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := cfg.Targets[0]
+	if tg.Drift.Interval != 24*time.Hour || tg.Drift.Spread == nil || *tg.Drift.Spread != time.Hour {
+		t.Errorf("drift = %v spread %v, want 24h spread 1h", tg.Drift.Interval, tg.Drift.Spread)
+	}
+	if len(tg.ExclusiveGroups) != 2 || len(settings(cfg, 0).KeepMembers) != 1 {
+		t.Errorf("exclusive %v keep %v", tg.ExclusiveGroups, settings(cfg, 0).KeepMembers)
+	}
+	for _, c := range []struct {
+		drift  string
+		spread *time.Duration
 	}{
-		{"dc=example,dc=com", []string{"dc=example", "dc=com"}},
-		{" OU = People , DC=Example ", []string{"ou=people", "dc=example"}},
-		{`cn=Doe\, Jane,ou=p`, []string{"cn=doe, jane", "ou=p"}},
-		{`cn=Doe\2C Jane,ou=p`, []string{"cn=doe, jane", "ou=p"}},
-		{`cn=a\=b+sn=c,2.5.4.11=x`, []string{"cn=a=b+sn=c", "2.5.4.11=x"}},
-		{"", nil},
-		{"dc=x,", nil},
-		{"nodn", nil},
-		{"=x", nil},
-		{"c n=x", nil},
-		{`cn=x\`, nil},
-	}
-	for _, tt := range tests {
-		got, ok := parseDN(tt.dn)
-		if ok != (tt.want != nil) || strings.Join(got, "|") != strings.Join(tt.want, "|") {
-			t.Errorf("parseDN(%q) = %q, %v; want %q", tt.dn, got, ok, tt.want)
-		}
-	}
-	base, _ := parseDN("dc=example,dc=com")
-	for dn, want := range map[string]bool{
-		"dc=example,dc=com": true, "ou=p,DC=Example,dc=com": true, "dc=com": false, "ou=p,dc=other,dc=com": false,
+		{"{interval: 30m}", new(15 * time.Minute)},
+		{"{interval: 1m, spread: 0s}", new(time.Duration(0))},
+		{"{interval: 48h, spread: 48h}", new(48 * time.Hour)},
+		{"{}", nil},
 	} {
-		d, _ := parseDN(dn)
-		if atOrUnder(d, base) != want {
-			t.Errorf("atOrUnder(%q) = %v", dn, !want)
+		cfg, err := parse([]byte(ldapPreamble + strings.Replace(driftLDAP, "{interval: 24h}", c.drift, 1)))
+		if err != nil {
+			t.Errorf("drift %s: %v", c.drift, err)
+			continue
 		}
+		got := cfg.Targets[0].Drift.Spread
+		if (got == nil) != (c.spread == nil) || (got != nil && *got != *c.spread) {
+			t.Errorf("drift %s: spread %v, want %v", c.drift, got, c.spread)
+		}
+	}
+	// Off by default.
+	cfg, err = parse([]byte(ldapPreamble + goodLDAP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.Targets[0].Drift; d.Interval != 0 || d.Spread != nil {
+		t.Errorf("default drift = %+v, want off", d)
+	}
+	// member_value groups keep values, not DNs.
+	posix := strings.Replace(goodLDAP, "      managed_ous:", "      keep_members: [placeholder]\n      managed_ous:", 1)
+	if _, err := parse([]byte(ldapPreamble + posix)); err != nil {
+		t.Errorf("keep_members with member_value: %v", err)
 	}
 }
 
-func TestValidAttribute(t *testing.T) {
-	for name, want := range map[string]bool{
-		"uid": true, "sAMAccountName": true, "x-attr-1": true, "2.5.4.3": true, "userCertificate;binary": true,
-		"": false, "1uid": false, "a_b": false, "a b": false, "2.5.04.3": false, "2": false, "uid;": false, "cn;x y": false,
+func TestDriftErrors(t *testing.T) {
+	ldapEnv(t)
+	t.Setenv("S_BEARER", "bearer-s3cret")
+	for _, c := range []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"interval too short", "{interval: 24h}", "{interval: 30s}", []string{"targets[0].drift.interval: must be at least 1m0s, got 30s"}},
+		{"negative interval", "{interval: 24h}", "{interval: -1h}", []string{"targets[0].drift.interval: must not be negative"}},
+		{"spread longer than the interval", "{interval: 24h}", "{interval: 1h, spread: 2h}", []string{"targets[0].drift.spread: 2h0m0s is longer than drift.interval 1h0m0s"}},
+		{"negative spread", "{interval: 24h}", "{interval: 1h, spread: -1s}", []string{"targets[0].drift.spread: must not be negative"}},
+		{"spread without a pass", "{interval: 24h}", "{spread: 1h}", []string{"targets[0].drift.spread: set, but drift.interval is not"}},
+		{"unknown key", "{interval: 24h}", "{interval: 24h, every: 1h}", []string{`drift.every: unknown key "every"; the keys here are interval, spread`}},
+		{"a group no rule grants", `[staff, "CN=VPN, ou=Groups,dc=example,dc=com"]`, "[staff, admins]",
+			[]string{`targets[0].exclusive_groups[1]: "admins" is granted by no birthright rule on dir: the drift pass would remove every member`}},
+		{"the same group twice", `[staff, "CN=VPN, ou=Groups,dc=example,dc=com"]`, `[staff, "cn=staff,ou=groups,dc=example,dc=com"]`,
+			[]string{"targets[0].exclusive_groups[1]: the same group as targets[0].exclusive_groups[0]"}},
+		{"not under base_dn", `[staff, "CN=VPN, ou=Groups,dc=example,dc=com"]`, `[staff, "cn=vpn,dc=other"]`,
+			[]string{`targets[0].exclusive_groups[1]: group DN "cn=vpn,dc=other" is not under the target's base_dn`}},
+		{"empty", `[staff, "CN=VPN, ou=Groups,dc=example,dc=com"]`, `[staff, ""]`, []string{"targets[0].exclusive_groups[1]: empty"}},
+		{"keep_members not DNs", `keep_members: ["cn=tenure,dc=example,dc=com"]`, "keep_members: [tenure, '']",
+			[]string{`targets[0].ldap.keep_members[0]: "tenure" is not a DN`, "targets[0].ldap.keep_members[1]: empty"}},
 	} {
-		if validAttribute(name) != want {
-			t.Errorf("validAttribute(%q) = %v", name, !want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			yaml := strings.Replace(driftLDAP, c.from, c.to, 1)
+			if yaml == driftLDAP {
+				t.Fatalf("%q not in the config", c.from)
+			}
+			_, err := parse([]byte(ldapPreamble + yaml))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(noLines(err), w) {
+					t.Errorf("error %q\nlacks %q", err, w)
+				}
+			}
+		})
 	}
+	t.Run("scim target", func(t *testing.T) {
+		yaml := ldapPreamble + `
+birthright: [{name: all, when: "true", grants: {app: [everyone]}}]
+targets:
+  - name: app
+    kind: scim
+    scim: {base_url: https://app.example.com/scim/v2, auth: {bearer: {token: {env: S_BEARER}}}}
+    exclusive_groups: [everyone]
+    attributes: {userName: user.userName}
+`
+		_, err := parse([]byte(yaml))
+		if err == nil || !strings.Contains(noLines(err), "targets[0].exclusive_groups: not supported by kind scim") {
+			t.Errorf("error %v, want exclusive groups refused on a scim target", err)
+		}
+	})
 }

@@ -1,12 +1,29 @@
-package config
+package scimclient
+
+// The scim kind's configuration checks, through config.Parse as tenure
+// config validate runs them.
 
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenurehq/tenure/config"
 )
+
+// parse is config.Parse with the scim kind.
+func parse(raw []byte) (*config.Config, error) { return config.Parse(raw, Kind{}) }
+
+// settings is target i's scim block.
+func settings(cfg *config.Config, i int) *Settings { return cfg.Targets[i].Settings.(*Settings) }
+
+var lineNote = regexp.MustCompile(` \(line \d+\)`)
+
+// noLines is err's text without the line after each key.
+func noLines(err error) string { return lineNote.ReplaceAllString(err.Error(), "") }
 
 const scimPreamble = `
 sources: [{name: hr, token: {env: S_SCIM}}]
@@ -61,19 +78,19 @@ func TestSCIMTargetGood(t *testing.T) {
 	tests := []struct {
 		name  string
 		auth  string
-		check func(t *testing.T, s *SCIMTarget)
+		check func(t *testing.T, s *Settings)
 	}{
-		{"bearer", bearerAuth, func(t *testing.T, s *SCIMTarget) {
+		{"bearer", bearerAuth, func(t *testing.T, s *Settings) {
 			if s.Auth.Bearer.Token.Value() != "bearer-s3cret" {
 				t.Error("bearer token not resolved")
 			}
 		}},
-		{"basic", "auth: {basic: {username: tenure, password: {file: " + secretFile + "}}}", func(t *testing.T, s *SCIMTarget) {
+		{"basic", "auth: {basic: {username: tenure, password: {file: " + secretFile + "}}}", func(t *testing.T, s *Settings) {
 			if b := s.Auth.Basic; b.Username != "tenure" || b.Password.Value() != "file-s3cret" {
 				t.Errorf("basic = %q / resolved %v", b.Username, b.Password.Value() == "file-s3cret")
 			}
 		}},
-		{"oauth2", "auth: {oauth2: {token_url: https://login.example.com/oauth2/token, client_id: tenure, client_secret: {env: S_OAUTH}, scopes: [scim.write, 'api://app/.default']}}", func(t *testing.T, s *SCIMTarget) {
+		{"oauth2", "auth: {oauth2: {token_url: https://login.example.com/oauth2/token, client_id: tenure, client_secret: {env: S_OAUTH}, scopes: [scim.write, 'api://app/.default']}}", func(t *testing.T, s *Settings) {
 			if o := s.Auth.OAuth2; o.ClientSecret.Value() != "oauth-s3cret" || len(o.Scopes) != 2 {
 				t.Errorf("oauth2 = %+v", o)
 			}
@@ -82,13 +99,13 @@ func TestSCIMTargetGood(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := Parse([]byte(scimPreamble + strings.Replace(goodSCIM, bearerAuth, tt.auth, 1)))
+			cfg, err := parse([]byte(scimPreamble + strings.Replace(goodSCIM, bearerAuth, tt.auth, 1)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := cfg.Targets[0].SCIM
+			s := settings(cfg, 0)
 			// Defaults applied; the rest as written.
-			if s.UpdateMode != SCIMUpdatePatch || s.GroupMode != SCIMGroupsPatch || !s.CreateGroups ||
+			if s.UpdateMode != UpdatePatch || s.GroupMode != GroupsPatch || !s.CreateGroups ||
 				*s.RateLimit != 2.5 || s.Burst != 3 || s.Timeout != 20*time.Second || s.CAFile != "/etc/app-ca.pem" {
 				t.Errorf("block = %+v", s)
 			}
@@ -111,11 +128,11 @@ targets:
     attributes: {urn:ietf:params:scim:schemas:core:2.0:User:userName: user.userName}
     leaver: {mode: delete}
 `
-	cfg, err := Parse([]byte(minimal))
+	cfg, err := parse([]byte(minimal))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := cfg.Targets[0].SCIM; s.UpdateMode != SCIMUpdatePut || s.GroupMode != SCIMGroupsNone || s.RateLimit != nil {
+	if s := settings(cfg, 0); s.UpdateMode != UpdatePut || s.GroupMode != GroupsNone || s.RateLimit != nil {
 		t.Errorf("minimal block = %+v", s)
 	}
 }
@@ -284,7 +301,7 @@ targets:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(scimPreamble + tt.yaml))
+			_, err := parse([]byte(scimPreamble + tt.yaml))
 			if err == nil {
 				t.Fatal("Parse succeeded, want error")
 			}
