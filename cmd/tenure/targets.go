@@ -22,6 +22,7 @@ func targetKinds() []targets.Kind {
 		ldapsync.Kind{},
 		scimclient.Kind{},
 	}
+	kinds = append(kinds, testKinds...)
 	for name, build := range extraTargetKinds {
 		kinds = append(kinds, funcKind{name: name, build: build})
 	}
@@ -39,6 +40,10 @@ type targetKind func(cfg config.Target, log *slog.Logger, reg prometheus.Registe
 // records overlapping converges); the production binary registers none of
 // them.
 var extraTargetKinds map[string]targetKind
+
+// testKinds lets tests register whole kinds (targettest.MemoryKind), the
+// way the production kinds are registered above.
+var testKinds []targets.Kind
 
 // funcKind is a kind without a block, built by a function.
 type funcKind struct {
