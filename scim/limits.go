@@ -217,9 +217,10 @@ func bodyLimitError(err error) *scimerr.ScimError {
 
 // checkResource checks what a write would store against the limits that
 // need the resource: the length of the indexed values and the number of
-// values of multi-valued attributes. old is the stored resource (nil for a
-// create); as for userName's character rules, a value stored before a limit
-// existed is kept until a write changes it.
+// values of multi-valued attributes; and a user's timezone and countries
+// against their formats (checkUserValues). old is the stored resource (nil
+// for a create); as for userName's character rules, a value stored before a
+// limit or check existed is kept until a write changes it.
 func (h *resourceHandler) checkResource(old, next *store.Resource) error {
 	name := "userName"
 	if h.kind == store.KindGroup {
@@ -232,6 +233,11 @@ func (h *resourceHandler) checkResource(old, next *store.Resource) error {
 	}
 	if old == nil || next.ExternalID != old.ExternalID {
 		if err := checkIndexed("externalId", next.ExternalID); err != nil {
+			return err
+		}
+	}
+	if h.kind == store.KindUser {
+		if err := checkUserValues(old, next); err != nil {
 			return err
 		}
 	}

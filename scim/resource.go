@@ -627,12 +627,10 @@ func parseMembers(v any) ([]store.Member, error) {
 // validateUser checks the values lifecycle decisions depend on, so bad HR
 // data is refused at the door with a clear message instead of surfacing
 // later as a failed job.
+//
+// timezone and addresses[].country are checked where a write sets or
+// changes them (checkUserValues).
 func validateUser(a map[string]any) error {
-	if tz, ok := a["timezone"].(string); ok && tz != "" {
-		if _, err := time.LoadLocation(tz); err != nil {
-			return invalidValue(fmt.Sprintf("timezone %q is not an IANA time zone name", tz))
-		}
-	}
 	ext, _ := a[SchemaTenure].(map[string]any)
 	for _, k := range []string{"startDate", "endDate"} {
 		s, ok := ext[k].(string)

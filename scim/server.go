@@ -502,6 +502,12 @@ func (s *Server) serveWrite(isPatch bool) http.HandlerFunc {
 			writeError(w, *se)
 			return
 		}
+		if !isPatch {
+			if se := h.checkRequired(b.Value()); se != nil {
+				writeError(w, *se)
+				return
+			}
+		}
 		if isPatch {
 			// The rewrites change b's value in place; servePatch reads it.
 			if _, err := b.Patch(h.schema, h.exts...); err != nil {
