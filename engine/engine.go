@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tenurehq/tenure/internal/outage"
 	"github.com/tenurehq/tenure/mapper"
 	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/store"
@@ -66,6 +67,9 @@ type Engine struct {
 	// and claims; a worker whose claim found work passes a token on, so a
 	// backlog wakes workers one by one and a single write wakes one.
 	wake chan struct{}
+	// queueDown logs an outage of the queue's backend once, not once per
+	// worker's poll.
+	queueDown *outage.Log
 }
 
 // Default tuning, for Options left zero; `tenure serve` passes the config's
@@ -133,6 +137,7 @@ func New(o Options) (*Engine, error) {
 	e := &Engine{
 		st: o.Store, q: o.Queue, sched: sched, acker: acker, claimer: claimer, targets: o.Targets, opts: o,
 		now: o.Now, log: o.Logger, metrics: m, wake: make(chan struct{}, 1),
+		queueDown: outage.New(o.Logger, "engine: queue unavailable; workers keep polling and run the work when it is back", "engine: queue available again"),
 	}
 	e.policy.Store(o.Policy)
 	return e, nil
@@ -214,8 +219,11 @@ func (e *Engine) worker(ctx, work context.Context) {
 			}
 			var err error
 			jobs, err = e.q.Claim(ctx, 1, e.opts.Lease)
-			if err != nil && ctx.Err() == nil {
-				e.log.Error("engine: claim failed", "err", err)
+			switch {
+			case err == nil:
+				e.queueDown.OK()
+			case ctx.Err() == nil:
+				e.queueDown.Failed(err)
 			}
 		}
 		if len(jobs) > 0 {

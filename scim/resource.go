@@ -766,7 +766,7 @@ func (h *resourceHandler) scimError(ctx context.Context, err error, id string) e
 		e.Detail = fmt.Sprintf("A %s with this %s already exists.", strings.ToLower(string(h.kind)), h.uniqueAttr())
 		return e
 	case h.srv.unavailable(ctx, err):
-		h.srv.outage.failed(h.srv.log, err)
+		h.srv.outage.Failed(err)
 		return answer(ctx, errUnavailable, RetryAfter)
 	}
 	rid := httpx.RequestID(ctx)

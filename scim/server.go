@@ -33,6 +33,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tenurehq/tenure/internal/outage"
 	"github.com/tenurehq/tenure/scim/compat"
 	"github.com/tenurehq/tenure/scim/patch"
 	"github.com/tenurehq/tenure/store"
@@ -117,7 +118,7 @@ type Server struct {
 	users   *resourceHandler
 	groups  *resourceHandler
 	spc     []byte
-	outage  outage
+	outage  *outage.Log
 	writing keyedMutex // per resource, see resourceHandler.modify
 }
 
@@ -153,6 +154,7 @@ func New(o Options) (*Server, error) {
 		store:   o.Store,
 		hook:    o.Hook,
 		log:     o.Logger,
+		outage:  outage.New(o.Logger, "store unavailable: SCIM requests are answered 503 with Retry-After until it is back", "store available again"),
 		now:     o.Now,
 		newID:   o.NewID,
 		maxBody: o.MaxBodyBytes,

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -80,37 +78,6 @@ func (s *Server) unavailable(ctx context.Context, err error) bool {
 	return s.store.Ping(pctx) != nil
 }
 
-// outage logs a store outage once, when the first request fails for it,
-// and once more when a store call succeeds again, with how long it lasted
-// and how many requests were answered 503 meanwhile; not once per request.
-type outage struct {
-	mu      sync.Mutex
-	down    bool
-	since   time.Time
-	refused int
-}
-
-func (o *outage) failed(log *slog.Logger, err error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.refused++
-	if o.down {
-		return
-	}
-	o.down, o.since, o.refused = true, time.Now(), 1
-	log.Error("store unavailable: SCIM requests are answered 503 with Retry-After until it is back", "err", err)
-}
-
-func (o *outage) ok(log *slog.Logger) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.down {
-		return
-	}
-	o.down = false
-	log.Info("store available again", "after", time.Since(o.since).Round(time.Millisecond), "refused", o.refused)
-}
-
 // view and update are the store calls of request handlers: a call that
 // succeeds ends an outage.
 func (s *Server) view(ctx context.Context, fn func(store.Reader) error) error {
@@ -121,7 +88,7 @@ func (s *Server) view(ctx context.Context, fn func(store.Reader) error) error {
 
 func (s *Server) storeAnswered(err error) {
 	if err == nil {
-		s.outage.ok(s.log)
+		s.outage.OK()
 	}
 }
 

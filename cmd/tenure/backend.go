@@ -57,6 +57,9 @@ func openEmbedded(cfg config.Store, qo queue.Options, log *slog.Logger, reg prom
 }
 
 func openRedis(cfg config.Store, qo queue.Options, log *slog.Logger, reg prometheus.Registerer) (*backend, error) {
+	// go-redis logs through a process-wide logger; the composition root
+	// is the one place that may set it.
+	redis.SetLogger(newRedisLog(log))
 	client, err := redisClient(cfg.Redis)
 	if err != nil {
 		return nil, err

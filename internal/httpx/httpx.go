@@ -111,8 +111,14 @@ func Wrap(log *slog.Logger, next http.Handler) http.Handler {
 			info.mu.Lock()
 			src := info.source
 			info.mu.Unlock()
+			// A 503 is a deliberate answer (the store is down, or the
+			// server is shutting down) whose cause is logged once per
+			// outage; an error line per refused request would bury it.
 			level := slog.LevelInfo
-			if sw.Status >= 500 {
+			switch {
+			case sw.Status == http.StatusServiceUnavailable:
+				level = slog.LevelWarn
+			case sw.Status >= 500:
 				level = slog.LevelError
 			}
 			log.LogAttrs(r.Context(), level, "request",

@@ -70,9 +70,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -250,7 +253,11 @@ func (s *Store) update(ctx context.Context, fn func(store.Tx) error, found map[s
 			}
 			s.metrics.observe("update", "error", start)
 			err = fmt.Errorf("redisstore: update: %w", err)
-			s.log.Error("store transaction failed", "backend", "redis", "op", "update", "err", err)
+			// Redis being unreachable is not logged here per transaction:
+			// the SCIM server and the engine each log an outage once.
+			if !unreachable(err) {
+				s.log.Error("store transaction failed", "backend", "redis", "op", "update", "err", err)
+			}
 			return err
 		}
 		s.metrics.conflicts.Inc()
@@ -358,4 +365,12 @@ func (s *Store) ready(ctx context.Context, op string) error {
 		return fmt.Errorf("redisstore: %s: %w", op, store.ErrClosed)
 	}
 	return nil
+}
+
+// unreachable reports whether err says Redis could not be reached or the
+// connection broke, rather than that it refused the transaction.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, redis.ErrPoolTimeout)
 }
