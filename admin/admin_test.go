@@ -293,7 +293,7 @@ func TestJobs(t *testing.T) {
 
 	code, _, body = a.call(t, "GET", "/admin/v1/jobs/dir/p0", "")
 	var j admin.Job
-	if err := json.Unmarshal([]byte(body), &j); err != nil || code != 200 || j.State != queue.Dead || j.LastError != "boom" {
+	if err := json.Unmarshal([]byte(body), &j); err != nil || code != 200 || j.State != admin.JobDead || j.LastError != "boom" {
 		t.Fatalf("job p0: %d %s", code, body)
 	}
 	if !strings.Contains(body, `"lastError":"boom"`) {
@@ -311,7 +311,7 @@ func TestJobs(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &act); err != nil || code != 200 {
 		t.Fatalf("replay: %d %s", code, body)
 	}
-	if act.Action != "replay" || act.Job == nil || act.Job.State != queue.Scheduled || act.Job.Attempts != 0 {
+	if act.Action != "replay" || act.Job == nil || act.Job.State != admin.JobScheduled || act.Job.Attempts != 0 {
 		t.Errorf("replay answer = %s", body)
 	}
 
@@ -375,11 +375,11 @@ func TestPlanNewUser(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Change.Transition != mapper.Joiner || p.State != mapper.StateActive || len(p.Targets) != 1 {
+	if p.Change.Transition != string(mapper.Joiner) || p.State != admin.StateActive || len(p.Targets) != 1 {
 		t.Fatalf("plan = %s", body)
 	}
 	tp := p.Targets[0]
-	if tp.Target != "dir" || !tp.Desired.Exists || len(tp.Ops) == 0 || tp.Ops[0].Kind != targets.OpCreate {
+	if tp.Target != "dir" || !tp.Desired.Exists || len(tp.Ops) == 0 || tp.Ops[0].Kind != string(targets.OpCreate) {
 		t.Errorf("target plan = %+v", tp)
 	}
 	if !strings.Contains(body, `"transition":"joiner"`) {

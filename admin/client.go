@@ -127,18 +127,18 @@ func (c *Client) Identity(ctx context.Context, id string) (*Identity, error) {
 
 // Link links the person id to an account on target (an operator's
 // resolution of a conflict).
-func (c *Client) Link(ctx context.Context, id, target, account, ref string) (*engine.LinkState, error) {
-	return post[engine.LinkState](ctx, c, "/identities/"+url.PathEscape(id)+"/link/"+url.PathEscape(target), LinkRequest{Account: account, Ref: ref})
+func (c *Client) Link(ctx context.Context, id, target, account, ref string) (*Link, error) {
+	return post[Link](ctx, c, "/identities/"+url.PathEscape(id)+"/link/"+url.PathEscape(target), LinkRequest{Account: account, Ref: ref})
 }
 
 // Unlink drops the person's link on target.
-func (c *Client) Unlink(ctx context.Context, id, target string) (*engine.LinkState, error) {
-	return post[engine.LinkState](ctx, c, "/identities/"+url.PathEscape(id)+"/unlink/"+url.PathEscape(target), struct{}{})
+func (c *Client) Unlink(ctx context.Context, id, target string) (*Link, error) {
+	return post[Link](ctx, c, "/identities/"+url.PathEscape(id)+"/unlink/"+url.PathEscape(target), struct{}{})
 }
 
 // Conflicts lists the parked ownership conflicts.
-func (c *Client) Conflicts(ctx context.Context) ([]engine.ConflictView, error) {
-	out, err := get[[]engine.ConflictView](ctx, c, "/conflicts", nil)
+func (c *Client) Conflicts(ctx context.Context) ([]ParkedConflict, error) {
+	out, err := get[[]ParkedConflict](ctx, c, "/conflicts", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -185,8 +185,8 @@ func (c *Client) JobAction(ctx context.Context, key, action string) (*JobAction,
 }
 
 // Guards is GET /guards.
-func (c *Client) Guards(ctx context.Context) ([]engine.GuardState, error) {
-	out, err := get[[]engine.GuardState](ctx, c, "/guards", nil)
+func (c *Client) Guards(ctx context.Context) ([]Guard, error) {
+	out, err := get[[]Guard](ctx, c, "/guards", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -194,23 +194,23 @@ func (c *Client) Guards(ctx context.Context) ([]engine.GuardState, error) {
 }
 
 // Guard is GET /guards/{target}.
-func (c *Client) Guard(ctx context.Context, target string) (*engine.GuardState, error) {
-	return get[engine.GuardState](ctx, c, "/guards/"+url.PathEscape(target), nil)
+func (c *Client) Guard(ctx context.Context, target string) (*Guard, error) {
+	return get[Guard](ctx, c, "/guards/"+url.PathEscape(target), nil)
 }
 
 // ResolveGuard is POST /guards/{target}/{action}: approve or discard.
-func (c *Client) ResolveGuard(ctx context.Context, target, action string) (*engine.GuardState, error) {
-	return post[engine.GuardState](ctx, c, "/guards/"+url.PathEscape(target)+"/"+action, nil)
+func (c *Client) ResolveGuard(ctx context.Context, target, action string) (*Guard, error) {
+	return post[Guard](ctx, c, "/guards/"+url.PathEscape(target)+"/"+action, nil)
 }
 
 // ApproveGuardNow approves only the held operations (scope=now): later
 // destructive steps of the same changes count again.
-func (c *Client) ApproveGuardNow(ctx context.Context, target string) (*engine.GuardState, error) {
-	return call[engine.GuardState](ctx, c, http.MethodPost, "/guards/"+url.PathEscape(target)+"/approve", url.Values{"scope": {"now"}}, nil)
+func (c *Client) ApproveGuardNow(ctx context.Context, target string) (*Guard, error) {
+	return call[Guard](ctx, c, http.MethodPost, "/guards/"+url.PathEscape(target)+"/approve", url.Values{"scope": {"now"}}, nil)
 }
 
 // Plan is POST /plan.
-func (c *Client) Plan(ctx context.Context, req engine.PlanRequest) (*Plan, error) {
+func (c *Client) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 	return post[Plan](ctx, c, "/plan", req)
 }
 
@@ -225,12 +225,12 @@ func (c *Client) Reconcile(ctx context.Context, target, orphans string) (*Reconc
 }
 
 // Drift is GET /drift/{target}[?since=TIME].
-func (c *Client) Drift(ctx context.Context, target string, since time.Time) (*engine.DriftView, error) {
+func (c *Client) Drift(ctx context.Context, target string, since time.Time) (*Drift, error) {
 	var q url.Values
 	if !since.IsZero() {
 		q = url.Values{"since": {since.Format(time.RFC3339Nano)}}
 	}
-	return get[engine.DriftView](ctx, c, "/drift/"+url.PathEscape(target), q)
+	return get[Drift](ctx, c, "/drift/"+url.PathEscape(target), q)
 }
 
 // Reload is POST /policy/reload.

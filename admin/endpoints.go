@@ -19,15 +19,7 @@ func (h *Handler) identity(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Identity{IdentityView: v, Targets: make(map[string]IdentityTarget, len(v.Targets))}
-	for t, tv := range v.Targets {
-		it := IdentityTarget{Link: tv.Link}
-		if tv.Job != nil {
-			it.Job = jobOf(*tv.Job)
-		}
-		out.Targets[t] = it
-	}
-	return out, nil
+	return identityOf(v), nil
 }
 
 // LinkRequest is the body of POST /identities/{id}/link/{target}: the
@@ -49,22 +41,34 @@ func (h *Handler) link(r *http.Request) (any, error) {
 	if req.Account == "" {
 		return nil, errorf(http.StatusBadRequest, "account (the account's id on the target) is required")
 	}
-	return h.eng.Link(r.Context(), pathVar(r, "target"), pathVar(r, "id"), req.Account, req.Ref, Actor(r))
+	return linkAnswer(h.eng.Link(r.Context(), pathVar(r, "target"), pathVar(r, "id"), req.Account, req.Ref, Actor(r)))
+}
+
+// linkAnswer is the answer to link and unlink: the person's link afterwards.
+func linkAnswer(l *engine.LinkState, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return convertPtr(l, linkOf), nil
 }
 
 // POST /identities/{id}/unlink/{target}: the person's link is dropped;
 // nothing is written to the account.
 func (h *Handler) unlink(r *http.Request) (any, error) {
-	return h.eng.Unlink(r.Context(), pathVar(r, "target"), pathVar(r, "id"), Actor(r))
+	return linkAnswer(h.eng.Unlink(r.Context(), pathVar(r, "target"), pathVar(r, "id"), Actor(r)))
 }
 
 // GET /conflicts: every parked ownership conflict.
 func (h *Handler) conflicts(r *http.Request) (any, error) {
 	cs, err := h.eng.Conflicts(r.Context())
-	if cs == nil {
-		cs = []engine.ConflictView{}
+	if err != nil {
+		return nil, err
 	}
-	return cs, err
+	out := convertSlice(cs, parkedConflictOf)
+	if out == nil {
+		out = []ParkedConflict{}
+	}
+	return out, nil
 }
 
 // GET /jobs?state=&offset=&limit=. Without a state, every state is listed:
@@ -102,7 +106,7 @@ func (h *Handler) jobs(r *http.Request) (any, error) {
 		}
 		parts = []part{{queue.InFlight, c.InFlight}, {queue.Scheduled, c.Scheduled}, {queue.Dead, c.Dead}}
 	}
-	out := &JobList{State: state, Offset: offset, Limit: limit, Jobs: []Job{}}
+	out := &JobList{State: string(state), Offset: offset, Limit: limit, Jobs: []Job{}}
 	skip := offset
 	for _, p := range parts {
 		if p.size >= 0 && skip >= p.size {
@@ -115,7 +119,7 @@ func (h *Handler) jobs(r *http.Request) (any, error) {
 		}
 		skip = 0
 		for _, e := range entries {
-			out.Jobs = append(out.Jobs, *jobOf(e))
+			out.Jobs = append(out.Jobs, jobOf(e))
 		}
 		if len(out.Jobs) >= limit {
 			break
@@ -155,7 +159,8 @@ func (h *Handler) job(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return jobOf(e), nil
+	j := jobOf(e)
+	return &j, nil
 }
 
 // POST /jobs/{target}/{person}/replay: a dead letter scheduled now.
@@ -215,7 +220,7 @@ func (h *Handler) after(r *http.Request, action, key string) (*JobAction, error)
 	e, err := h.q.Get(r.Context(), key)
 	switch {
 	case err == nil:
-		out.Job = jobOf(e)
+		out.Job = convertPtr(&e, jobOf)
 	case !errors.Is(err, queue.ErrNotFound):
 		return nil, err
 	}
@@ -233,13 +238,13 @@ func (h *Handler) target(r *http.Request) (string, error) {
 
 // GET /guards: every target's guard, in policy order.
 func (h *Handler) guards(r *http.Request) (any, error) {
-	out := []*engine.GuardState{}
+	out := []Guard{}
 	for _, t := range h.eng.Policy().TargetNames {
 		gs, err := h.eng.Guard(r.Context(), t)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, gs)
+		out = append(out, guardOf(*gs))
 	}
 	return out, nil
 }
@@ -250,7 +255,15 @@ func (h *Handler) guard(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.eng.Guard(r.Context(), t)
+	return guardAnswer(h.eng.Guard(r.Context(), t))
+}
+
+// guardAnswer is a guard as the API answers it.
+func guardAnswer(gs *engine.GuardState, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return convertPtr(gs, guardOf), nil
 }
 
 // POST /guards/{target}/approve: the held destructive work runs.
@@ -261,9 +274,9 @@ func (h *Handler) approve(r *http.Request) (any, error) {
 	}
 	switch scope := r.URL.Query().Get("scope"); scope {
 	case "", "change":
-		return h.eng.ApproveGuard(r.Context(), t, Actor(r))
+		return guardAnswer(h.eng.ApproveGuard(r.Context(), t, Actor(r)))
 	case "now":
-		return h.eng.ApproveGuardNow(r.Context(), t, Actor(r))
+		return guardAnswer(h.eng.ApproveGuardNow(r.Context(), t, Actor(r)))
 	default:
 		return nil, errorf(http.StatusBadRequest, "scope must be change (default) or now, got %q", scope)
 	}
@@ -275,17 +288,17 @@ func (h *Handler) discard(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.eng.DiscardGuard(r.Context(), t, Actor(r))
+	return guardAnswer(h.eng.DiscardGuard(r.Context(), t, Actor(r)))
 }
 
-// POST /plan: body engine.PlanRequest. Failures of the policy on the
-// request (a date that does not parse, an expression that fails) are 422.
+// POST /plan: body PlanRequest. Failures of the policy on the request (a
+// date that does not parse, an expression that fails) are 422.
 func (h *Handler) plan(r *http.Request) (any, error) {
-	var req engine.PlanRequest
+	var req PlanRequest
 	if err := h.decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	p, err := h.eng.Plan(r.Context(), req)
+	p, err := h.eng.Plan(r.Context(), planRequestOf(req))
 	switch {
 	case errors.Is(err, engine.ErrNoIdentity), errors.Is(err, engine.ErrPlanInput):
 		return nil, err
@@ -294,7 +307,7 @@ func (h *Handler) plan(r *http.Request) (any, error) {
 		// Plan only reads, so a failure is almost always the input's.
 		return nil, errorf(http.StatusUnprocessableEntity, "plan: %v", err)
 	}
-	return &Plan{Plan: p, Change: Change(p.Change)}, nil
+	return convertPtr(p, planOf), nil
 }
 
 // POST /reconcile/{target}?orphans=report|delete|none: the target's
@@ -336,7 +349,7 @@ func (h *Handler) reconcile(r *http.Request) (any, error) {
 		case err != nil:
 			return nil, err
 		default:
-			out.Orphans.OrphanReport = rep
+			out.Orphans.OrphanReport = convertPtr(rep, orphanReportOf)
 			out.Orphans.Status = OrphansReported
 			if mode == OrphansDelete {
 				out.Orphans.Status = OrphansDeleted
@@ -349,8 +362,9 @@ func (h *Handler) reconcile(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Started, out.Tally = view.At, view.Tally
-	out.Exclusive, err = h.eng.Exclusive(ctx, t)
+	out.Started, out.Tally = view.At, DriftTally(view.Tally)
+	exclusive, err := h.eng.Exclusive(ctx, t)
+	out.Exclusive = exclusiveOf(exclusive)
 	if err != nil {
 		out.ExclusiveError = err.Error()
 	}
@@ -376,7 +390,11 @@ func (h *Handler) drift(r *http.Request) (any, error) {
 			return nil, errorf(http.StatusBadRequest, "since must be an RFC 3339 time, got %q", s)
 		}
 	}
-	return h.eng.Drift(r.Context(), t, since)
+	v, err := h.eng.Drift(r.Context(), t, since)
+	if err != nil {
+		return nil, err
+	}
+	return convertPtr(v, driftOf), nil
 }
 
 // POST /policy/reload.

@@ -3,16 +3,11 @@ package admin
 import (
 	"fmt"
 	"time"
-
-	"github.com/tenurehq/tenure/engine"
-	"github.com/tenurehq/tenure/mapper"
-	"github.com/tenurehq/tenure/queue"
 )
 
-// The API's JSON bodies. Engine types are served as they are, except where
-// a field's type has no JSON names of its own (queue.Entry, queue.Counts,
-// mapper.Change): those are shadowed by a field of the same JSON name on
-// the outer type, which encoding/json prefers to the embedded one.
+// The API's JSON bodies: the queue's and the reconcile's here, the views of
+// people, guards, plans and drift in views.go. None is an engine or queue
+// type: the handlers copy those into these (convert.go).
 
 // Error is every error response: {"error": "...", "status": N}.
 type Error struct {
@@ -22,10 +17,17 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
 
+// Job states.
+const (
+	JobScheduled = "scheduled"
+	JobInFlight  = "inflight"
+	JobDead      = "dead"
+)
+
 // Job is a queue entry.
 type Job struct {
-	Key   string      `json:"key"`
-	State queue.State `json:"state"`
+	Key   string `json:"key"`
+	State string `json:"state"`
 	// Due: scheduled, when it is due; in flight, when the lease ends; dead,
 	// when it died.
 	Due time.Time `json:"due"`
@@ -36,19 +38,14 @@ type Job struct {
 	LastError string    `json:"lastError,omitempty"`
 }
 
-func jobOf(e queue.Entry) *Job {
-	return &Job{Key: e.Key, State: e.State, Due: e.Due, Pending: e.Pending,
-		Attempts: e.Attempts, FirstFail: e.FirstFail, LastError: e.LastError}
-}
-
 // JobList is a page of GET /jobs.
 type JobList struct {
 	// State is the state listed; empty means every state (in flight,
 	// then scheduled, then dead, each ordered by due time).
-	State  queue.State `json:"state,omitempty"`
-	Offset int         `json:"offset"`
-	Limit  int         `json:"limit"`
-	Jobs   []Job       `json:"jobs"`
+	State  string `json:"state,omitempty"`
+	Offset int    `json:"offset"`
+	Limit  int    `json:"limit"`
+	Jobs   []Job  `json:"jobs"`
 }
 
 // Counts is GET /jobs/counts.
@@ -68,30 +65,12 @@ type JobAction struct {
 	Job    *Job   `json:"job,omitempty"`
 }
 
-// Identity is GET /identities/{id}: engine.IdentityView with its queue
-// entries as Jobs.
-type Identity struct {
-	*engine.IdentityView
-	Targets map[string]IdentityTarget `json:"targets"`
-}
-
-// IdentityTarget is one target's side of a person.
-type IdentityTarget struct {
-	Link *engine.LinkState `json:"link,omitempty"`
-	Job  *Job              `json:"job,omitempty"`
-}
-
-// Plan is POST /plan: engine.Plan with the change's JSON names.
-type Plan struct {
-	*engine.Plan
-	Change Change `json:"change"`
-}
-
-// Change is the transition a planned write would be (mapper.Change).
+// Change is the transition a planned write would be, the position
+// attributes it changed (a mover) and when it takes effect, if later.
 type Change struct {
-	Transition mapper.Transition `json:"transition,omitempty"`
-	Changed    []string          `json:"changed,omitempty"`
-	Effective  time.Time         `json:"effective,omitzero"`
+	Transition string    `json:"transition,omitempty"`
+	Changed    []string  `json:"changed,omitempty"`
+	Effective  time.Time `json:"effective,omitzero"`
 }
 
 // ReconcileResult is POST /reconcile/{target}.
@@ -103,14 +82,14 @@ type ReconcileResult struct {
 	// Exclusive is the cleanup of the target's exclusive groups: members
 	// no grant explains removed (or held by the guard); ExclusiveError
 	// why it could not run.
-	Exclusive      []engine.ExclusiveGroup `json:"exclusive,omitempty"`
-	ExclusiveError string                  `json:"exclusiveError,omitempty"`
+	Exclusive      []ExclusiveGroup `json:"exclusive,omitempty"`
+	ExclusiveError string           `json:"exclusiveError,omitempty"`
 	// Started is when the reconcile began (the engine's clock) and Tally
 	// the target's repair tally then: GET /drift/{target}?since=Started
 	// tells how many people have not converged since, and the tally the
 	// repairs have brought it to.
-	Started time.Time         `json:"started"`
-	Tally   engine.DriftTally `json:"tally"`
+	Started time.Time  `json:"started"`
+	Tally   DriftTally `json:"tally"`
 }
 
 // What POST /reconcile/{target}?orphans= does with orphans.
@@ -134,7 +113,7 @@ const (
 type Orphans struct {
 	Mode   string `json:"mode"`
 	Status string `json:"status"`
-	*engine.OrphanReport
+	*OrphanReport
 }
 
 // ReloadResult is POST /policy/reload.

@@ -1,8 +1,6 @@
-package main
+package cli
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,11 +20,11 @@ func TestHealthcheckNotReady(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("TENURE_SERVER", srv.URL+"/")
-	err := run(context.Background(), []string{"healthcheck"}, io.Discard, io.Discard)
-	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "GET "+srv.URL+"/readyz: 503 Service Unavailable: store not ready") {
+	_, _, err := tenure(t, "healthcheck")
+	if err == nil || ExitCode(err) != 1 || !strings.Contains(err.Error(), "GET "+srv.URL+"/readyz: 503 Service Unavailable: store not ready") {
 		t.Errorf("healthcheck: %v", err)
 	}
-	if err := run(context.Background(), []string{"healthcheck", "extra"}, io.Discard, io.Discard); err == nil || exitCode(err) != 2 {
+	if _, _, err := tenure(t, "healthcheck", "extra"); err == nil || ExitCode(err) != 2 {
 		t.Errorf("an extra argument: %v", err)
 	}
 }

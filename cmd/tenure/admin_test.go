@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,10 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenurehq/tenure/admin"
+	"github.com/tenurehq/tenure/cli"
 	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/mapper"
-	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/store"
 	"github.com/tenurehq/tenure/store/boltdb"
 	"github.com/tenurehq/tenure/targets"
@@ -307,13 +306,13 @@ func TestAdminIdentityAndPlan(t *testing.T) {
 		"generation 1 at", ": ok", "job         none",
 		"recent events (newest first)", "applied", "create ou=people; grant employees; grant staff")
 	v := tenureJSON[admin.Identity](t, e, "identity", "show", id)
-	if v.Record == nil || v.Record.ID != id || v.State != mapper.StateActive {
-		t.Fatalf("identity JSON = %+v", v.IdentityView)
+	if v.Record == nil || v.Record.ID != id || v.State != admin.StateActive {
+		t.Fatalf("identity JSON = %+v", v)
 	}
 	if l := v.Targets["dir"].Link; l == nil || l.ID != "acct-"+id || l.Applied == nil || !l.Applied.Enabled {
 		t.Errorf("link = %+v", l)
 	}
-	if len(v.Events) < 2 || v.Events[len(v.Events)-1].Kind != engine.EventTransition {
+	if len(v.Events) < 2 || v.Events[len(v.Events)-1].Kind != string(engine.EventTransition) {
 		t.Errorf("events = %+v", v.Events)
 	}
 	_, err := e.tenure(t, "identity", "show", "nobody")
@@ -333,7 +332,7 @@ func TestAdminIdentityAndPlan(t *testing.T) {
 		"now:      move ou=disabled; disable; revoke employees; revoke staff",
 		"2026-12-23T10:00:00Z  terminated, deleted after 720h0m0s: delete")
 	p := tenureJSON[admin.Plan](t, e, "plan", "--user", leaver, "--at", "2026-11-23")
-	if p.Change.Transition != mapper.Leaver || p.Person != id || len(p.Targets) != 1 {
+	if p.Change.Transition != string(mapper.Leaver) || p.Person != id || len(p.Targets) != 1 {
 		t.Fatalf("plan JSON: change %+v, person %s, %d targets", p.Change, p.Person, len(p.Targets))
 	}
 	if want := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC); !p.At.Equal(want) {
@@ -383,7 +382,7 @@ func TestAdminJobs(t *testing.T) {
 	out := e.mustTenure(t, "jobs", "list", "--state", "dead")
 	wantContains(t, "jobs list --state dead", out, "KEY", "LAST ERROR", key, "dead", "recording add: constraint violation")
 	l := tenureJSON[admin.JobList](t, e, "jobs", "list")
-	if len(l.Jobs) != 1 || l.Jobs[0].Key != key || l.Jobs[0].State != queue.Dead || l.Limit != admin.DefaultLimit {
+	if len(l.Jobs) != 1 || l.Jobs[0].Key != key || l.Jobs[0].State != admin.JobDead || l.Limit != admin.DefaultLimit {
 		t.Errorf("jobs list JSON = %+v", l)
 	}
 	wantContains(t, "jobs counts", e.mustTenure(t, "jobs", "counts"), "scheduled  0", "inflight   0", "dead       1")
@@ -422,7 +421,7 @@ func TestAdminJobs(t *testing.T) {
 	fkey := "dir/" + future
 	eventually(t, "the pre-hire is scheduled for its window", func() bool {
 		j, err := (&admin.Client{Server: e.base, Token: testAdminToken}).Job(context.Background(), fkey)
-		return err == nil && j.State == queue.Scheduled && j.Due.After(time.Now().AddDate(0, 6, 0))
+		return err == nil && j.State == admin.JobScheduled && j.Due.After(time.Now().AddDate(0, 6, 0))
 	})
 	wantContains(t, "jobs list", e.mustTenure(t, "jobs", "list", "--state", "scheduled", "--limit", "1"),
 		fkey, "scheduled", "(there may be more: --offset 1)")
@@ -470,10 +469,10 @@ func TestAdminGuard(t *testing.T) {
 	held := e.waitTripped(t)
 	wantContains(t, "guard status dir", e.mustTenure(t, "guard", "status", "dir"),
 		"guard   TRIPPED at", "tenure guard approve|discard dir", "held    1", "  "+held)
-	if gs := tenureJSON[engine.GuardState](t, e, "guard", "status", "dir"); !gs.Tripped || len(gs.Counted) != 2 {
+	if gs := tenureJSON[admin.Guard](t, e, "guard", "status", "dir"); !gs.Tripped || len(gs.Counted) != 2 {
 		t.Errorf("guard JSON = %+v", gs)
 	}
-	if all := tenureJSON[[]engine.GuardState](t, e, "guard", "status"); len(all) != 1 || !all[0].Tripped {
+	if all := tenureJSON[[]admin.Guard](t, e, "guard", "status"); len(all) != 1 || !all[0].Tripped {
 		t.Errorf("guards JSON = %+v", all)
 	}
 	if a := e.dir.Account(held); a == nil || !a.Enabled {
@@ -503,7 +502,7 @@ func TestAdminGuard(t *testing.T) {
 	}
 	held = e.waitTripped(t)
 	wantContains(t, "guard discard", e.mustTenure(t, "guard", "discard", "dir"), "guard dir discarded")
-	if gs := tenureJSON[engine.GuardState](t, e, "guard", "status", "dir"); gs.Tripped || len(gs.Held) != 0 {
+	if gs := tenureJSON[admin.Guard](t, e, "guard", "status", "dir"); gs.Tripped || len(gs.Held) != 0 {
 		t.Errorf("guard after discard = %+v", gs)
 	}
 	time.Sleep(200 * time.Millisecond) // time for any (wrong) converge
@@ -648,56 +647,6 @@ func TestAdminPolicyReload(t *testing.T) {
 	wantContains(t, "logs", e.logs.String(), `"msg":"policy reloaded"`, `"action":"reload policy"`, `"status":422`)
 }
 
-// Usage errors are found before any request is sent.
-func TestAdminCommandUsage(t *testing.T) {
-	t.Setenv("TENURE_ADMIN_TOKEN", "x")
-	t.Setenv("TENURE_SERVER", "http://127.0.0.1:1") // nothing listens: a request would fail with exit 1
-	tests := []struct {
-		args    []string
-		wantErr string
-	}{
-		{[]string{"jobs"}, "usage: tenure jobs <cancel|conflicts|counts|list|replay|run|show>"},
-		{[]string{"jobs", "frob"}, `unknown command "tenure jobs frob"`},
-		{[]string{"jobs", "show"}, "usage: tenure jobs show KEY"},
-		{[]string{"jobs", "replay", "no-slash"}, `job key "no-slash" is not target/person`},
-		{[]string{"jobs", "list", "--limit", "0"}, "--limit must be positive"},
-		{[]string{"jobs", "list", "-o", "yaml"}, "-o must be text or json"},
-		{[]string{"jobs", "counts", "extra"}, "usage: tenure jobs counts"},
-		{[]string{"identity", "show"}, "usage: tenure identity show ID"},
-		{[]string{"guard", "approve"}, "usage: tenure guard approve TARGET"},
-		{[]string{"reconcile"}, "usage: tenure reconcile --target NAME [--delete-orphans]"},
-		{[]string{"reconcile", "--delete-orphans"}, "usage: tenure reconcile --target NAME"},
-		{[]string{"plan"}, "usage: tenure plan (--user FILE.json | --id ID)"},
-		{[]string{"plan", "--id", "a", "--user", "b.json"}, "usage: tenure plan"},
-		{[]string{"plan", "--id", "a", "--at", "tomorrow"}, `--at "tomorrow": want RFC 3339`},
-		{[]string{"policy"}, "usage: tenure policy <reload>"},
-		{[]string{"jobs", "list", "--bogus"}, "flag provided but not defined: -bogus"},
-	}
-	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var out bytes.Buffer
-			err := run(context.Background(), tt.args, &out, &out)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want %q", err, tt.wantErr)
-			}
-			if exitCode(err) != 2 {
-				t.Errorf("exit code %d, want 2", exitCode(err))
-			}
-		})
-	}
-	// -h prints the command's flags and is not an error message.
-	var help bytes.Buffer
-	err := run(context.Background(), []string{"jobs", "list", "-h"}, &help, &help)
-	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "Usage: tenure jobs list") || !strings.Contains(help.String(), "-token-file") {
-		t.Errorf("-h: %v\n%s", err, help.String())
-	}
-	// A server that is not there is an error (exit 1), not a usage error.
-	_, err = (&adminEnv{runningServer: &runningServer{base: "http://127.0.0.1:1"}}).tenure(t, "jobs", "counts")
-	if err == nil || exitCode(err) != 1 {
-		t.Errorf("unreachable server: %v", err)
-	}
-}
-
 // tenure backup writes a verified copy of the running embedded store that
 // opens as a store holding what was written before it.
 func TestAdminBackup(t *testing.T) {
@@ -705,7 +654,7 @@ func TestAdminBackup(t *testing.T) {
 	id := e.createUser(t, "backed.up@example.com", "")
 	out := filepath.Join(t.TempDir(), "backup.db")
 	wantContains(t, "backup", e.mustTenure(t, "backup", "--out", out), "backup: "+out, "verified")
-	res := tenureJSON[backupResult](t, e, "backup", "--out", out)
+	res := tenureJSON[cli.BackupResult](t, e, "backup", "--out", out)
 	if fi, err := os.Stat(out); err != nil || res.Bytes != fi.Size() || res.Bytes == 0 {
 		t.Errorf("backup JSON %+v, file %v %v", res, fi, err)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 
+	"github.com/tenurehq/tenure/admin"
+	"github.com/tenurehq/tenure/cli"
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/targets"
 )
@@ -24,7 +26,7 @@ func TestDriftReconcileWait(t *testing.T) {
 		t.Errorf("account after reconcile = %+v", a)
 	}
 	// Nothing left to repair the second time; JSON carries the same.
-	r := tenureJSON[reconcileOutput](t, e, "reconcile", "--target", "dir", "--wait", "20s")
+	r := tenureJSON[cli.ReconcileOutput](t, e, "reconcile", "--target", "dir", "--wait", "20s")
 	if r.ReconcileResult == nil || r.Target != "dir" || r.Waited == nil || r.Waited.Pending != 0 || len(r.Waited.Repaired) != 0 {
 		t.Errorf("second reconcile JSON = %+v (waited %+v)", r.ReconcileResult, r.Waited)
 	}
@@ -32,7 +34,7 @@ func TestDriftReconcileWait(t *testing.T) {
 	wantContains(t, "drift status", e.mustTenure(t, "drift", "status", "dir"),
 		"drift pass off (drift.interval not set)",
 		"repaired since", "status 1, membership 2")
-	if v := tenureJSON[engine.DriftView](t, e, "drift", "status", "dir"); v.Tally.Repairs[engine.DriftMembership] != 2 || v.Linked != 1 {
+	if v := tenureJSON[admin.Drift](t, e, "drift", "status", "dir"); v.Tally.Repairs[engine.DriftMembership] != 2 || v.Linked != 1 {
 		t.Errorf("drift status JSON = %+v", v)
 	}
 	_, err := e.tenure(t, "drift", "status", "ldap")

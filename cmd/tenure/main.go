@@ -5,13 +5,17 @@
 //	tenure config validate --config FILE
 //	tenure healthcheck [--server URL]
 //	tenure version
-//	tenure jobs|identity|guard|reconcile|drift|plan|policy …  (the admin API's commands)
+//	tenure jobs|identity|guard|reconcile|drift|plan|policy|backup …  (the admin API's commands)
+//	tenure help [COMMAND] | completion bash|zsh|fish|powershell
+//
+// This package is the composition root (serve builds the store, queue,
+// targets, engine and both APIs from the configuration) and a thin
+// dispatch into package cli, which holds the command line.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +23,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	_ "time/tzdata" // time zones for date-only HR dates, even in a scratch image
+
+	"github.com/tenurehq/tenure/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -29,78 +35,39 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "tenure:", err)
-		}
+		fmt.Fprintln(os.Stderr, "tenure:", err)
 		os.Exit(exitCode(err))
 	}
 }
 
-// usageError marks errors caused by how the command was called.
+// usageError marks errors caused by how serve or config validate was
+// called; the CLI marks its own.
 type usageError struct{ error }
 
 func exitCode(err error) int {
 	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+	if errors.As(err, &u) {
 		return 2
 	}
-	return 1
+	return cli.ExitCode(err)
 }
 
-const usage = `Usage: tenure <command> [flags]
-
-Commands:
-  serve             run the SCIM gateway
-  config validate   check a configuration file and report every problem
-  healthcheck       exit 0 if a running server is ready (its /readyz), 1 if not
-  version           print the version
-
-Operator commands (call a running server's admin API):
-  jobs list|counts|show|replay|cancel|run   the job queue (KEY is target/person)
-  identity show ID                          everything Tenure knows about a person
-  guard status|approve|discard [TARGET]     a target's guard on destructive operations
-  reconcile --target NAME [--delete-orphans] [--wait DURATION]
-                                            re-converge everyone on a target; clean its
-                                            exclusive groups; report (or delete) accounts
-                                            no person links; with --wait, what was repaired
-  drift status TARGET                       a target's drift pass and its repairs
-  plan (--user FILE | --id ID) [--at TIME]  dry run: what a write would do, now and later
-  policy reload                             re-read the server's config file's policy
-  backup --out FILE                         a verified hot copy of the embedded store
-
-  They take --server URL (default $TENURE_SERVER or http://127.0.0.1:8080),
-  the token from $TENURE_ADMIN_TOKEN or --token-file FILE, and -o json.
-
-Run 'tenure <command> -h' for a command's flags.
-`
-
+// run is the command line: the operator commands are package cli's, serve
+// and config validate this package's, as they build a server from a
+// configuration.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usageError{errors.New("no command")}
-	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], stderr)
-	case "config":
-		if len(args) < 2 || args[1] != "validate" {
-			fmt.Fprint(stderr, usage)
-			return usageError{errors.New("usage: tenure config validate --config FILE")}
-		}
-		return configValidate(args[2:], stdout, stderr)
-	case "healthcheck":
-		return healthcheck(ctx, args[1:], stdout, stderr)
-	case "jobs", "identity", "guard", "reconcile", "drift", "plan", "policy", "backup":
-		return adminCommand(ctx, args, stdout, stderr)
-	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "tenure", versionString())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	fmt.Fprint(stderr, usage)
-	return usageError{fmt.Errorf("unknown command %q", args[0])}
+	return cli.Run(ctx, args, cli.Options{
+		Version: versionString(),
+		Commands: []cli.Command{
+			{Name: "serve", Usage: "--config FILE [--listen ADDR]", Short: "run the SCIM gateway",
+				Run: func(ctx context.Context, args []string, _, stderr io.Writer) error { return serve(ctx, args, stderr) }},
+			{Name: "config validate", Usage: "--config FILE", Short: "check a configuration file and report every problem",
+				Run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+					return configValidate(args, stdout, stderr)
+				}},
+		},
+		Stdin: os.Stdin, Stdout: stdout, Stderr: stderr,
+	})
 }
 
 func versionString() string {
