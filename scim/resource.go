@@ -225,39 +225,64 @@ func (h *resourceHandler) indexed(attr string) bool {
 	return false
 }
 
-func (h *resourceHandler) list(ctx context.Context, lq listQuery) (libscim.Page, error) {
-	var f *query.Filter
-	if strings.TrimSpace(lq.filter) != "" {
-		var err error
-		if f, err = query.Compile(lq.filter, h.schema, h.exts...); err != nil {
-			e := scimerr.ScimErrorInvalidFilter
-			e.Detail = err.Error()
-			return libscim.Page{}, e
-		}
+// compileFilter compiles a list or search filter; blank is no filter.
+func (h *resourceHandler) compileFilter(raw string) (*query.Filter, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
 	}
-	var sortKey *query.SortKey
-	if lq.sortBy != "" {
-		var err error
-		if sortKey, err = query.CompileSort(lq.sortBy, h.schema, h.exts...); err != nil {
-			e := scimerr.ScimErrorInvalidValue
-			e.Detail = err.Error()
-			return libscim.Page{}, e
-		}
+	f, err := query.Compile(raw, h.schema, h.exts...)
+	if err != nil {
+		e := scimerr.ScimErrorInvalidFilter
+		e.Detail = err.Error()
+		return nil, e
 	}
-	desc := false
-	switch lq.sortOrder {
-	case "", "ascending":
-	case "descending":
-		desc = true
-	default:
+	return f, nil
+}
+
+// compileSort compiles sortBy; empty is no sorting.
+func (h *resourceHandler) compileSort(sortBy string) (*query.SortKey, error) {
+	if sortBy == "" {
+		return nil, nil
+	}
+	k, err := query.CompileSort(sortBy, h.schema, h.exts...)
+	if err != nil {
 		e := scimerr.ScimErrorInvalidValue
-		e.Detail = `sortOrder must be "ascending" or "descending".`
-		return libscim.Page{}, e
+		e.Detail = err.Error()
+		return nil, e
+	}
+	return k, nil
+}
+
+// descending reads sortOrder.
+func descending(sortOrder string) (bool, error) {
+	switch sortOrder {
+	case "", "ascending":
+		return false, nil
+	case "descending":
+		return true, nil
+	}
+	e := scimerr.ScimErrorInvalidValue
+	e.Detail = `sortOrder must be "ascending" or "descending".`
+	return false, e
+}
+
+func (h *resourceHandler) list(ctx context.Context, lq listQuery) (libscim.Page, error) {
+	f, err := h.compileFilter(lq.filter)
+	if err != nil {
+		return libscim.Page{}, err
+	}
+	sortKey, err := h.compileSort(lq.sortBy)
+	if err != nil {
+		return libscim.Page{}, err
+	}
+	desc, err := descending(lq.sortOrder)
+	if err != nil {
+		return libscim.Page{}, err
 	}
 	src := sourceOf(ctx)
 	offset := max(lq.start, 1) - 1
 	page := libscim.Page{Resources: []libscim.Resource{}}
-	err := h.srv.view(ctx, func(rd store.Reader) error {
+	err = h.srv.view(ctx, func(rd store.Reader) error {
 		page.Resources = page.Resources[:0]
 		var window []*store.Resource
 		switch {

@@ -255,10 +255,12 @@ func (s *Server) routes() *mux.Router {
 	api.HandleFunc("/{resource:Schemas|ResourceTypes}/{id}", s.serveLib).Methods(http.MethodGet)
 	// gorilla/mux loses the method mismatch behind a subrouter; known paths
 	// with other methods end here instead of in the 404 handler.
-	for _, p := range []string{res, res + "/.search", res + "/{id}", "/ServiceProviderConfig"} {
+	api.HandleFunc("/", s.serveRootSearch).Methods(http.MethodGet)
+	api.HandleFunc("/.search", s.serveRootSearch).Methods(http.MethodPost)
+	for _, p := range []string{res, res + "/.search", res + "/{id}", "/ServiceProviderConfig", "/", "/.search"} {
 		api.Handle(p, notAllowed)
 	}
-	api.HandleFunc("/{resource:Bulk|Me|\\.search}", func(w http.ResponseWriter, r *http.Request) {
+	api.HandleFunc("/{resource:Bulk|Me}", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, scimerr.ScimError{Status: http.StatusNotImplemented, Detail: "Not supported; see /ServiceProviderConfig."})
 	})
 	return r
@@ -298,6 +300,9 @@ var endpoints = []string{"Users", "Groups", "Schemas", "ResourceTypes", "Service
 func canonicalPath(p string) string {
 	for strings.Contains(p, "//") {
 		p = strings.ReplaceAll(p, "//", "/")
+	}
+	if p == Prefix {
+		return Prefix + "/" // the root, where GET searches every type
 	}
 	rest, ok := strings.CutPrefix(p, Prefix+"/")
 	if !ok || rest == "" {

@@ -401,7 +401,7 @@ func TestCanonicalPath(t *testing.T) {
 		{"/scim/v2/bulk", "/scim/v2/Bulk"},
 		{"/scim/v2/Userz", "/scim/v2/Userz"},
 		{"/scim/v2/", "/scim/v2/"},
-		{"/scim/v2", "/scim/v2"},
+		{"/scim/v2", "/scim/v2/"},
 		{"//scim//v2///users", "/scim/v2/Users"},
 		{"/admin/v1/users/", "/admin/v1/users/"},
 	} {

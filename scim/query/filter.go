@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -36,6 +37,52 @@ func Compile(raw string, s schema.Schema, exts ...schema.Schema) (*Filter, error
 		return nil, fmt.Errorf("query: %w: %w", ErrInvalidFilter, err)
 	}
 	return &Filter{raw: raw, root: root}, nil
+}
+
+// Schemas are one resource type's core schema and extensions.
+type Schemas struct {
+	Core schema.Schema
+	Exts []schema.Schema
+}
+
+// CompileEach compiles raw once for each resource type of a search that
+// spans several (a root search, RFC 7644 §3.4.2.1), in the order given.
+// An attribute one type lacks is evaluated there "as if the attribute is
+// not present": every comparison on it is false (so userName sw "a" or
+// members pr finds users by the first term and groups by the second). An
+// attribute or schema no type has is an error wrapping ErrInvalidFilter,
+// as is anything Compile refuses for another reason.
+func CompileEach(raw string, types ...Schemas) ([]*Filter, error) {
+	out := make([]*Filter, len(types))
+	missing := make([][]string, len(types))
+	for i, t := range types {
+		root, err := compileFilter(raw, &resolver{core: t.Core, exts: t.Exts, absent: &missing[i]})
+		if err != nil {
+			return nil, fmt.Errorf("query: %w: %w", ErrInvalidFilter, err)
+		}
+		out[i] = &Filter{raw: raw, root: root}
+	}
+	// A path is unknown everywhere when every type lacks it or what it
+	// lies under: emails.typo where users lack it and groups lack emails.
+	for _, list := range missing {
+		for _, p := range list {
+			everywhere := true
+			for _, other := range missing {
+				everywhere = everywhere && slices.ContainsFunc(other, func(q string) bool { return under(p, q) })
+			}
+			if everywhere {
+				return nil, fmt.Errorf("query: %w: %w", ErrInvalidFilter, errUnknownAttr(p))
+			}
+		}
+	}
+	return out, nil
+}
+
+// under reports whether path p is q or lies below it (a sub-attribute of
+// q, or an attribute of the schema q), ignoring case as attribute names do.
+func under(p, q string) bool {
+	p, q = strings.ToLower(p), strings.ToLower(q)
+	return p == q || strings.HasPrefix(p, q+".") || strings.HasPrefix(p, q+":")
 }
 
 // Match reports whether doc, a resource in SCIM JSON shape, satisfies the
@@ -140,7 +187,7 @@ func (c *compiler) expr(e filter.Expression, parent *attrRef) (node, error) {
 	case *filter.AttributeExpression:
 		ref, err := c.attrPath(e.AttributePath, parent)
 		if err != nil {
-			return nil, err
+			return c.unknown(err)
 		}
 		return comparison(ref, e.Operator, e.CompareValue)
 	case *filter.ValuePath:
@@ -188,6 +235,18 @@ func join[T ~[]node](l, r node) T {
 	return out
 }
 
+// unknown compiles a comparison whose attribute failed to resolve with err:
+// for CompileEach, an attribute the type lacks never matches (and is noted
+// in the resolver); anything else is the error.
+func (c *compiler) unknown(err error) (node, error) {
+	var u *unknownAttrError
+	if c.r.absent == nil || !errors.As(err, &u) {
+		return nil, err
+	}
+	*c.r.absent = append(*c.r.absent, u.path)
+	return neverNode{}, nil
+}
+
 // attrPath resolves p at the top level or, inside a value filter, among the
 // sub-attributes of parent.
 func (c *compiler) attrPath(p filter.AttributePath, parent *attrRef) (attrRef, error) {
@@ -215,7 +274,7 @@ func (c *compiler) attrPath(p filter.AttributePath, parent *attrRef) (attrRef, e
 func (c *compiler) valuePath(e *filter.ValuePath) (node, error) {
 	ref, err := c.attrPath(e.AttributePath, nil)
 	if err != nil {
-		return nil, err
+		return c.unknown(err)
 	}
 	if ref.sub != nil || ref.attr.AttributeType() != typeComplex || !ref.attr.MultiValued() {
 		return nil, fmt.Errorf("value filter on %q: only multi-valued complex attributes take [...]", ref)

@@ -47,7 +47,8 @@ type notNode struct{ n node }
 func (n notNode) match(m map[string]any) bool { return !n.n.match(m) }
 
 // neverNode stands for a comparison that cannot match, such as a string
-// attribute compared with a number.
+// attribute compared with a number, or, in a search across types
+// (CompileEach), one on an attribute the type lacks.
 type neverNode struct{}
 
 // match reports false.

@@ -71,6 +71,8 @@ func plan(n node, indexed func(string) bool) (indexPlan, bool) {
 		return planAnd(n, indexed)
 	case orNode:
 		return planOr(n, indexed)
+	case neverNode:
+		return indexPlan{}, true // nothing to look up: it matches nothing
 	}
 	return indexPlan{}, false
 }

@@ -45,6 +45,9 @@ var commonAttrs = func() schema.Attributes {
 type resolver struct {
 	core schema.Schema
 	exts []schema.Schema
+	// absent, when set, collects the paths a filter names that the type
+	// lacks, which then never match (CompileEach).
+	absent *[]string
 }
 
 // attrRef is a resolved attribute path.
@@ -78,9 +81,17 @@ func (r attrRef) String() string {
 	return s
 }
 
+// unknownAttrError is a path that names no attribute of the resource type,
+// or a schema it does not have. CompileEach tells it from other errors.
+type unknownAttrError struct {
+	what, path string // "attribute" or "schema"
+}
+
+func (e *unknownAttrError) Error() string { return fmt.Sprintf("unknown %s %q", e.what, clip(e.path)) }
+
 // errUnknownAttr reports a path that names no attribute.
 func errUnknownAttr(path string) error {
-	return fmt.Errorf("unknown attribute %q", clip(path))
+	return &unknownAttrError{what: "attribute", path: path}
 }
 
 // attribute resolves name within the schema whose URN is uri, or, when uri is
@@ -107,7 +118,7 @@ func (r *resolver) attribute(uri, name string) (attrRef, error) {
 	}
 	ext, ok := r.extension(uri)
 	if !ok {
-		return attrRef{}, fmt.Errorf("unknown schema %q", clip(uri))
+		return attrRef{}, &unknownAttrError{what: "schema", path: uri}
 	}
 	if a, ok := ext.Attributes.ContainsAttribute(name); ok {
 		return attrRef{ext: ext.ID, attr: a}, nil
