@@ -35,6 +35,9 @@ type Config struct {
 	Birthright []Rule    `yaml:"birthright"`
 	Targets    []Target  `yaml:"targets"`
 	Engine     Engine    `yaml:"engine"`
+	// Requests is the catalog of requestable access, the mover review and
+	// the notification channels (see docs/requests.md).
+	Requests Requests `yaml:"requests"`
 
 	// warnings are what Load found doubtful but not wrong.
 	warnings Problems

@@ -194,6 +194,7 @@ func (c *Config) applyPolicyDefaults() {
 		def(&c.Targets[i].Leaver.Mode, LeaverDisable)
 	}
 	c.applyDriftDefaults()
+	c.applyRequestDefaults()
 	e := &c.Engine
 	def(&e.Workers, 64)
 	def(&e.Lease, 15*time.Second)
@@ -277,6 +278,7 @@ func (c *Config) validatePolicy(add func(path, format string, args ...any)) {
 	}
 	c.checkTargetKinds(add)
 	c.validateDrift(add)
+	c.validateRequests(add)
 	for i, r := range c.Birthright {
 		path := fmt.Sprintf("birthright[%d]", i)
 		if r.Name == "" {

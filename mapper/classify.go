@@ -199,6 +199,8 @@ func (p *Policy) Observe(rec *Record, userID, source string, after *Identity, no
 		rec.Start = rec.startFrom(start, now)
 		rec.End = end
 		rec.OldGrants = nil
+		// What decisions granted belonged to the old employment.
+		rec.Requested = nil
 	case Leaver:
 		if after == nil || !after.Active() || (!end.IsZero() && !now.Before(end)) {
 			// Terminated now. A termination learned late (an end date

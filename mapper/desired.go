@@ -110,6 +110,8 @@ func (p *Policy) Desired(rec *Record, target string, linked bool, now time.Time)
 			grants = append(grants, Grant{Entitlement: g.Entitlement, Rule: "mover grace", Until: g.Until})
 		}
 	}
+	grants = append(grants, requestedGrants(rec, target, now)...)
+	bounds = append(bounds, requestedBounds(rec, target)...)
 	for _, g := range grants {
 		bounds = append(bounds, g.Until)
 	}

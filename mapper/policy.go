@@ -26,6 +26,11 @@ type Policy struct {
 	Rules          []*Rule
 	Targets        map[string]*TargetPolicy
 	TargetNames    []string // in config order
+	// Catalog is what may be requested (requests.catalog), CatalogNames
+	// its names in config order; Review the mover review.
+	Catalog      map[string]*CatalogItem
+	CatalogNames []string
+	Review       ReviewPolicy
 }
 
 // Rule is a compiled birthright rule.
@@ -131,6 +136,21 @@ func Compile(file string, cfg *config.Config) (*Policy, error) {
 		p.Targets[t.Name] = tp
 		p.TargetNames = append(p.TargetNames, t.Name)
 	}
+	reqEnv, err := requestEnv()
+	if err != nil {
+		return nil, fmt.Errorf("mapper: cel environment: %w", err)
+	}
+	p.Catalog, p.CatalogNames = compileRequests(cfg, func(path, text string) *Expr {
+		if text == "" {
+			return nil
+		}
+		e, err := compile(reqEnv, path, text, wantBool)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", file, err))
+		}
+		return e
+	})
+	p.Review = cfg.Requests.Review
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -49,6 +49,9 @@ type Record struct {
 	// OldGrants are grants of a previous position kept until the mover
 	// grace ends.
 	OldGrants []OldGrant `json:"oldGrants,omitempty"`
+	// Requested is access decisions granted (approved requests, kept by
+	// a mover review), each with its start and end.
+	Requested []RequestedGrant `json:"requested,omitempty"`
 	// History is the most recent transitions, oldest first.
 	History []Event `json:"history,omitempty"`
 
@@ -95,6 +98,10 @@ func (r *Record) StateAt(t time.Time) State {
 func (r *Record) Clone() *Record {
 	c := *r
 	c.OldGrants = slices.Clone(r.OldGrants)
+	c.Requested = slices.Clone(r.Requested)
+	for i := range c.Requested {
+		c.Requested[i].Entitlements = slices.Clone(r.Requested[i].Entitlements)
+	}
 	c.History = slices.Clone(r.History)
 	c.Identity.Groups = slices.Clone(r.Identity.Groups)
 	if r.Identity.User != nil {
@@ -152,6 +159,10 @@ func (r *Record) utc() {
 	for i := range r.OldGrants {
 		r.OldGrants[i].Until = r.OldGrants[i].Until.UTC()
 	}
+	for i := range r.Requested {
+		g := &r.Requested[i]
+		g.Start, g.Until = g.Start.UTC(), g.Until.UTC()
+	}
 }
 
 // startFrom is the effective start for a start date from the source, or
@@ -184,6 +195,9 @@ func (r *Record) sameState(o *Record) bool {
 		eq(r.Rehired, o.Rehired) && eq(r.Moved, o.Moved) && eq(r.Purged, o.Purged) &&
 		slices.EqualFunc(r.OldGrants, o.OldGrants, func(a, b OldGrant) bool {
 			return a.Target == b.Target && a.Entitlement == b.Entitlement && a.Until.Equal(b.Until)
+		}) &&
+		slices.EqualFunc(r.Requested, o.Requested, func(a, b RequestedGrant) bool {
+			return a.Request == b.Request && a.Start.Equal(b.Start) && a.Until.Equal(b.Until)
 		}) &&
 		sameIdentity(&r.Identity, &o.Identity)
 }
