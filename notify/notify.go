@@ -1,0 +1,85 @@
+// Package notify is how Tenure tells people about access requests and
+// mover reviews: a request waiting for them, a reminder, an escalation, a
+// decision. The engine turns each notification into a job per channel on
+// the durable delay queue (at-least-once: retried with backoff, never lost
+// across a crash, dead-lettered with the reason when a channel refuses for
+// good), so a Notifier only delivers one Message and says whether a
+// failure is worth retrying. Message.ID is the same on every retry of one
+// delivery, for receivers that deduplicate.
+//
+// Channels live in subpackages: notify/webhook (JSON with an HMAC
+// signature) and notify/notifytest (a recording channel for tests). Slack
+// and email are channels still to come; each is one more Notifier.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Events a message can be about.
+const (
+	EventCreated        = "request.created"   // a request waits for the recipients' decision
+	EventReminder       = "request.reminder"  // it still does
+	EventEscalated      = "request.escalated" // the fallback may decide now
+	EventApproved       = "request.approved"  // granted
+	EventDenied         = "request.denied"
+	EventExpired        = "request.expired"   // nobody decided in time
+	EventWithdrawn      = "request.withdrawn" // by the requester or subject
+	EventEnded          = "request.ended"     // the grant reached its end
+	EventRevoked        = "request.revoked"   // a leaver, a rehire or a mover review took it away
+	EventReview         = "review.created"    // a mover review waits for the recipients
+	EventReviewReminder = "review.reminder"
+	EventReviewClosed   = "review.closed"
+)
+
+// Person is someone a message names or is for, as Tenure's store knows them.
+type Person struct {
+	ID          string `json:"id"` // Tenure's person id
+	UserName    string `json:"userName,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	Email       string `json:"email,omitempty"`
+}
+
+// Message is one notification.
+type Message struct {
+	// ID is unique per notification and channel, and the same on every
+	// retry: an idempotency key for the receiver.
+	ID    string    `json:"id"`
+	Event string    `json:"event"`
+	At    time.Time `json:"at"`
+	// Request or Review is what the message is about.
+	Request      string   `json:"request,omitempty"`
+	Review       string   `json:"review,omitempty"`
+	Item         string   `json:"item,omitempty"`
+	Target       string   `json:"target,omitempty"`
+	Entitlements []string `json:"entitlements,omitempty"`
+	State        string   `json:"state,omitempty"`
+	Subject      Person   `json:"subject"`
+	Requester    *Person  `json:"requester,omitempty"`
+	// Recipients are who should act or know.
+	Recipients []Person `json:"recipients,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	// Due is when the request expires or the review closes.
+	Due time.Time `json:"due,omitzero"`
+	// Text says it in a sentence, for channels that show text.
+	Text string `json:"text"`
+}
+
+// Notifier is one channel.
+type Notifier interface {
+	// Name is the channel's name in metrics, logs and queue keys
+	// (notify/<message>/<name>): lowercase letters and digits.
+	Name() string
+	// Notify delivers m. An error wrapping ErrPermanent is not retried
+	// (the job is dead-lettered with it); any other error is.
+	Notify(ctx context.Context, m Message) error
+}
+
+// ErrPermanent marks a delivery the channel refused for good.
+var ErrPermanent = errors.New("notify: refused for good")
+
+// Permanent wraps err as a failure not worth retrying.
+func Permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err) }
