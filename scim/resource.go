@@ -141,6 +141,9 @@ func (h *resourceHandler) Get(r *http.Request, id string) (libscim.Resource, err
 		if res, err = h.get(rd, ctx, id); err != nil {
 			return err
 		}
+		if res, err = h.withDisplay(rd, res, proj); err != nil {
+			return err
+		}
 		groups, err = h.groupsOf(rd, res, proj)
 		return err
 	})
@@ -180,6 +183,47 @@ func (h *resourceHandler) groupsOf(rd store.Reader, res *store.Resource, proj pr
 		out = append(out, store.Member{Value: g.ID, Display: g.Name, Type: "direct"})
 	}
 	return out, nil
+}
+
+// withDisplay returns a group whose members carry their display (RFC 7643
+// §4.2, readOnly): each member's current userName or displayName, from the
+// store's name indexes, when the projection returns members. What a client
+// sent as display is kept only where the index has no name. Reading each
+// member's record instead would cost a GET of a group of 20,000 members
+// 20,000 decodes; the indexes follow renames in the renaming write's own
+// transaction.
+func (h *resourceHandler) withDisplay(rd store.Reader, res *store.Resource, proj projection) (*store.Resource, error) {
+	if h.kind != store.KindGroup || len(res.Members) == 0 || !proj.wants("members") {
+		return res, nil
+	}
+	// checkMembers gives every member written since it existed a type;
+	// one without is looked up as a user.
+	byKind := map[store.Kind][]int{}
+	for i, m := range res.Members {
+		kind := store.KindUser
+		if m.Type == string(store.KindGroup) {
+			kind = store.KindGroup
+		}
+		byKind[kind] = append(byKind[kind], i)
+	}
+	out := *res
+	out.Members = slices.Clone(res.Members)
+	for kind, at := range byKind {
+		ids := make([]string, len(at))
+		for j, i := range at {
+			ids[j] = res.Members[i].Value
+		}
+		names, err := rd.Names(kind, ids)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range at {
+			if names[j] != "" {
+				out.Members[i].Display = names[j]
+			}
+		}
+	}
+	return &out, nil
 }
 
 // GetAll implements libscim.ResourceHandler.
@@ -322,6 +366,10 @@ func (h *resourceHandler) list(ctx context.Context, lq listQuery) (libscim.Page,
 			}
 		}
 		for _, res := range window {
+			res, err := h.withDisplay(rd, res, lq.proj)
+			if err != nil {
+				return err
+			}
 			groups, err := h.groupsOf(rd, res, lq.proj)
 			if err != nil {
 				return err

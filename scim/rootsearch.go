@@ -222,11 +222,15 @@ func (s *Server) rootSearch(r *http.Request, p searchParams) (map[string]any, er
 		}
 		for _, hit := range hits[start-1 : min(len(hits), start-1+count)] {
 			h, proj := hit.part.h, hit.part.proj
-			groups, err := h.groupsOf(rd, hit.res, proj)
+			res, err := h.withDisplay(rd, hit.res, proj)
 			if err != nil {
 				return err
 			}
-			resources = append(resources, h.response(h.toResource(hit.res, groups, proj)))
+			groups, err := h.groupsOf(rd, res, proj)
+			if err != nil {
+				return err
+			}
+			resources = append(resources, h.response(h.toResource(res, groups, proj)))
 		}
 		return nil
 	})

@@ -103,6 +103,13 @@ type Reader interface {
 	// without reading the group records, so it costs the same whatever the
 	// size of the groups: it is what a user's groups attribute is made of.
 	MemberOf(memberID string) ([]GroupRef, error)
+	// Names returns the current Name (a user's userName, a group's
+	// displayName) of each resource of kind in ids, in the order of ids,
+	// "" for an id that names no such resource. Backends answer it from
+	// indexes kept in the transactions that write the resources, without
+	// reading the records: it is what the display of a group's members is
+	// made of, and it follows a rename as soon as the rename commits.
+	Names(kind Kind, ids []string) ([]string, error)
 	// Count returns how many resources of kind the source owns.
 	Count(kind Kind, source string) (int, error)
 	// List returns up to limit resources of the source, skipping the first

@@ -16,6 +16,7 @@
 //	store/count/K       source                      → count (8 bytes big-endian)
 //	store/members       memberID 0x00 groupID       → empty
 //	store/groupname     groupID                     → displayName (the group's Name)
+//	store/username      userID                      → userName (the user's Name)
 //	store/docs/<ns>     key                         → document (a bucket per namespace, nested in store/docs)
 //	store/meta          "schema"                    → layout version
 //
@@ -30,9 +31,9 @@
 // A namespace's bucket is created by the first PutDoc to it; until then it
 // reads as empty. Opening a file written before documents existed adds the
 // (empty) store/docs bucket and keeps the layout version. Open also checks
-// store/groupname against the group records and repairs it (see
-// syncGroupNames), so a file written by a build without that index, or
-// written by one since, opens with it complete.
+// store/groupname and store/username against the records and repairs them
+// (see syncNames), so a file written by a build without those indexes, or
+// written by one since, opens with them complete.
 //
 // # Case folding
 //
@@ -62,6 +63,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -134,24 +136,32 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("boltdb: open %s: %w", path, err)
 	}
-	var repaired int
-	var unreadable []string
+	repaired := map[store.Kind]int{}
+	unreadable := map[store.Kind][]string{}
 	err = db.Update(func(btx *bbolt.Tx) error {
 		if err := initBuckets(btx); err != nil {
 			return err
 		}
-		repaired, unreadable, err = syncGroupNames(btx)
-		return err
+		for _, kind := range []store.Kind{store.KindGroup, store.KindUser} {
+			var err error
+			if repaired[kind], unreadable[kind], err = syncNames(btx, kind); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltdb: open %s: %w", path, err)
 	}
-	if repaired > 0 {
-		log.Info("store group name index repaired", "backend", "boltdb", "path", path, "entries", repaired)
-	}
-	if len(unreadable) > 0 {
-		log.Error("store group records unreadable", "backend", "boltdb", "path", path, "groups", unreadable)
+	for _, kind := range []store.Kind{store.KindGroup, store.KindUser} {
+		what := strings.ToLower(string(kind))
+		if n := repaired[kind]; n > 0 {
+			log.Info("store "+what+" name index repaired", "backend", "boltdb", "path", path, "entries", n)
+		}
+		if ids := unreadable[kind]; len(ids) > 0 {
+			log.Error("store "+what+" records unreadable", "backend", "boltdb", "path", path, what+"s", ids)
+		}
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {

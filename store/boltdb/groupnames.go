@@ -9,31 +9,40 @@ import (
 	"github.com/tenurehq/tenure/store"
 )
 
-// The group name index (store/groupname: group id → displayName) answers
-// MemberOf together with store/members without decoding group records: a
-// group of 2,000 members is a 100 KB record, and a page of users that all
-// belong to it would decode it once per user. Create, Put and Delete of a
-// group keep it in the group's own transaction; a rename rewrites one
-// entry, which every member's lookup reads.
+// The name indexes (store/groupname: group id → displayName, and
+// store/username: user id → userName) answer MemberOf and Names without
+// decoding records: a group of 2,000 members is a 100 KB record, and a page
+// of users that all belong to it would decode it once per user; a group's
+// members' display would decode every member. Create, Put and Delete keep
+// them in the resource's own transaction; a rename rewrites one entry,
+// which every lookup reads.
 //
-// Files written before the index existed have no such bucket, and a build
+// Files written before an index existed have no such bucket, and a build
 // before this one writing to the file leaves it stale. Open therefore
-// compares the index with the group records every time, reading each
-// record only up to its name (store.RecordName), and repairs what differs
-// in the transaction that checks the layout.
+// compares each index with the records every time, reading each record only
+// up to its name (store.RecordName), and repairs what differs in the
+// transaction that checks the layout.
 
-// syncGroupNames makes store/groupname hold exactly the name of every
-// group record and returns how many entries it changed. A record it cannot
-// read is left out of the index and returned in unreadable: MemberOf then
-// reads it, and fails, as a Get would, instead of the whole store failing
-// to open.
-func syncGroupNames(btx *bbolt.Tx) (changed int, unreadable []string, err error) {
+// nameBucket is the name index of kind.
+func nameBucket(kind store.Kind) string {
+	if kind == store.KindGroup {
+		return bucketGroupNames
+	}
+	return bucketUserNames
+}
+
+// syncNames makes kind's name index hold exactly the name of every record
+// of kind and returns how many entries it changed. A record it cannot read
+// is left out of the index and returned in unreadable: MemberOf then reads
+// it, and fails, as a Get would, instead of the whole store failing to
+// open; Names gives it no name.
+func syncNames(btx *bbolt.Tx, kind store.Kind) (changed int, unreadable []string, err error) {
 	t := &Tx{btx: btx}
-	kb, _ := bucketsOf(store.KindGroup)
-	groups, names := t.bucket(kb.resources), t.bucket(bucketGroupNames)
+	kb, _ := bucketsOf(kind)
+	records, names := t.bucket(kb.resources), t.bucket(nameBucket(kind))
 	fixes := map[string]string{}
 	var stale []string
-	err = groups.ForEach(func(id, v []byte) error {
+	err = records.ForEach(func(id, v []byte) error {
 		name, err := store.RecordName(v)
 		switch {
 		case err != nil:
@@ -50,7 +59,7 @@ func syncGroupNames(btx *bbolt.Tx) (changed int, unreadable []string, err error)
 		return 0, nil, err
 	}
 	err = names.ForEach(func(id, _ []byte) error {
-		if groups.Get(id) == nil {
+		if records.Get(id) == nil {
 			stale = append(stale, string(id))
 		}
 		return nil
@@ -60,21 +69,21 @@ func syncGroupNames(btx *bbolt.Tx) (changed int, unreadable []string, err error)
 	}
 	// Written after the walks: a bucket must not change under ForEach.
 	for id, name := range fixes {
-		if err := t.putGroupName(id, name); err != nil {
+		if err := t.putName(kind, id, name); err != nil {
 			return 0, nil, err
 		}
 	}
 	for _, id := range stale {
-		if err := t.unnameGroup(store.KindGroup, id); err != nil {
+		if err := t.unname(kind, id); err != nil {
 			return 0, nil, err
 		}
 	}
 	return len(fixes) + len(stale), unreadable, nil
 }
 
-// putGroupName records a group's name in the index unless it is there.
-func (t *Tx) putGroupName(id, name string) error {
-	b := t.bucket(bucketGroupNames)
+// putName records a resource's name in its kind's index unless it is there.
+func (t *Tx) putName(kind store.Kind, id, name string) error {
+	b := t.bucket(nameBucket(kind))
 	if cur := b.Get([]byte(id)); cur != nil && string(cur) == name {
 		return nil
 	}
@@ -108,18 +117,28 @@ func (t *Tx) MemberOf(memberID string) ([]store.GroupRef, error) {
 	return out, nil
 }
 
-// nameGroup keeps the name index in step with a group Create or Put.
-func (t *Tx) nameGroup(r *store.Resource) error {
-	if r.Kind != store.KindGroup {
-		return nil
+// Names implements store.Reader from kind's name index, which Open made
+// complete.
+func (t *Tx) Names(kind store.Kind, ids []string) ([]string, error) {
+	if !kind.Valid() {
+		return nil, fmt.Errorf("boltdb: names: unknown kind %q", kind)
 	}
-	return t.putGroupName(r.ID, r.Name)
+	b := t.bucket(nameBucket(kind))
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		if id != "" {
+			out[i] = string(b.Get([]byte(id)))
+		}
+	}
+	return out, nil
 }
 
-// unnameGroup removes a deleted group from the name index.
-func (t *Tx) unnameGroup(kind store.Kind, id string) error {
-	if kind != store.KindGroup {
-		return nil
-	}
-	return t.bucket(bucketGroupNames).Delete([]byte(id))
+// name keeps the name index in step with a Create or Put.
+func (t *Tx) name(r *store.Resource) error {
+	return t.putName(r.Kind, r.ID, r.Name)
+}
+
+// unname removes a deleted resource from the name index.
+func (t *Tx) unname(kind store.Kind, id string) error {
+	return t.bucket(nameBucket(kind)).Delete([]byte(id))
 }

@@ -14,23 +14,22 @@ import (
 	"github.com/tenurehq/tenure/store"
 )
 
-// TestGroupNamesUpgrade opens files the group name index does not match: one
-// written before the index existed, and one an older build wrote to after
-// (a rename, a create and a delete it did not index). Open repairs both,
-// once.
-func TestGroupNamesUpgrade(t *testing.T) {
+// upgradeFile returns, for a file of the test's own, open (which logs to
+// logs, emptied first) and raw, which changes the file behind the store's
+// back as another build would.
+func upgradeFile(t *testing.T) (open func() *Store, raw func(func(*bbolt.Tx) error), logs *bytes.Buffer) {
 	path := filepath.Join(t.TempDir(), "tenure.db")
-	var logs bytes.Buffer
-	open := func() *Store {
+	logs = &bytes.Buffer{}
+	open = func() *Store {
 		t.Helper()
 		logs.Reset()
-		s, err := Open(path, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		s, err := Open(path, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	raw := func(fn func(btx *bbolt.Tx) error) {
+	raw = func(fn func(btx *bbolt.Tx) error) {
 		t.Helper()
 		db, err := bbolt.Open(path, 0o600, nil)
 		if err != nil {
@@ -41,6 +40,15 @@ func TestGroupNamesUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return open, raw, logs
+}
+
+// TestGroupNamesUpgrade opens files the group name index does not match: one
+// written before the index existed, and one an older build wrote to after
+// (a rename, a create and a delete it did not index). Open repairs both,
+// once.
+func TestGroupNamesUpgrade(t *testing.T) {
+	open, raw, logs := upgradeFile(t)
 	check := func(s *Store, when string, want map[string][]string) {
 		t.Helper()
 		if err := s.db.View(checkIndexes); err != nil {
@@ -129,4 +137,50 @@ func TestGroupNamesUpgrade(t *testing.T) {
 	if !strings.Contains(logs.String(), "store group records unreadable") || !strings.Contains(logs.String(), "g-x") {
 		t.Errorf("open did not report the unreadable record: %s", logs.String())
 	}
+}
+
+// TestUserNamesUpgrade opens a file written before the user name index
+// existed, and one an older build renamed a user in: Open repairs both.
+func TestUserNamesUpgrade(t *testing.T) {
+	open, raw, logs := upgradeFile(t)
+	names := func(s *Store, when string, want ...string) {
+		t.Helper()
+		err := s.View(t.Context(), func(r store.Reader) error {
+			got, err := r.Names(store.KindUser, []string{"u1", "u2"})
+			if err == nil && fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: Names = %q, want %q", when, got, want)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.View(checkIndexes); err != nil {
+			t.Errorf("%s: %v", when, err)
+		}
+	}
+	s := open()
+	err := s.Update(t.Context(), func(tx store.Tx) error {
+		return errors.Join(tx.Create(&store.Resource{Kind: store.KindUser, ID: "u1", Source: "a", Name: "Ada"}),
+			tx.Create(&store.Resource{Kind: store.KindUser, ID: "u2", Source: "a", Name: "Bob"}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	raw(func(btx *bbolt.Tx) error { return btx.DeleteBucket([]byte(bucketUserNames)) })
+	s = open()
+	names(s, "index missing", "Ada", "Bob")
+	if !strings.Contains(logs.String(), "store user name index repaired") || !strings.Contains(logs.String(), "entries=2") {
+		t.Errorf("open did not report the repair: %s", logs.String())
+	}
+	s.Close()
+
+	raw(func(btx *bbolt.Tx) error {
+		return btx.Bucket([]byte(bucketUserNames)).Put([]byte("u1"), []byte("stale"))
+	})
+	s = open()
+	defer s.Close()
+	names(s, "stale entry", "Ada", "Bob")
 }

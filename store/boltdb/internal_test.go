@@ -83,7 +83,8 @@ func TestRandomOps(t *testing.T) {
 
 // checkIndexes rebuilds every index from the records and compares.
 func checkIndexes(btx *bbolt.Tx) error {
-	members, groupNames := map[string]string{}, map[string]string{}
+	members := map[string]string{}
+	resourceNames := map[store.Kind]map[string]string{store.KindUser: {}, store.KindGroup: {}}
 	for _, kind := range []store.Kind{store.KindUser, store.KindGroup} {
 		kb, _ := bucketsOf(kind)
 		order, names, exts, counts := map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
@@ -116,9 +117,7 @@ func checkIndexes(btx *bbolt.Tx) error {
 			for _, mem := range e.members {
 				members[string(memberKey(mem, rec.ID))] = ""
 			}
-			if kind == store.KindGroup {
-				groupNames[rec.ID] = rec.Name
-			}
+			resourceNames[kind][rec.ID] = rec.Name
 			return nil
 		})
 		if err != nil {
@@ -136,8 +135,10 @@ func checkIndexes(btx *bbolt.Tx) error {
 			}
 		}
 	}
-	if err := sameContents(btx, bucketGroupNames, groupNames); err != nil {
-		return err
+	for kind, want := range resourceNames {
+		if err := sameContents(btx, nameBucket(kind), want); err != nil {
+			return err
+		}
 	}
 	return sameContents(btx, bucketMembers, members)
 }

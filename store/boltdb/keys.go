@@ -15,6 +15,7 @@ const (
 	bucketMeta       = "store/meta"
 	bucketMembers    = "store/members"
 	bucketGroupNames = "store/groupname"
+	bucketUserNames  = "store/username"
 	bucketDocs       = "store/docs"
 
 	// schemaVersion is the layout version kept under "schema" in store/meta.
@@ -41,7 +42,7 @@ func bucketsOf(k store.Kind) (kindBuckets, error) {
 
 // initBuckets creates the store's buckets and checks the layout version.
 func initBuckets(btx *bbolt.Tx) error {
-	names := []string{bucketMeta, bucketMembers, bucketGroupNames, bucketDocs}
+	names := []string{bucketMeta, bucketMembers, bucketGroupNames, bucketUserNames, bucketDocs}
 	for _, k := range []store.Kind{store.KindUser, store.KindGroup} {
 		kb, _ := bucketsOf(k)
 		names = append(names, kb.resources, kb.order, kb.names, kb.externalIDs, kb.counts)

@@ -201,7 +201,7 @@ func (t *Tx) create(kb kindBuckets, r *store.Resource) error {
 		putIf(t.bucket(kb.externalIDs), e.externalID, id),
 		addCount(t.bucket(kb.counts), r.Source, 1),
 		t.moveMembers(r.ID, nil, e.members),
-		t.nameGroup(r),
+		t.name(r),
 		resources.Put(id, val),
 	)
 	if err != nil {
@@ -253,7 +253,7 @@ func (t *Tx) put(kb kindBuckets, r *store.Resource) error {
 		replace(names, oldE.name, newE.name, id),
 		replace(t.bucket(kb.externalIDs), oldE.externalID, newE.externalID, id),
 		t.moveMembers(r.ID, oldE.members, newE.members),
-		t.nameGroup(r),
+		t.name(r),
 		t.bucket(kb.resources).Put(id, val),
 	)
 	if err == nil && old.Source != r.Source {
@@ -293,7 +293,7 @@ func (t *Tx) delete(kind store.Kind, id string) error {
 		replace(t.bucket(kb.externalIDs), e.externalID, nil, nil),
 		addCount(t.bucket(kb.counts), old.Source, -1),
 		t.moveMembers(id, e.members, nil),
-		t.unnameGroup(kind, id),
+		t.unname(kind, id),
 		t.bucket(kb.resources).Delete([]byte(id)),
 	)
 }

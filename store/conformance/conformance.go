@@ -24,6 +24,8 @@
 //   - MemberOf agrees with GroupsOf and the groups' Names at every point,
 //     inside an Update too: renames, member changes, deletes and aborted
 //     transactions included.
+//   - Names agrees with the resources' Names at every point, inside an
+//     Update too, for users and groups alike.
 //   - Close may be called twice; the second call returns nil or ErrClosed.
 //   - Documents are opaque bytes: an empty one is a document, and GetDoc
 //     returns it as a non-nil empty slice. Keys are compared as bytes, not
@@ -77,6 +79,8 @@ func RunTests(t *testing.T, b Backend) {
 		{"MemberOf", testMemberOf},
 		{"MemberOfInUpdate", testMemberOfInUpdate},
 		{"MemberOfRandom", testMemberOfRandom},
+		{"Names", testNames},
+		{"NamesRandom", testNamesRandom},
 		{"CountListEach", testCountListEach},
 		{"Seq", testSeq},
 		{"ListPagingUnderChange", testListPagingUnderChange},

@@ -172,21 +172,34 @@ func testMemberOfRandom(t *testing.T, b Backend) {
 		}
 		return nil
 	}
-	for i := range 200 {
+	randomRounds(t, s, rng, 200, func() *store.Resource {
+		g := group(pick("g1", "g2", "g3", "g4"), pick("a", "b"), pick("x", "X", "y", "", "ÿ", "Ÿ"))
+		for range rng.IntN(4) {
+			g.Members = append(g.Members, store.Member{Value: pick(members...)})
+		}
+		return g
+	}, agree)
+}
+
+// randomRounds runs rounds Updates of one to three random writes each (a
+// Create, a Put or a Delete of the resource next returns; conflicts and
+// missing resources are part of the game), an eighth of them aborted, and
+// checks agree after every write, inside its Update, and after every
+// commit.
+func randomRounds(t *testing.T, s store.Store, rng *rand.Rand, rounds int, next func() *store.Resource, agree func(when string, r store.Reader) error) {
+	t.Helper()
+	for i := range rounds {
 		err := s.Update(t.Context(), func(tx store.Tx) error {
 			for range 1 + rng.IntN(3) {
-				g := group(pick("g1", "g2", "g3", "g4"), pick("a", "b"), pick("x", "X", "y", "", "ÿ", "Ÿ"))
-				for range rng.IntN(4) {
-					g.Members = append(g.Members, store.Member{Value: pick(members...)})
-				}
+				r := next()
 				var err error
 				switch rng.IntN(4) {
 				case 0:
-					err = tx.Create(g)
+					err = tx.Create(r)
 				case 1, 2:
-					err = tx.Put(g)
+					err = tx.Put(r)
 				case 3:
-					err = tx.Delete(store.KindGroup, g.ID)
+					err = tx.Delete(r.Kind, r.ID)
 				}
 				if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 					return err

@@ -12,25 +12,65 @@ import (
 	"github.com/tenurehq/tenure/store"
 )
 
-// The group name keys ({prefix}:groupname:<group id> → displayName) answer
-// MemberOf together with the membership sets without decoding group
-// records: a group of 2,000 members is a 100 KB record, and a page of users
-// that all belong to it would decode it once per user. Create, Put and
-// Delete of a group keep the key in the group's own MULTI/EXEC; a rename
-// rewrites one key, which every member's lookup reads.
+// The name keys ({prefix}:groupname:<group id> → displayName and
+// {prefix}:username:<user id> → userName) answer MemberOf, together with
+// the membership sets, and Names without decoding records: a group of 2,000
+// members is a 100 KB record, and a page of users that all belong to it
+// would decode it once per user; a group's members' display would decode
+// every member. Create, Put and Delete keep the key in the resource's own
+// MULTI/EXEC; a rename rewrites one key, which every lookup reads.
 //
 // Redis written by a build without these keys has none, and during a
-// rolling upgrade replicas still on such a build write groups without
-// them. MemberOf therefore reads a group that has no name key from its
-// record (once per transaction), and the Store writes the missing keys
-// after that View or Update (backfill), so the cost is paid once per
-// group. A group renamed by such a replica keeps a stale key until an
-// upgraded replica next writes the group: Put compares the key, not the
-// old record, with the new name.
+// rolling upgrade replicas still on such a build write resources without
+// them. MemberOf and Names therefore read a resource that has no name key
+// from its record (once per transaction), and the Store writes the missing
+// keys after that View or Update (backfill), so the cost is paid once per
+// resource. A resource renamed by such a replica keeps a stale key until an
+// upgraded replica next writes it: Put compares the key, not the old
+// record, with the new name.
 
-// setGroupName buffers the write of a group's name key.
-func (t *Tx) setGroupName(id, name string) {
-	t.setRecord(t.s.keys.groupName(id), append([]byte{}, name...)) // non-nil when empty
+// setName buffers the write of a resource's name key.
+func (t *Tx) setName(kind store.Kind, id, name string) {
+	t.setRecord(t.s.keys.name(kind, id), append([]byte{}, name...)) // non-nil when empty
+}
+
+// namesChunk is how many name keys Names reads in one MGET.
+const namesChunk = 1000
+
+// Names implements store.Reader.
+func (t *Tx) Names(kind store.Kind, ids []string) ([]string, error) {
+	if !kind.Valid() {
+		return nil, fmt.Errorf("redisstore: names: unknown kind %q", kind)
+	}
+	out := make([]string, len(ids))
+	for start := 0; start < len(ids); start += namesChunk {
+		chunk := ids[start:min(len(ids), start+namesChunk)]
+		keys := make([]string, 0, len(chunk))
+		at := make([]int, 0, len(chunk))
+		for i, id := range chunk {
+			if validPart(id) {
+				keys = append(keys, t.s.keys.name(kind, id))
+				at = append(at, start+i)
+			}
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		names, err := t.records(keys)
+		if err != nil {
+			return nil, wrap("names", err)
+		}
+		for j, name := range names {
+			if name != nil {
+				out[at[j]] = string(name)
+				continue
+			}
+			if out[at[j]], _, err = t.unindexedName(kind, ids[at[j]]); err != nil {
+				return nil, wrap("names", err)
+			}
+		}
+	}
+	return out, nil
 }
 
 // MemberOf implements store.Reader.
@@ -48,7 +88,7 @@ func (t *Tx) MemberOf(memberID string) ([]store.GroupRef, error) {
 			out = append(out, store.GroupRef{ID: id, Name: string(names[i])})
 			continue
 		}
-		name, ok, err := t.unindexedName(id)
+		name, ok, err := t.unindexedName(store.KindGroup, id)
 		if err != nil {
 			return nil, wrap("member of", err)
 		}
@@ -119,14 +159,14 @@ end
 return out
 `)
 
-// unindexedName reads the name of a group that has no name key from its
-// record, and notes the group for the backfill. ok is false when the group
+// unindexedName reads the name of a resource that has no name key from
+// its record, and notes it for the backfill. ok is false when the resource
 // does not exist.
-func (t *Tx) unindexedName(id string) (name string, ok bool, err error) {
+func (t *Tx) unindexedName(kind store.Kind, id string) (name string, ok bool, err error) {
 	if name, ok := t.unindexed[id]; ok {
 		return name, true, nil
 	}
-	g, err := t.load(store.KindGroup, id)
+	g, err := t.load(kind, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", false, nil
 	}
@@ -138,20 +178,20 @@ func (t *Tx) unindexedName(id string) (name string, ok bool, err error) {
 	}
 	t.unindexed[id] = g.Name
 	if t.backfill != nil {
-		t.backfill[id] = true
+		t.backfill[id] = kind
 	}
 	return g.Name, true, nil
 }
 
-// backfillChunk is how many groups one backfill transaction names.
+// backfillChunk is how many resources one backfill transaction names.
 const backfillChunk = 128
 
-// backfill writes the name keys of groups that MemberOf found without one,
-// a chunk per transaction, each reading the records it names WATCHed. It
-// runs after the View or Update that found them (never inside: a commit
-// waits for this Store's open Views); a failure only leaves the work to a
-// later read, so it is logged, not returned.
-func (s *Store) backfill(ctx context.Context, found map[string]bool) {
+// backfill writes the name keys of resources that MemberOf or Names found
+// without one, a chunk per transaction, each reading the records it names
+// WATCHed. It runs after the View or Update that found them (never inside:
+// a commit waits for this Store's open Views); a failure only leaves the
+// work to a later read, so it is logged, not returned.
+func (s *Store) backfill(ctx context.Context, found map[string]store.Kind) {
 	if len(found) == 0 {
 		return
 	}
@@ -162,7 +202,7 @@ func (s *Store) backfill(ctx context.Context, found map[string]bool) {
 			t := tx.(*Tx)
 			keys := make([]string, 0, 2*len(chunk))
 			for _, id := range chunk {
-				keys = append(keys, s.keys.res(store.KindGroup, id), s.keys.groupName(id))
+				keys = append(keys, s.keys.res(found[id], id), s.keys.name(found[id], id))
 			}
 			recs, err := t.records(keys)
 			if err != nil {
@@ -176,21 +216,21 @@ func (s *Store) backfill(ctx context.Context, found map[string]bool) {
 				}
 				name, err := store.RecordName(rec)
 				if err != nil {
-					return fmt.Errorf("group %q: %w", id, err)
+					return fmt.Errorf("%s %q: %w", found[id], id, err)
 				}
-				t.setGroupName(id, name)
+				t.setName(found[id], id, name)
 				n++
 			}
 			return nil
 		})
 		if err != nil {
 			if !errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
-				s.log.Warn("store group name backfill failed", "backend", "redis", "groups", len(chunk), "err", err)
+				s.log.Warn("store name backfill failed", "backend", "redis", "resources", len(chunk), "err", err)
 			}
 			return
 		}
 		if n > 0 {
-			s.log.Info("store group names backfilled", "backend", "redis", "groups", n)
+			s.log.Info("store names backfilled", "backend", "redis", "resources", n)
 		}
 	}
 }

@@ -64,6 +64,17 @@ func (k keys) groupName(groupID string) string { return k.groupNamePrefix() + gr
 // groupNamePrefix is what the member-of script puts before a group id.
 func (k keys) groupNamePrefix() string { return k.base + "groupname:" }
 
+// userName holds a user's userName (its Name), for Names.
+func (k keys) userName(userID string) string { return k.base + "username:" + userID }
+
+// name is the name key of a resource of kind.
+func (k keys) name(kind store.Kind, id string) string {
+	if kind == store.KindGroup {
+		return k.groupName(id)
+	}
+	return k.userName(id)
+}
+
 // doc is the string key of document key in namespace ns. A namespace
 // cannot contain ':' (store.Namespace.Valid), so the key is unambiguous.
 func (k keys) doc(ns store.Namespace, key string) string { return k.docPrefix(ns) + key }

@@ -134,9 +134,7 @@ func (t *Tx) create(r *store.Resource) error {
 	for _, m := range e.members {
 		t.sadd(t.s.keys.groups(m), r.ID)
 	}
-	if r.Kind == store.KindGroup {
-		t.setGroupName(r.ID, r.Name)
-	}
+	t.setName(r.Kind, r.ID, r.Name)
 	r.Version, r.Seq = 1, seq
 	return nil
 }
@@ -154,18 +152,14 @@ func (t *Tx) Put(r *store.Resource) error {
 }
 
 func (t *Tx) put(r *store.Resource) error {
-	named := true
-	if r.Kind == store.KindGroup {
-		// The record and the name entry in one round trip. Comparing with
-		// the entry rather than the old record's name also mends an entry
-		// that a replica without the index left stale.
-		key := t.s.keys.groupName(r.ID)
-		recs, err := t.records([]string{t.s.keys.res(r.Kind, r.ID), key})
-		if err != nil {
-			return err
-		}
-		named = recs[1] != nil && string(recs[1]) == r.Name
+	// The record and the name entry in one round trip. Comparing with the
+	// entry rather than the old record's name also mends an entry that a
+	// replica without the index left stale.
+	recs, err := t.records([]string{t.s.keys.res(r.Kind, r.ID), t.s.keys.name(r.Kind, r.ID)})
+	if err != nil {
+		return err
 	}
+	named := recs[1] != nil && string(recs[1]) == r.Name
 	old, err := t.load(r.Kind, r.ID)
 	if err != nil {
 		return err
@@ -210,7 +204,7 @@ func (t *Tx) put(r *store.Resource) error {
 	}
 	t.moveMembers(r.ID, oldE.members, newE.members)
 	if !named {
-		t.setGroupName(r.ID, r.Name)
+		t.setName(r.Kind, r.ID, r.Name)
 	}
 	t.setRecord(t.s.keys.res(r.Kind, r.ID), data)
 	r.Version, r.Seq = version, old.Seq
@@ -247,9 +241,7 @@ func (t *Tx) delete(kind store.Kind, id string) error {
 		t.zrem(e.xid, id)
 	}
 	t.moveMembers(id, e.members, nil)
-	if kind == store.KindGroup {
-		t.setRecord(t.s.keys.groupName(id), nil)
-	}
+	t.setRecord(t.s.keys.name(kind, id), nil)
 	t.setRecord(t.s.keys.res(kind, id), nil)
 	return nil
 }

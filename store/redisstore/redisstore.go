@@ -17,7 +17,8 @@
 //	{tenure}:gname:Group:<source>\0<fold>    zset    id, score seq (groups of that folded displayName)
 //	{tenure}:xid:K:<source>\0<externalId>    zset    id, score seq (case-exact, not unique)
 //	{tenure}:groups:<memberID>               set     ids of the groups listing memberID
-//	{tenure}:groupname:<groupID>             string  the group's displayName (MemberOf; see groupnames.go)
+//	{tenure}:groupname:<groupID>             string  the group's displayName (MemberOf, Names; see groupnames.go)
+//	{tenure}:username:<userID>               string  the user's userName (Names; see groupnames.go)
 //	{tenure}:doc:<ns>:<key>                  string  the document key of namespace ns
 //	{tenure}:docidx:<ns>                     zset    every document key of ns, score 0 (ZRANGE BYLEX)
 //	{tenure}:seq                             string  last creation sequence number
@@ -178,13 +179,13 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 	if err := s.ready(ctx, "view"); err != nil {
 		return err
 	}
-	found := map[string]bool{}
+	found := map[string]store.Kind{}
 	err := s.view(ctx, fn, found)
 	s.backfill(ctx, found) // once out of the gate: a commit waits for open Views
 	return err
 }
 
-func (s *Store) view(ctx context.Context, fn func(store.Reader) error, found map[string]bool) error {
+func (s *Store) view(ctx context.Context, fn func(store.Reader) error, found map[string]store.Kind) error {
 	start := time.Now()
 	conn, release, err := s.viewConn(ctx)
 	if err != nil {
@@ -218,13 +219,13 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := s.ready(ctx, "update"); err != nil {
 		return err
 	}
-	found := map[string]bool{}
+	found := map[string]store.Kind{}
 	err := s.update(ctx, fn, found)
 	s.backfill(ctx, found)
 	return err
 }
 
-func (s *Store) update(ctx context.Context, fn func(store.Tx) error, found map[string]bool) error {
+func (s *Store) update(ctx context.Context, fn func(store.Tx) error, found map[string]store.Kind) error {
 	start := time.Now()
 	run := context.WithoutCancel(ctx)
 	for runs := 1; ; runs++ {

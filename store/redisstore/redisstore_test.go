@@ -161,7 +161,7 @@ func TestKeysInOneSlot(t *testing.T) {
 	want := map[string]bool{
 		"{p}:res:User:u1": true, "{p}:res:Group:g1": true, "{p}:order:User:a": true, "{p}:order:Group:a": true,
 		"{p}:uname:User:a": true, "{p}:gname:Group:a\x00g": true, "{p}:xid:User:a\x00e": true,
-		"{p}:groups:u1": true, "{p}:groupname:g1": true, "{p}:seq": true,
+		"{p}:groups:u1": true, "{p}:groupname:g1": true, "{p}:username:u1": true, "{p}:seq": true,
 		"{p}:doc:lifecycle:person/1": true, "{p}:docidx:lifecycle": true,
 	}
 	for _, k := range keys {

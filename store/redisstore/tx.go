@@ -47,11 +47,12 @@ type Tx struct {
 	// which an update function's outcome depends on what it read.
 	watched bool
 
-	// unindexed holds the names MemberOf read from the records of groups
-	// without a name key; backfill collects their ids for the Store to
-	// write those keys once the View or Update is over (see backfill).
+	// unindexed holds the names MemberOf and Names read from the records
+	// of resources without a name key; backfill collects their ids and
+	// kinds for the Store to write those keys once the View or Update is
+	// over (see backfill).
 	unindexed map[string]string
-	backfill  map[string]bool
+	backfill  map[string]store.Kind
 }
 
 var _ store.Tx = (*Tx)(nil)
