@@ -48,13 +48,19 @@ func (d *Directory) accountFilter(o DirectoryOptions) (Filter, error) {
 // with its anchor, DN and RDN value. A managed DN that does not exist
 // holds no accounts.
 func (d *Directory) Accounts(ctx context.Context, fn func(targets.Found) error) error {
+	return d.listAccounts(ctx, "ldap accounts", nil, func(_ *ldap.Entry, f targets.Found) error { return fn(f) })
+}
+
+// listAccounts lists what Accounts lists, reading attrs of each entry
+// besides the anchor; op names the caller in errors.
+func (d *Directory) listAccounts(ctx context.Context, op string, attrs []string, fn func(*ldap.Entry, targets.Found) error) error {
 	o, err := d.Options.withDefaults(d.Dialect)
 	if err != nil {
-		return targets.Permanent("ldap accounts", err)
+		return targets.Permanent(op, err)
 	}
 	f, err := d.accountFilter(o)
 	if err != nil {
-		return targets.Permanent("ldap accounts", err)
+		return targets.Permanent(op, err)
 	}
 	anchor := d.Dialect.AnchorAttribute()
 	seen := map[string]bool{}
@@ -63,7 +69,7 @@ func (d *Directory) Accounts(ctx context.Context, fn func(targets.Found) error) 
 			continue
 		}
 		req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			f.String(), []string{anchor}, nil)
+			f.String(), append([]string{anchor}, attrs...), nil)
 		es, err := d.Pool.SearchAll(ctx, req, inventoryPageSize)
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 			continue
@@ -84,7 +90,7 @@ func (d *Directory) Accounts(ctx context.Context, fn func(targets.Found) error) 
 			}
 			seen[key] = true
 			_, name, _ := RDNValue(e.DN)
-			if err := fn(targets.Found{ID: id, Ref: e.DN, Name: name}); err != nil {
+			if err := fn(e, targets.Found{ID: id, Ref: e.DN, Name: name}); err != nil {
 				return err
 			}
 		}
