@@ -48,7 +48,7 @@ targets: [{name: dir, kind: recording, container: '"ou=people"'}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := redisq.New(c, queue.Options{}, redisq.Options{})
+	q, err := redisq.New(st, queue.Options{}, redisq.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

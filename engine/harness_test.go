@@ -81,7 +81,7 @@ func backends(t testing.TB) []backend {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := redisq.New(c, queue.Options{Now: now}, redisq.Options{Prefix: prefix})
+			q, err := redisq.New(st, queue.Options{Now: now}, redisq.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

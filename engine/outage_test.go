@@ -29,7 +29,7 @@ func TestQueueOutageLoggedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := redisq.New(c, queue.Options{}, redisq.Options{Prefix: "outage"})
+	q, err := redisq.New(st, queue.Options{}, redisq.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -399,13 +399,13 @@ func declaredFamilies(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer be.close()
+	defer be.Close()
 	tgts, err := buildTargets(cfg, log, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeTargets(tgts, log)
-	eng, err := engine.New(engine.Options{Store: be.store, Queue: be.queue, Policy: pol, Targets: tgts, Logger: log, Registerer: rec})
+	eng, err := engine.New(engine.Options{Store: be.Store, Queue: be.Queue, Policy: pol, Targets: tgts, Logger: log, Registerer: rec})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,13 +126,13 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer func() {
-		if err := be.close(); err != nil {
+		if err := be.Close(); err != nil {
 			log.Error("close store", "err", err)
 		}
 	}()
-	st := be.store
+	st := be.Store
 	eng, err := engine.New(engine.Options{
-		Store: st, Queue: be.queue, Policy: pol, Targets: tgts,
+		Store: st, Queue: be.Queue, Policy: pol, Targets: tgts,
 		Workers: cfg.Engine.Workers, Lease: cfg.Engine.Lease, Poll: cfg.Engine.Poll, Sweep: cfg.Engine.Sweep,
 		Drain: cfg.Server.ShutdownTimeout, Now: serveClock, Logger: log.With("component", "engine"), Registerer: reg,
 	})
@@ -140,7 +140,7 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 		return err
 	}
 	defer eng.Close()
-	adm, closeAdmin, err := adminAPI(cfgPath, cfg, eng, be.queue, st, log, reg)
+	adm, closeAdmin, err := adminAPI(cfgPath, cfg, eng, be.Queue, st, log, reg)
 	if err != nil {
 		return err
 	}

@@ -204,18 +204,7 @@ func (q *Queue) boltTx(tx store.Tx) (*bbolt.Tx, error) {
 	if q.closed.Load() {
 		return nil, errClosed
 	}
-	b, ok := tx.(interface{ Bolt() *bbolt.Tx })
-	if !ok {
-		return nil, fmt.Errorf("%T is not a store/boltdb transaction", tx)
-	}
-	btx := b.Bolt()
-	if btx.DB() != q.db {
-		return nil, errors.New("the transaction is on another file than the queue")
-	}
-	if !btx.Writable() {
-		return nil, bbolt.ErrTxNotWritable
-	}
-	return btx, nil
+	return q.st.BoltTx(tx)
 }
 
 // Claim implements queue.Queue.

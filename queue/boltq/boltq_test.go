@@ -205,7 +205,7 @@ func TestScheduleTxWrongTx(t *testing.T) {
 	q := newQueue(t, st, queue.Options{}, nil)
 
 	err := q.ScheduleTx(foreignTx{}, "k", time.Now())
-	if err == nil || !strings.Contains(err.Error(), "not a store/boltdb transaction") {
+	if err == nil || !strings.Contains(err.Error(), "not a boltdb transaction") {
 		t.Errorf("ScheduleTx with a foreign Tx = %v", err)
 	}
 	err = other.Update(t.Context(), func(tx store.Tx) error { return q.ScheduleTx(tx, "k", time.Now()) })

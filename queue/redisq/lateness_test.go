@@ -65,7 +65,7 @@ func TestClaimLateness1M(t *testing.T) {
 	srv := testenv.Redis(t, testenv.RedisArgs(args...))
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{srv.Addr()}, PoolSize: 2 * workers})
 	t.Cleanup(func() { c.Close() })
-	q := open(t, c, queue.Options{}, redisq.Options{})
+	q := openOn(t, c, "", queue.Options{}, redisq.Options{})
 	ctx := t.Context()
 	t.Logf("redis-server args: %q; acks: %s", args, ack)
 	if err := c.ConfigSet(ctx, "latency-monitor-threshold", "50").Err(); err != nil {

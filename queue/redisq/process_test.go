@@ -35,7 +35,7 @@ const (
 // system clock.
 func TestProcessesNeverShareKey(t *testing.T) {
 	srv := testenv.Redis(t)
-	q := open(t, client(t, srv.Addr()), queue.Options{}, redisq.Options{})
+	q := openOn(t, client(t, srv.Addr()), "", queue.Options{}, redisq.Options{})
 	const keys = 40
 	var items []redisq.Due
 	for i := range keys {
@@ -148,7 +148,7 @@ func TestHelperClaimer(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := bufio.NewWriter(out)
-	q := open(t, client(t, addr), queue.Options{}, redisq.Options{})
+	q := openOn(t, client(t, addr), "", queue.Options{}, redisq.Options{})
 	ctx := t.Context()
 	var b strings.Builder
 	for time.Now().Before(until) {
@@ -203,7 +203,7 @@ const reclaimLease = 15 * time.Second
 func TestKilledWorkerReclaim(t *testing.T) {
 	t.Parallel()
 	srv := testenv.Redis(t)
-	q := open(t, client(t, srv.Addr()), queue.Options{}, redisq.Options{})
+	q := openOn(t, client(t, srv.Addr()), "", queue.Options{}, redisq.Options{})
 	ctx := t.Context()
 	const key = "ldap/poison"
 	if err := q.Schedule(ctx, key, time.Now()); err != nil {
@@ -277,7 +277,7 @@ func TestHelperHolder(t *testing.T) {
 	if addr == "" || key == "" {
 		t.Skip("helper process of TestKilledWorkerReclaim")
 	}
-	q := open(t, client(t, addr), queue.Options{}, redisq.Options{})
+	q := openOn(t, client(t, addr), "", queue.Options{}, redisq.Options{})
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		jobs, err := q.Claim(t.Context(), 1, reclaimLease)

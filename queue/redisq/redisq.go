@@ -5,7 +5,7 @@
 //
 // # Layout
 //
-// With the default prefix "tenure" (the store's: see ScheduleTx):
+// With the store's default prefix "tenure" (the queue's keys are under its store's hash tag):
 //
 //	{tenure}:q:due        zset  scheduled keys by due time (ms)
 //	{tenure}:q:leases     zset  in-flight keys by lease end (ms)
@@ -74,7 +74,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,10 +85,6 @@ import (
 	"github.com/tenurehq/tenure/store"
 	"github.com/tenurehq/tenure/store/redisstore"
 )
-
-// DefaultPrefix is the key prefix when Options.Prefix is empty; it is the
-// store's, so that ScheduleTx works across a Redis Cluster.
-const DefaultPrefix = redisstore.DefaultPrefix
 
 // Limits of one Claim call.
 const (
@@ -106,9 +101,6 @@ var ErrClosed = errors.New("redisq: queue closed")
 
 // Options configures New beyond queue.Options. The zero value is usable.
 type Options struct {
-	// Prefix names the hash tag of every key: "{Prefix}:q:…". Empty means
-	// DefaultPrefix. ScheduleTx requires the store's prefix.
-	Prefix string
 	// Logger receives lease expiries and dead letters. nil discards them.
 	Logger *slog.Logger
 	// Registerer receives the queue's metrics (queue.Metrics); nil
@@ -118,6 +110,7 @@ type Options struct {
 
 // Queue is a queue.Queue on Redis. It is safe for concurrent use.
 type Queue struct {
+	st      *redisstore.Store
 	client  redis.UniversalClient
 	keys    keys
 	now     func() time.Time // nil: the server's clock
@@ -139,41 +132,38 @@ type keys struct {
 	due, leases, dead, jp string // jp: the prefix of the keys' hashes
 }
 
-func newKeys(prefix string) (keys, error) {
-	prefix = cmp.Or(prefix, DefaultPrefix)
-	if strings.ContainsAny(prefix, "{}") {
-		return keys{}, fmt.Errorf("prefix %q contains a brace", prefix)
-	}
-	tag := "{" + prefix + "}"
-	return keys{tag: tag, due: tag + ":q:due", leases: tag + ":q:leases", dead: tag + ":q:dead", jp: tag + ":q:job:"}, nil
+func newKeys(tag string) keys {
+	return keys{tag: tag, due: tag + ":q:due", leases: tag + ":q:leases", dead: tag + ":q:dead", jp: tag + ":q:job:"}
 }
 
 func (k keys) job(key string) string { return k.jp + key }
 
-// New returns a queue on client. The client stays the caller's: Close does
-// not close it. New does not contact the server.
-func New(client redis.UniversalClient, opts queue.Options, o Options) (*Queue, error) {
-	if client == nil {
-		return nil, errors.New("redisq: new: client is nil")
+// New returns the queue of st: on its Redis, its keys under st's hash tag
+// ("{prefix}:q:…"), so that the queue's commands can join st's
+// transactions (queue.TxScheduler and the rest). The store stays the
+// caller's: Close closes neither it nor its client. New does not contact
+// the server.
+func New(st *redisstore.Store, opts queue.Options, o Options) (*Queue, error) {
+	if st == nil {
+		return nil, errors.New("redisq: new: store is nil")
 	}
 	if opts.RetryHorizon < 0 {
 		return nil, fmt.Errorf("redisq: new: negative retry horizon %v", opts.RetryHorizon)
 	}
-	k, err := newKeys(o.Prefix)
-	if err != nil {
-		return nil, fmt.Errorf("redisq: new: %w", err)
-	}
+	k := newKeys(st.HashTag())
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	q := &Queue{
-		client:  client,
+		st:      st,
+		client:  st.Client(),
 		keys:    k,
 		now:     opts.Now,
 		horizon: cmp.Or(opts.RetryHorizon, queue.DefaultRetryHorizon),
 		log:     log.With("backend", "redis"),
 	}
+	var err error
 	if q.metrics, err = queue.NewMetrics(o.Registerer, "redis", q.Counts, opts.Now); err != nil {
 		return nil, fmt.Errorf("redisq: new: %w", err)
 	}
@@ -280,21 +270,13 @@ func (q *Queue) scheduleTx(tx store.Tx, key string, due time.Time) error {
 	})
 }
 
-// storeTx returns tx as a transaction of a store/redisstore Store whose
-// keys share the queue's hash tag, so that the queue's scripts can join its
-// EXEC.
+// storeTx returns tx as a transaction of the queue's store, so that the
+// queue's scripts can join its EXEC.
 func (q *Queue) storeTx(tx store.Tx) (*redisstore.Tx, error) {
 	if q.closed.Load() {
 		return nil, ErrClosed
 	}
-	rtx, ok := tx.(*redisstore.Tx)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a store/redisstore transaction", tx)
-	}
-	if rtx.HashTag() != q.keys.tag {
-		return nil, fmt.Errorf("the store's keys are under %s, the queue's under %s: a cluster would refuse the transaction", rtx.HashTag(), q.keys.tag)
-	}
-	return rtx, nil
+	return q.st.OwnTx(tx)
 }
 
 var (

@@ -17,6 +17,7 @@ import (
 	"github.com/tenurehq/tenure/queue/conformance"
 	"github.com/tenurehq/tenure/queue/redisq"
 	"github.com/tenurehq/tenure/store"
+	"github.com/tenurehq/tenure/store/redisstore"
 )
 
 // client returns a client of addr that is closed when t ends.
@@ -27,9 +28,9 @@ func client(t testing.TB, addr string) redis.UniversalClient {
 	return c
 }
 
-func open(t testing.TB, c redis.UniversalClient, opts queue.Options, o redisq.Options) *redisq.Queue {
+func open(t testing.TB, st *redisstore.Store, opts queue.Options, o redisq.Options) *redisq.Queue {
 	t.Helper()
-	q, err := redisq.New(c, opts, o)
+	q, err := redisq.New(st, opts, o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -37,35 +38,46 @@ func open(t testing.TB, c redis.UniversalClient, opts queue.Options, o redisq.Op
 	return q
 }
 
+// openOn opens a queue on a new store on c under prefix ("" is the
+// default).
+func openOn(t testing.TB, c redis.UniversalClient, prefix string, opts queue.Options, o redisq.Options) *redisq.Queue {
+	t.Helper()
+	return open(t, newStore(t, c, prefix), opts, o)
+}
+
 func TestConformance(t *testing.T) {
 	srv := testenv.Redis(t)
 	var (
-		n        atomic.Int64
-		mu       sync.Mutex
-		prefixes = map[queue.Queue]string{}
+		n      atomic.Int64
+		mu     sync.Mutex
+		stores = map[queue.Queue]store.Store{}
 	)
 	conformance.RunTests(t, conformance.Backend{
 		New: func(t *testing.T, opts queue.Options) queue.Queue {
 			// A prefix per test: the tests share one server.
-			prefix := fmt.Sprintf("conf%d", n.Add(1))
-			q := open(t, client(t, srv.Addr()), opts, redisq.Options{Prefix: prefix, Registerer: prometheus.NewRegistry()})
+			st := newStore(t, client(t, srv.Addr()), fmt.Sprintf("conf%d", n.Add(1)))
+			q := open(t, st, opts, redisq.Options{Registerer: prometheus.NewRegistry()})
 			mu.Lock()
-			prefixes[q] = prefix
+			stores[q] = st
 			mu.Unlock()
 			return q
 		},
 		Store: func(t *testing.T, q queue.Queue) store.Store {
 			mu.Lock()
-			prefix := prefixes[q]
-			mu.Unlock()
-			return newStore(t, client(t, srv.Addr()), prefix)
+			defer mu.Unlock()
+			return stores[q]
 		},
 		Reopen: func(t *testing.T, q queue.Queue, opts queue.Options) queue.Queue {
 			// A restarted process: a new client and queue on the same data.
 			if err := q.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
-			return open(t, client(t, srv.Addr()), opts, redisq.Options{Prefix: fmt.Sprintf("conf%d", n.Load())})
+			st := newStore(t, client(t, srv.Addr()), fmt.Sprintf("conf%d", n.Load()))
+			q = open(t, st, opts, redisq.Options{})
+			mu.Lock()
+			stores[q] = st
+			mu.Unlock()
+			return q
 		},
 	})
 }
@@ -76,7 +88,7 @@ func TestAckMany(t *testing.T) {
 	srv := testenv.Redis(t)
 	clock := conformance.NewClock(conformance.T0)
 	reg := prometheus.NewRegistry()
-	q := open(t, client(t, srv.Addr()), queue.Options{Now: clock.Now}, redisq.Options{Registerer: reg})
+	q := openOn(t, client(t, srv.Addr()), "", queue.Options{Now: clock.Now}, redisq.Options{Registerer: reg})
 	ctx := t.Context()
 	scheduleN(t, q, 1500, conformance.T0)
 	var jobs []queue.Job
@@ -123,7 +135,7 @@ func TestLeaseExpiryMetrics(t *testing.T) {
 	srv := testenv.Redis(t)
 	clock := conformance.NewClock(conformance.T0)
 	reg := prometheus.NewRegistry()
-	q := open(t, client(t, srv.Addr()), queue.Options{Now: clock.Now, RetryHorizon: time.Hour}, redisq.Options{Registerer: reg})
+	q := openOn(t, client(t, srv.Addr()), "", queue.Options{Now: clock.Now, RetryHorizon: time.Hour}, redisq.Options{Registerer: reg})
 	ctx := t.Context()
 	for _, k := range []string{"a", "b"} {
 		if err := q.Schedule(ctx, k, conformance.T0); err != nil {
@@ -192,11 +204,11 @@ func TestScriptsRunOnce(t *testing.T) {
 	srv := testenv.Redis(t)
 	ctx := t.Context()
 	admin := client(t, srv.Addr())
-	q := open(t, admin, queue.Options{}, redisq.Options{})
+	q := openOn(t, admin, "", queue.Options{}, redisq.Options{})
 	scheduleN(t, q, 5, time.Now())
 	impatient := redis.NewClient(&redis.Options{Addr: srv.Addr(), ReadTimeout: 50 * time.Millisecond})
 	t.Cleanup(func() { impatient.Close() })
-	q2 := open(t, impatient, queue.Options{}, redisq.Options{})
+	q2 := openOn(t, impatient, "", queue.Options{}, redisq.Options{})
 	var warm sync.WaitGroup // idle connections for resends to go out on
 	for range 4 {
 		warm.Go(func() {
@@ -248,7 +260,7 @@ func TestAckGroupCommit(t *testing.T) {
 	srv := testenv.Redis(t)
 	ctx := t.Context()
 	c := client(t, srv.Addr())
-	q := open(t, c, queue.Options{}, redisq.Options{})
+	q := openOn(t, c, "", queue.Options{}, redisq.Options{})
 	scheduleN(t, q, 200, time.Now())
 	jobs, err := q.Claim(ctx, 200, time.Minute)
 	if err != nil || len(jobs) != 200 {

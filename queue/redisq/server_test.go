@@ -42,7 +42,7 @@ func TestScheduleTx(t *testing.T) {
 	c := client(t, srv.Addr())
 	ctx := t.Context()
 	s := newStore(t, c, "")
-	q := open(t, c, queue.Options{}, redisq.Options{})
+	q := open(t, s, queue.Options{}, redisq.Options{})
 	due := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 	err := s.Update(ctx, func(tx store.Tx) error {
@@ -126,10 +126,10 @@ func TestScheduleTx(t *testing.T) {
 	}
 
 	// A queue under another hash tag than the store's is refused.
-	other := open(t, c, queue.Options{}, redisq.Options{Prefix: "other"})
+	other := openOn(t, c, "other", queue.Options{}, redisq.Options{})
 	err = s.Update(ctx, func(tx store.Tx) error { return other.ScheduleTx(tx, "k", due) })
-	if err == nil || !strings.Contains(err.Error(), "{other}") {
-		t.Errorf("ScheduleTx across prefixes = %v, want an error", err)
+	if err == nil || !strings.Contains(err.Error(), "another store") {
+		t.Errorf("ScheduleTx in another store's transaction = %v, want an error", err)
 	}
 }
 
@@ -137,7 +137,7 @@ func TestScheduleTx(t *testing.T) {
 // server's TIME.
 func TestServerClock(t *testing.T) {
 	srv := testenv.Redis(t)
-	q := open(t, client(t, srv.Addr()), queue.Options{}, redisq.Options{})
+	q := openOn(t, client(t, srv.Addr()), "", queue.Options{}, redisq.Options{})
 	ctx := t.Context()
 	before := time.Now()
 	if err := q.Schedule(ctx, "now", before.Add(-time.Second)); err != nil {
@@ -180,7 +180,7 @@ func TestKillRestart(t *testing.T) {
 		ReadTimeout: time.Second, WriteTimeout: time.Second,
 	})
 	t.Cleanup(func() { c.Close() })
-	q := open(t, c, queue.Options{}, redisq.Options{})
+	q := openOn(t, c, "", queue.Options{}, redisq.Options{})
 	ctx := t.Context()
 	const lease = 2 * time.Second
 
@@ -332,7 +332,7 @@ func TestSentinelFailover(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	ctx := t.Context()
 	s := newStore(t, c, "")
-	q := open(t, c, queue.Options{}, redisq.Options{})
+	q := open(t, s, queue.Options{}, redisq.Options{})
 
 	createWithJob := func(id string) error {
 		return s.Update(ctx, func(tx store.Tx) error {
@@ -396,7 +396,7 @@ func TestClaimTxMetrics(t *testing.T) {
 	c := client(t, testenv.Redis(t).Addr())
 	s := newStore(t, c, "")
 	reg := prometheus.NewRegistry()
-	q := open(t, c, queue.Options{Now: conformance.NewClock(conformance.T0).Now}, redisq.Options{Registerer: reg})
+	q := open(t, s, queue.Options{Now: conformance.NewClock(conformance.T0).Now}, redisq.Options{Registerer: reg})
 	if err := q.Schedule(t.Context(), "ldap/u1", conformance.T0); err != nil {
 		t.Fatal(err)
 	}

@@ -180,6 +180,24 @@ func Open(path string, opts Options) (*Store, error) {
 // [Tx.Bolt] inside [Store.Update] rather than a transaction of their own.
 func (s *Store) DB() *bbolt.DB { return s.db }
 
+// BoltTx returns the writable bolt transaction under tx, a transaction of
+// s inside an Update, for a package that keeps its buckets in s's file and
+// writes in the same commit (queue/boltq): the store and its queue are a
+// pair, and this is the one place the store's interface is undone.
+func (s *Store) BoltTx(tx store.Tx) (*bbolt.Tx, error) {
+	t, ok := tx.(*Tx)
+	if !ok {
+		return nil, fmt.Errorf("boltdb: %T is not a boltdb transaction", tx)
+	}
+	if t.btx.DB() != s.db {
+		return nil, errors.New("boltdb: the transaction is on another file")
+	}
+	if !t.btx.Writable() {
+		return nil, bbolt.ErrTxNotWritable
+	}
+	return t.btx, nil
+}
+
 var _ store.Backuper = (*Store)(nil)
 
 // Backup writes the whole file as of one read transaction (queue included,

@@ -27,10 +27,9 @@ var _ store.Tx = (*Tx)(nil)
 
 // Bolt returns the bolt transaction t runs in, so that other packages can
 // keep their own buckets in step with the store: what they write through it
-// commits or rolls back together with the store's changes. Reach it from an
-// update function with
-//
-//	btx := tx.(*boltdb.Tx).Bolt()
+// commits or rolls back together with the store's changes. A package holding
+// only a store.Tx reaches it through Store.BoltTx, which checks that the
+// transaction is the store's and writable.
 //
 // Inside Update the transaction is shared with the other calls of the same
 // batch and fn may run more than once, in a new transaction each time: write

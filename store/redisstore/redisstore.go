@@ -172,6 +172,27 @@ func (s *Store) viewConn(ctx context.Context) (redisConn, func(), error) {
 // Client returns the client the store uses.
 func (s *Store) Client() redis.UniversalClient { return s.client }
 
+// HashTag is the hash tag of every key of s, "{prefix}": a package that
+// writes in s's transactions keeps its keys under it, so that a Redis
+// Cluster has them all in one slot.
+func (s *Store) HashTag() string { return s.keys.base[:len(s.keys.base)-1] }
+
+// OwnTx returns tx as a transaction of s inside an Update, for a package
+// whose commands join its EXEC (queue/redisq): the store and its queue are
+// a pair, and this is the one place the store's interface is undone.
+func (s *Store) OwnTx(tx store.Tx) (*Tx, error) {
+	t, ok := tx.(*Tx)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("redisstore: %T is not a redisstore transaction", tx)
+	case t.s != s:
+		return nil, errors.New("redisstore: the transaction is another store's")
+	case t.rtx == nil:
+		return nil, errors.New("redisstore: the transaction is a View's, not an Update's")
+	}
+	return t, nil
+}
+
 // View runs fn with plain reads; see the package documentation for what it
 // sees of concurrent writes. Group name keys that MemberOf found missing
 // are written when fn is done (see groupnames.go).

@@ -165,7 +165,7 @@ func (t *Tx) Context() context.Context { return t.ctx }
 
 // HashTag is the "{prefix}" every key of the store contains; keys queued
 // in the same transaction need it in a Redis Cluster.
-func (t *Tx) HashTag() string { return t.s.keys.base[:len(t.s.keys.base)-1] }
+func (t *Tx) HashTag() string { return t.s.HashTag() }
 
 // read sends cmds in one round trip. Inside an Update it WATCHes watch
 // first, so that the reply and the watch start from the same state.
