@@ -342,7 +342,7 @@ func tally(ctx context.Context, pop *population, groups []group, o Options) ([]c
 				continue
 			}
 			if !slices.ContainsFunc(parents, func(pi int) bool {
-				return !evident(int(ce.has), m, float64(wide[pi*ne+int(e)])/float64(len(groups[pi].members)))
+				return !evident(int(ce.has), m, float64(wide[pi*ne+int(e)])/float64(len(groups[pi].members)), o.Significance)
 			}) {
 				cands = append(cands, candidate{g: gi, e: e, c: ce})
 			}
@@ -391,17 +391,13 @@ func parentsOf(g *group, single map[cond]int) []int {
 	return out
 }
 
-// minEvidence is how unlikely (as -ln of a probability) it must be that
-// a group's members hold an entitlement as often as they do if they were
-// a random draw from a wider group they lie in (e^-6.9: about 1 in
-// 1,000). Without it, small groups inside a group where half hold
-// something (5 of 6, by chance) would make rules.
-const minEvidence = 6.9
-
 // evident reports whether k holders among n are evidence that the group
-// holds more than a wider group's share p0: by the Chernoff bound,
-// P(X ≥ k) ≤ exp(−n·KL(k/n ‖ p0)) for X binomial(n, p0).
-func evident(k, n int, p0 float64) bool {
+// holds more than a wider group's share p0: the chance of that many
+// holders in a random draw from the wider group is below chance. By the
+// Chernoff bound, P(X ≥ k) ≤ exp(−n·KL(k/n ‖ p0)) for X binomial(n, p0),
+// so the test errs towards no rule. Without it, small groups inside a
+// group where half hold something (5 of 6, by chance) would make rules.
+func evident(k, n int, p0, chance float64) bool {
 	q := float64(k) / float64(n)
 	if q <= p0 {
 		return false
@@ -413,7 +409,7 @@ func evident(k, n int, p0 float64) bool {
 	if q < 1 {
 		kl += (1 - q) * math.Log((1-q)/(1-p0))
 	}
-	return float64(n)*kl >= minEvidence
+	return float64(n)*kl >= -math.Log(chance)
 }
 
 // general keeps, of the candidates for one entitlement, the most general:

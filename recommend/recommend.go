@@ -24,6 +24,7 @@ const (
 	DefaultMinConfidence = 0.8
 	DefaultOutlierShare  = 0.2
 	DefaultMaxListed     = 20
+	DefaultSignificance  = 0.001
 )
 
 // Attribute is one position attribute people are grouped by.
@@ -50,6 +51,12 @@ type Options struct {
 	MinSupport int `json:"minSupport,omitempty"`
 	// MinConfidence: … and at least this share of the group (default 0.8).
 	MinConfidence float64 `json:"minConfidence,omitempty"`
+	// Significance: a group is suggested a rule only if its members would
+	// hold the entitlement as often as they do with at most this chance
+	// when drawn at random from any wider group they lie in (everyone,
+	// a department holding a title); default 0.001. Small organisations
+	// need a larger value.
+	Significance float64 `json:"significance,omitempty"`
 	// NoPairs considers single attributes only (and everyone).
 	NoPairs bool `json:"noPairs,omitempty"`
 	// OutlierShare: a holding no peer group explains is an outlier; a
@@ -77,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OutlierShare == 0 {
 		o.OutlierShare = DefaultOutlierShare
+	}
+	if o.Significance <= 0 || o.Significance >= 1 {
+		o.Significance = DefaultSignificance
 	}
 	if o.MaxListed <= 0 {
 		o.MaxListed = DefaultMaxListed
