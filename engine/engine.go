@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tenurehq/tenure/internal/outage"
 	"github.com/tenurehq/tenure/mapper"
+	"github.com/tenurehq/tenure/notify"
 	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/store"
 	"github.com/tenurehq/tenure/targets"
@@ -44,6 +45,9 @@ type Options struct {
 	// Drain bounds how long Run waits for running converges after its
 	// context ends before cancelling them (their keys return to the queue).
 	Drain time.Duration
+	// Notifiers are the channels request and review notifications go
+	// to (each gets every message); none: nothing is sent.
+	Notifiers []notify.Notifier
 	// Now is the clock; tests inject one. Default time.Now.
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -63,6 +67,11 @@ type Engine struct {
 	now     func() time.Time
 	log     *slog.Logger
 	metrics *metrics
+	// rmetrics are the access requests' (requests_metrics.go).
+	rmetrics *requestMetrics
+	// notifiers are the notification channels (Options.Notifiers,
+	// SetNotifiers).
+	notifiers atomic.Pointer[[]notify.Notifier]
 	// wake holds at most one token: Wake puts it, an idle worker takes it
 	// and claims; a worker whose claim found work passes a token on, so a
 	// backlog wakes workers one by one and a single write wakes one.
@@ -129,6 +138,11 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	rm, err := newRequestMetrics(o.Registerer)
+	if err != nil {
+		m.set.Unregister()
+		return nil, err
+	}
 	acker, _ := o.Queue.(queue.TxAcker)
 	claimer, _ := o.Queue.(queue.TxClaimer)
 	if acker == nil {
@@ -136,10 +150,11 @@ func New(o Options) (*Engine, error) {
 	}
 	e := &Engine{
 		st: o.Store, q: o.Queue, sched: sched, acker: acker, claimer: claimer, targets: o.Targets, opts: o,
-		now: o.Now, log: o.Logger, metrics: m, wake: make(chan struct{}, 1),
+		now: o.Now, log: o.Logger, metrics: m, rmetrics: rm, wake: make(chan struct{}, 1),
 		queueDown: outage.New(o.Logger, "engine: queue unavailable; workers keep polling and run the work when it is back", "engine: queue available again"),
 	}
 	e.policy.Store(o.Policy)
+	e.SetNotifiers(o.Notifiers)
 	return e, nil
 }
 
@@ -168,7 +183,7 @@ func (e *Engine) Wake() {
 }
 
 // Close releases the engine's metrics.
-func (e *Engine) Close() { e.metrics.set.Unregister() }
+func (e *Engine) Close() { e.metrics.set.Unregister(); e.rmetrics.set.Unregister() }
 
 // Run claims and converges due keys until ctx ends, then lets running
 // converges finish for up to Options.Drain before cancelling them.
@@ -356,6 +371,9 @@ func (e *Engine) Converge(ctx context.Context, key string, attempts int) Outcome
 // non-nil and still true when the result commits, that transaction also
 // claims the caller's next job (Outcome.next).
 func (e *Engine) converge(ctx context.Context, key string, attempts int, held chan queue.Job, more func() bool) Outcome {
+	if out, ok := e.work(ctx, key, attempts, held); ok {
+		return out // a request's, a review's or a notification's key
+	}
 	target, person, ok := SplitKey(key)
 	pol := e.Policy()
 	tgt := e.targets[target]

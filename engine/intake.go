@@ -187,6 +187,9 @@ func (e *Engine) userWrite(tx store.Tx, pol *mapper.Policy, before, after *store
 	if err := e.scheduleAll(tx, pol, person, now); err != nil {
 		return nil, err
 	}
+	if err := e.afterTransition(tx, pol, rec, next, ch, now); err != nil {
+		return nil, err
+	}
 	return []transitionEvent{{ch.Transition, res.Source}}, nil
 }
 

@@ -97,6 +97,10 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 		e.metrics.guard.WithLabelValues(t).Set(v)
 		e.metrics.parked.WithLabelValues(t).Set(float64(parked[t]))
 	}
+	m, err := e.sweepRequests(ctx)
+	if n += m; err != nil {
+		return n, err
+	}
 	if n > 0 {
 		e.Wake()
 	}
