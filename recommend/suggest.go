@@ -119,11 +119,17 @@ type blockRule struct {
 // Block is the birthright list item granting entitlement on target to the
 // people when selects, as YAML to paste under `birthright:`.
 func Block(name, when, target, entitlement string) (string, error) {
-	b, err := yaml.Marshal([]blockRule{{Name: name, When: when, Grants: map[string][]string{target: {entitlement}}}})
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	err := enc.Encode([]blockRule{{Name: name, When: when, Grants: map[string][]string{target: {entitlement}}}})
+	if err == nil {
+		err = enc.Close()
+	}
 	if err != nil {
 		return "", fmt.Errorf("recommend: rule %s: %w", name, err)
 	}
-	return string(b), nil
+	return b.String(), nil
 }
 
 // Check decodes every suggestion's block as the configuration does and

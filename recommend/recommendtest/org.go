@@ -33,6 +33,10 @@ type Options struct {
 	// Movers: the share of people who moved department and kept their
 	// old department's entitlement (default 0.03).
 	Movers float64
+	// TitleApps planted rules per title, each granting one entitlement to
+	// everyone with the title (default 0): people then hold more each,
+	// as in a benchmark of a real organisation.
+	TitleApps int
 }
 
 // Rule is a planted (or decoy) pattern: the people whose attributes have
@@ -132,6 +136,14 @@ func Generate(o Options) *Org {
 		org.Rules = append(org.Rules, Rule{Group: map[string]string{"title": d.name + " Lead"}, Entitlement: slug(d.name) + "-leads"})
 	}
 	org.Rules = append(org.Rules, pairs...)
+	for _, d := range departments {
+		for _, l := range levels {
+			for k := range o.TitleApps {
+				title := d.name + " " + l
+				org.Rules = append(org.Rules, Rule{Group: map[string]string{"title": title}, Entitlement: fmt.Sprintf("%s-%d", slug(title), k)})
+			}
+		}
+	}
 	// Decoys: half of Marketing holds analytics, 60% of London a wiki,
 	// and four people with a title of their own (a group too small) a
 	// tool.
