@@ -58,7 +58,7 @@ func TestRecommendFromDirectory(t *testing.T) {
 	f.add(ldapsync.JoinDN(ldapsync.RDN("uid", "stranger"), ldapsync.JoinDN(ldapsync.RDN("ou", "Sales"), f.base)),
 		map[string][]string{"objectClass": {"inetOrgPerson"}, "uid": {"stranger"}, "cn": {"S"}, "sn": {"S"}})
 
-	rep, err := recommend.NewGatherer(e.eng, nil, testLogger()).Run(t.Context(), recommend.Options{
+	rep, err := recommend.NewGatherer(e.eng, testLogger()).Run(t.Context(), recommend.Options{
 		Attributes: []recommend.Attribute{{Name: "department", Expr: `enterprise.?department.orValue("")`}},
 		MinSupport: 3, MinGroupSize: 3, Significance: 0.05,
 	}, e.clock.Now())

@@ -69,7 +69,7 @@ type candidate struct {
 func Analyze(ctx context.Context, in *Input, o Options, now time.Time) (*Report, error) {
 	o = o.withDefaults()
 	if len(o.Attributes) == 0 {
-		return nil, fmt.Errorf("recommend: no attributes to group people by")
+		return nil, fmt.Errorf("%w: no attributes to group people by", ErrInvalid)
 	}
 	attrs, err := compileAttributes(o.Attributes)
 	if err != nil {

@@ -47,7 +47,7 @@ func compileAttributes(as []Attribute) ([]attr, error) {
 		out = append(out, attr{name: a.Name, text: text, expr: e})
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("recommend: %s", strings.Join(errs, "; "))
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
 	}
 	return out, nil
 }

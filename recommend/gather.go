@@ -3,6 +3,7 @@ package recommend
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -22,29 +23,27 @@ type Source interface {
 	Target(name string) (targets.Target, bool)
 }
 
-// Requests is access granted on request and approved, in force at a time:
-// a person holds it like a membership. Access requests (issue 18) plug in
-// here; nil is none.
-type Requests interface {
-	Approved(ctx context.Context, now time.Time, fn func(person, target, entitlement string) error) error
-}
-
-// ErrNoTarget: Options.Targets names a target the policy does not have.
-var ErrNoTarget = fmt.Errorf("recommend: no such target")
+// Errors callers branch on.
+var (
+	// ErrNoTarget: Options.Targets names a target the policy does not have.
+	ErrNoTarget = errors.New("recommend: no such target")
+	// ErrInvalid: the options are wrong (an attribute that does not
+	// compile, none at all).
+	ErrInvalid = errors.New("recommend: invalid options")
+)
 
 // Gatherer reads the inputs of an analysis. It writes nothing.
 type Gatherer struct {
-	Source   Source
-	Requests Requests // nil: none
-	Log      *slog.Logger
+	Source Source
+	Log    *slog.Logger
 }
 
-// NewGatherer returns a Gatherer over src; req may be nil.
-func NewGatherer(src Source, req Requests, log *slog.Logger) *Gatherer {
+// NewGatherer returns a Gatherer over src.
+func NewGatherer(src Source, log *slog.Logger) *Gatherer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gatherer{Source: src, Requests: req, Log: log}
+	return &Gatherer{Source: src, Log: log}
 }
 
 // Run gathers the input at now and analyses it. Attributes default to the
@@ -91,9 +90,11 @@ func (t *tgt) ref(ent string) (string, error) {
 
 // Gather reads, at now, the active people of the engine's snapshot with
 // what the policy grants them (birthright, and a mover's old grants in
-// their grace), then each target's memberships where the target can list
-// them (every group, whoever granted it; accounts no link names are only
-// counted), else what Tenure last applied, then approved requests.
+// their grace) and what approved requests in force give them (held, not
+// granted: a rule would make it birthright), then each target's
+// memberships where the target can list them (every group, whoever
+// granted it; accounts no link names are only counted), else what Tenure
+// last applied.
 // only limits the targets (default all the policy's).
 func (g *Gatherer) Gather(ctx context.Context, only []string, now time.Time) (*Input, error) {
 	pol := g.Source.Policy()
@@ -130,7 +131,24 @@ func (g *Gatherer) Gather(ctx context.Context, only []string, now time.Time) (*I
 			if err != nil {
 				return fmt.Errorf("recommend: person %s on %s: %w", rec.ID, t.name, err)
 			}
+			requested := map[string]bool{} // rules of approved requests in force
+			for _, rg := range rec.Requested {
+				if rg.Target != t.name || !rg.Active(now) {
+					continue
+				}
+				requested[mapper.RequestRule(rg.Item, rg.Request)] = true
+				for _, ent := range rg.Entitlements {
+					e, err := in.entitlement(t, ent)
+					if err != nil {
+						return err
+					}
+					p.Held = append(p.Held, e)
+				}
+			}
 			for _, gr := range d.Grants {
+				if requested[gr.Rule] {
+					continue // held on request, not by birthright
+				}
 				e, err := in.entitlement(t, gr.Entitlement)
 				if err != nil {
 					return err
@@ -169,24 +187,6 @@ func (g *Gatherer) Gather(ctx context.Context, only []string, now time.Time) (*I
 		}
 		if err := g.memberships(ctx, in, t); err != nil {
 			return nil, err
-		}
-	}
-	if g.Requests != nil {
-		err := g.Requests.Approved(ctx, now, func(person, target, ent string) error {
-			i, ok := byID[person]
-			t := slices.IndexFunc(ts, func(t *tgt) bool { return t.name == target })
-			if !ok || t < 0 {
-				return nil // not active, or a target not analysed
-			}
-			e, err := in.entitlement(ts[t], ent)
-			if err != nil {
-				return err
-			}
-			in.People[i].Held = append(in.People[i].Held, e)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("recommend: approved requests: %w", err)
 		}
 	}
 	g.Log.Info("recommend: gathered", "people", len(in.People), "targets", in.Targets, "unlinked", in.Unlinked)
