@@ -65,6 +65,7 @@ func recordOf(r mapper.Record) Record {
 		OldGrants: convertSlice(r.OldGrants, func(g mapper.OldGrant) OldGrant {
 			return OldGrant{Target: g.Target, Entitlement: g.Entitlement, Until: g.Until}
 		}),
+		Requested: convertSlice(r.Requested, func(g mapper.RequestedGrant) RequestedGrant { return RequestedGrant(g) }),
 		History: convertSlice(r.History, func(e mapper.Event) TransitionEvent {
 			return TransitionEvent{At: e.At, Transition: string(e.Transition), Effective: e.Effective, Changed: e.Changed}
 		}),

@@ -121,6 +121,8 @@ type Record struct {
 	Purged      time.Time   `json:"purged,omitzero"`
 	// OldGrants are a mover's grants kept until the grace ends.
 	OldGrants []OldGrant `json:"oldGrants,omitempty"`
+	// Requested is access decisions granted (docs/requests.md).
+	Requested []RequestedGrant `json:"requested,omitempty"`
 	// History is the most recent transitions, oldest first.
 	History    []TransitionEvent `json:"history,omitempty"`
 	Generation uint64            `json:"generation"`
@@ -131,6 +133,17 @@ type Record struct {
 type PersonState struct {
 	User   map[string]any `json:"user"`
 	Groups []string       `json:"groups,omitempty"`
+}
+
+// RequestedGrant is access an approved request granted, from Start until
+// Until (zero: no end).
+type RequestedGrant struct {
+	Request      string    `json:"request"`
+	Item         string    `json:"item"`
+	Target       string    `json:"target"`
+	Entitlements []string  `json:"entitlements"`
+	Start        time.Time `json:"start"`
+	Until        time.Time `json:"until,omitzero"`
 }
 
 // OldGrant is an entitlement a mover keeps until Until.

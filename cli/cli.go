@@ -130,6 +130,7 @@ func newRoot(o Options) *cobra.Command {
 		planCommand(),
 		policyCommand(),
 		backupCommand(),
+		requestCommand(),
 	)
 	return root
 }

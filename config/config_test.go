@@ -227,7 +227,7 @@ func TestExampleConfigsLoad(t *testing.T) {
 		t.Fatalf("no example configs found: %v", err)
 	}
 	for _, env := range []string{"TENURE_SCIM_TOKEN", "TENURE_OKTA_TOKEN", "TENURE_ENTRA_TOKEN", "TENURE_ADMIN_TOKEN",
-		"TENURE_REDIS_PASSWORD", "TENURE_SENTINEL_PASSWORD", "TENURE_LDAP_PASSWORD", "TENURE_APP_TOKEN"} {
+		"TENURE_REDIS_PASSWORD", "TENURE_SENTINEL_PASSWORD", "TENURE_LDAP_PASSWORD", "TENURE_APP_TOKEN", "TENURE_WEBHOOK_SECRET"} {
 		t.Setenv(env, "token-for-"+env)
 	}
 	t.Setenv("TENURE_REDIS_URL", "redis://127.0.0.1:6379/0")

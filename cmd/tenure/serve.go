@@ -131,8 +131,12 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 		}
 	}()
 	st := be.Store
+	notifiers, err := buildNotifiers(cfg, log, reg)
+	if err != nil {
+		return err
+	}
 	eng, err := engine.New(engine.Options{
-		Store: st, Queue: be.Queue, Policy: pol, Targets: tgts,
+		Store: st, Queue: be.Queue, Policy: pol, Targets: tgts, Notifiers: notifiers,
 		Workers: cfg.Engine.Workers, Lease: cfg.Engine.Lease, Poll: cfg.Engine.Poll, Sweep: cfg.Engine.Sweep,
 		Drain: cfg.Server.ShutdownTimeout, Now: serveClock, Logger: log.With("component", "engine"), Registerer: reg,
 	})

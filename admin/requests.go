@@ -1,0 +1,208 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/tenurehq/tenure/engine"
+)
+
+// The access-request endpoints (docs/requests.md): the admin API acts on
+// behalf of a named person (the "as" field), so every request and decision
+// is one of Tenure's people's, checked and audited as if it came through
+// any other channel ("admin-api").
+
+// ChannelAdmin is the channel the admin API's decisions are recorded with.
+const ChannelAdmin = "admin-api"
+
+// AccessRequest is an access request as the API shows it.
+type AccessRequest struct {
+	ID           string        `json:"id"`
+	Item         string        `json:"item"`
+	Target       string        `json:"target"`
+	Entitlements []string      `json:"entitlements"`
+	Subject      string        `json:"subject"`
+	Requester    string        `json:"requester"`
+	Reason       string        `json:"reason,omitempty"`
+	Channel      string        `json:"channel"`
+	State        string        `json:"state"`
+	Created      time.Time     `json:"created"`
+	Step         int           `json:"step"`
+	Escalated    time.Time     `json:"escalated,omitzero"`
+	Decided      time.Time     `json:"decided,omitzero"`
+	Start        time.Time     `json:"start,omitzero"`
+	End          time.Time     `json:"end,omitzero"`
+	Next         time.Time     `json:"next,omitzero"`
+	Trail        []TrailEntry  `json:"trail"`
+	Duration     time.Duration `json:"duration,omitempty"`
+}
+
+// TrailEntry is one line of a request's audit trail.
+type TrailEntry struct {
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`
+	Action  string    `json:"action"`
+	Channel string    `json:"channel,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// RequestCreate is the body of POST /requests.
+type RequestCreate struct {
+	Item string `json:"item"`
+	// Subject and As (the requester) name people: a person id, a SCIM
+	// user id or "<source>/<userName>".
+	Subject  string `json:"subject"`
+	As       string `json:"as"`
+	Reason   string `json:"reason,omitempty"`
+	Duration string `json:"duration,omitempty"` // e.g. 72h; empty: the item's max_duration
+}
+
+// RequestAction is the body of POST /requests/{id}/approve|deny|withdraw.
+type RequestAction struct {
+	As     string `json:"as"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func accessRequestOf(r *engine.Request) AccessRequest {
+	out := AccessRequest{ID: r.ID, Item: r.Item, Target: r.Target, Entitlements: r.Entitlements, Subject: r.Subject,
+		Requester: r.Requester, Reason: r.Reason, Channel: r.Channel, State: string(r.State), Created: r.Created,
+		Step: r.Step, Escalated: r.Escalated, Decided: r.Decided, Start: r.Start, End: r.End, Next: r.Next, Duration: r.Duration}
+	for _, t := range r.Trail {
+		out.Trail = append(out.Trail, TrailEntry(t))
+	}
+	return out
+}
+
+// requestRoutes registers the request endpoints.
+func (h *Handler) requestRoutes(get func(string, endpoint), post func(string, string, endpoint)) {
+	get("/requests", h.listRequests)
+	post("/requests", "create request", h.createRequest)
+	get("/requests/{id}", h.getRequest)
+	for _, a := range []string{"approve", "deny", "withdraw"} {
+		post("/requests/{id}/"+a, a+" request", h.requestAction(a))
+	}
+}
+
+// GET /requests?subject=&state=&item=
+func (h *Handler) listRequests(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	rs, err := h.eng.Requests(r.Context(), engine.RequestFilter{Subject: q.Get("subject"), State: engine.RequestState(q.Get("state")), Item: q.Get("item")})
+	if err != nil {
+		return nil, err
+	}
+	out := []AccessRequest{}
+	for _, req := range rs {
+		out = append(out, accessRequestOf(req))
+	}
+	return out, nil
+}
+
+// POST /requests
+func (h *Handler) createRequest(r *http.Request) (any, error) {
+	var in RequestCreate
+	if err := h.decodeBody(r, &in); err != nil {
+		return nil, err
+	}
+	if in.Item == "" || in.Subject == "" || in.As == "" {
+		return nil, errorf(http.StatusBadRequest, "item, subject and as (the requester) are required")
+	}
+	var d time.Duration
+	if in.Duration != "" {
+		var err error
+		if d, err = time.ParseDuration(in.Duration); err != nil {
+			return nil, errorf(http.StatusBadRequest, "duration: %v", err)
+		}
+	}
+	req, err := h.eng.CreateRequest(r.Context(), engine.RequestInput{Item: in.Item, Subject: in.Subject, Requester: in.As,
+		Reason: in.Reason, Channel: ChannelAdmin, Duration: d})
+	if err != nil {
+		return nil, err
+	}
+	return accessRequestOf(req), nil
+}
+
+// GET /requests/{id}
+func (h *Handler) getRequest(r *http.Request) (any, error) {
+	req, err := h.eng.GetRequest(r.Context(), pathVar(r, "id"))
+	if err != nil {
+		return nil, err
+	}
+	return accessRequestOf(req), nil
+}
+
+// POST /requests/{id}/approve|deny|withdraw
+func (h *Handler) requestAction(action string) endpoint {
+	return func(r *http.Request) (any, error) {
+		var in RequestAction
+		if err := h.decodeBody(r, &in); err != nil {
+			return nil, err
+		}
+		if in.As == "" {
+			return nil, errorf(http.StatusBadRequest, "as (the person deciding) is required")
+		}
+		var (
+			req *engine.Request
+			err error
+		)
+		id := pathVar(r, "id")
+		if action == "withdraw" {
+			req, err = h.eng.WithdrawRequest(r.Context(), id, in.As, in.Reason, ChannelAdmin)
+		} else {
+			req, err = h.eng.DecideRequest(r.Context(), id, engine.Decision{Approve: action == "approve", Actor: in.As, Reason: in.Reason, Channel: ChannelAdmin})
+		}
+		if err != nil {
+			return nil, err
+		}
+		return accessRequestOf(req), nil
+	}
+}
+
+// requestStatus is the status of a request operation's error; 0 if it is
+// none of theirs.
+func requestStatus(err error) int {
+	switch {
+	case errors.Is(err, engine.ErrNoRequest), errors.Is(err, engine.ErrNoItem), errors.Is(err, engine.ErrNoReview):
+		return http.StatusNotFound
+	case errors.Is(err, engine.ErrNotApprover), errors.Is(err, engine.ErrNotAllowed):
+		return http.StatusForbidden
+	case errors.Is(err, engine.ErrRequestClosed), errors.Is(err, engine.ErrDuplicate):
+		return http.StatusConflict
+	case errors.Is(err, engine.ErrBadRequest):
+		return http.StatusBadRequest
+	}
+	return 0
+}
+
+// Requests is GET /requests.
+func (c *Client) Requests(ctx context.Context, subject, state, item string) ([]AccessRequest, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"subject": subject, "state": state, "item": item} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	out, err := get[[]AccessRequest](ctx, c, "/requests", q)
+	if err != nil {
+		return nil, err
+	}
+	return *out, nil
+}
+
+// Request is GET /requests/{id}.
+func (c *Client) Request(ctx context.Context, id string) (*AccessRequest, error) {
+	return get[AccessRequest](ctx, c, "/requests/"+url.PathEscape(id), nil)
+}
+
+// CreateRequest is POST /requests.
+func (c *Client) CreateRequest(ctx context.Context, in RequestCreate) (*AccessRequest, error) {
+	return post[AccessRequest](ctx, c, "/requests", in)
+}
+
+// RequestAction is POST /requests/{id}/{action}: approve, deny or withdraw.
+func (c *Client) RequestAction(ctx context.Context, id, action string, in RequestAction) (*AccessRequest, error) {
+	return post[AccessRequest](ctx, c, "/requests/"+url.PathEscape(id)+"/"+url.PathEscape(action), in)
+}
