@@ -125,6 +125,10 @@ type Directory struct {
 	Pool    *Pool
 	Dialect AccountDialect
 	Options DirectoryOptions
+
+	// members coalesces group membership writes (batch.go); nil in a
+	// Directory not made by NewDirectory, whose writes then go one by one.
+	members *memberBatcher
 }
 
 var _ targets.Target = (*Directory)(nil)
@@ -135,7 +139,7 @@ func NewDirectory(p *Pool, d AccountDialect, opts DirectoryOptions) (*Directory,
 	if err != nil {
 		return nil, err
 	}
-	return &Directory{Pool: p, Dialect: d, Options: o}, nil
+	return &Directory{Pool: p, Dialect: d, Options: o, members: &memberBatcher{}}, nil
 }
 
 func (o DirectoryOptions) withDefaults(d AccountDialect) (DirectoryOptions, error) {
@@ -908,28 +912,52 @@ func (c *converge) leaveValueGroups(ctx context.Context, e *ldap.Entry) error {
 }
 
 // member adds value (a DN, or the MemberValue) to group g's members, or
-// removes it; done is false when it already was (was not) a member.
+// removes it; done is false when it already was (was not) a member. The
+// write is coalesced with other converges' writes to g (batch.go).
 func (c *converge) member(ctx context.Context, g, value string, add bool) (done bool, err error) {
-	m := ldap.NewModifyRequest(g, nil)
+	b := c.d.members
+	if b == nil {
+		b = &memberBatcher{}
+	}
+	return b.write(ctx, g, c.o.MemberAttribute, value, add, c.memberSend(g, add))
+}
+
+// memberSend returns the function that writes a batch of member values to
+// group g with one modify.
+func (c *converge) memberSend(g string, add bool) func(context.Context, []string) ([]bool, error) {
 	op := "grant"
 	// Already a member: attributeOrValueExists; AD says entryAlreadyExists.
 	already := []uint16{ldap.LDAPResultAttributeOrValueExists, ldap.LDAPResultEntryAlreadyExists}
-	if add {
-		m.Add(c.o.MemberAttribute, []string{value})
-	} else {
+	if !add {
 		// Not a member, or a group that is gone and so holds nobody.
 		op, already = "revoke", []uint16{ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultNoSuchObject}
-		m.Delete(c.o.MemberAttribute, []string{value})
 	}
-	err = c.d.Pool.Do(ctx, op, func(l *ldap.Conn) error {
-		err := l.Modify(m)
-		if slices.ContainsFunc(already, func(code uint16) bool { return ldap.IsErrorWithCode(err, code) }) {
-			return nil // done already
+	attr := c.o.MemberAttribute
+	return func(ctx context.Context, vals []string) ([]bool, error) {
+		m := ldap.NewModifyRequest(g, nil)
+		if add {
+			m.Add(attr, vals)
+		} else {
+			m.Delete(attr, vals)
 		}
-		done = err == nil
-		return err
-	})
-	return done, err
+		done := make([]bool, len(vals))
+		err := c.d.Pool.Do(ctx, op, func(l *ldap.Conn) error {
+			err := l.Modify(m)
+			// Of one value, "already" is a success that changed nothing;
+			// of several, it does not say which, and the batch is
+			// written value by value.
+			if len(vals) == 1 && slices.ContainsFunc(already, func(code uint16) bool { return ldap.IsErrorWithCode(err, code) }) {
+				return nil
+			}
+			if err == nil {
+				for i := range done {
+					done[i] = true
+				}
+			}
+			return err
+		})
+		return done, err
+	}
 }
 
 // values turns an attribute value into LDAP strings: a string, []string,
