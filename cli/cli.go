@@ -131,6 +131,7 @@ func newRoot(o Options) *cobra.Command {
 		policyCommand(),
 		backupCommand(),
 		requestCommand(),
+		recommendCommand(),
 	)
 	return root
 }
