@@ -183,6 +183,7 @@ func (h *Handler) routes() *mux.Router {
 		paths = append(paths, path)
 	}
 	const job = "/jobs/{target}/{person}"
+	get("/identities", h.people)
 	get("/identities/{id}", h.identity)
 	post("/identities/{id}/link/{target}", "link account", h.link)
 	post("/identities/{id}/unlink/{target}", "unlink account", h.unlink)
@@ -222,16 +223,9 @@ func (h *Handler) serve(action string, e endpoint) http.Handler {
 		} else {
 			writeJSON(w, status, v)
 		}
-		if action == "" {
-			return
+		if action != "" {
+			h.LogAction(r.Context(), action, subject(r), Actor(r), status, err)
 		}
-		attrs := []any{"action", action, "key", subject(r), "actor", Actor(r), "status", status,
-			"request_id", httpx.RequestID(r.Context())}
-		if err != nil {
-			h.log.Warn("admin action failed", append(attrs, "err", err)...)
-			return
-		}
-		h.log.Info("admin action", attrs...)
 	})
 }
 
@@ -327,24 +321,13 @@ func errorf(status int, format string, args ...any) error {
 // writeErr maps err to a status and writes it. Server faults are logged
 // with the request id and answered without detail.
 func (h *Handler) writeErr(w http.ResponseWriter, r *http.Request, err error) int {
-	var se *statusError
-	status := http.StatusInternalServerError
-	msg := err.Error()
-	switch {
-	case errors.As(err, &se):
-		status = se.status
-	case errors.Is(err, engine.ErrNoIdentity), errors.Is(err, engine.ErrNoTarget), errors.Is(err, queue.ErrNotFound), errors.Is(err, store.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, engine.ErrGuardNotTripped), errors.Is(err, engine.ErrOwned):
-		status = http.StatusConflict
-	case errors.Is(err, engine.ErrPlanInput):
-		status = http.StatusBadRequest
-	case scim.StoreUnavailable(err):
+	status, msg := ErrorStatus(err)
+	switch status {
+	case http.StatusServiceUnavailable:
 		// Not logged per request: /readyz and the SCIM server's log
 		// (once per outage) report an outage.
-		status, msg = http.StatusServiceUnavailable, "the store is unavailable; retry later"
 		w.Header().Set("Retry-After", strconv.Itoa(scim.RetryAfter))
-	default:
+	case http.StatusInternalServerError:
 		id := httpx.RequestID(r.Context())
 		h.log.Error("admin request failed", "path", r.URL.Path, "request_id", id, "err", err)
 		msg = "internal error (request id " + id + ")"

@@ -15,11 +15,19 @@ import (
 
 // GET /identities/{id}: a person by person id or SCIM user id.
 func (h *Handler) identity(r *http.Request) (any, error) {
-	v, err := h.eng.Identity(r.Context(), pathVar(r, "id"))
+	return h.Identity(r.Context(), pathVar(r, "id"))
+}
+
+// GET /identities?q=&state=&source=&department=&after=&limit=: a page of
+// people, in person id order after the person id after.
+func (h *Handler) people(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	limit, err := intParam(q, "limit", DefaultPeopleLimit)
 	if err != nil {
 		return nil, err
 	}
-	return identityOf(v), nil
+	return h.People(r.Context(), PeopleQuery{Search: q.Get("q"), State: q.Get("state"), Source: q.Get("source"),
+		Department: q.Get("department"), After: q.Get("after"), Limit: limit})
 }
 
 // LinkRequest is the body of POST /identities/{id}/link/{target}: the
@@ -75,12 +83,6 @@ func (h *Handler) conflicts(r *http.Request) (any, error) {
 // in flight, then scheduled, then dead.
 func (h *Handler) jobs(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	state := queue.State(q.Get("state"))
-	switch state {
-	case "", queue.Scheduled, queue.InFlight, queue.Dead:
-	default:
-		return nil, errorf(http.StatusBadRequest, "state must be %s, %s or %s, got %q", queue.Scheduled, queue.InFlight, queue.Dead, state)
-	}
 	offset, err := intParam(q, "offset", 0)
 	if err != nil {
 		return nil, err
@@ -89,43 +91,7 @@ func (h *Handler) jobs(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if limit == 0 {
-		return nil, errorf(http.StatusBadRequest, "limit must be at least 1")
-	}
-	limit = min(limit, MaxLimit)
-	ctx := r.Context()
-	type part struct {
-		state queue.State
-		size  int // -1: unknown (the only state listed)
-	}
-	parts := []part{{state, -1}}
-	if state == "" {
-		c, err := h.q.Counts(ctx)
-		if err != nil {
-			return nil, err
-		}
-		parts = []part{{queue.InFlight, c.InFlight}, {queue.Scheduled, c.Scheduled}, {queue.Dead, c.Dead}}
-	}
-	out := &JobList{State: string(state), Offset: offset, Limit: limit, Jobs: []Job{}}
-	skip := offset
-	for _, p := range parts {
-		if p.size >= 0 && skip >= p.size {
-			skip -= p.size
-			continue
-		}
-		entries, err := h.q.List(ctx, p.state, skip, limit-len(out.Jobs))
-		if err != nil {
-			return nil, err
-		}
-		skip = 0
-		for _, e := range entries {
-			out.Jobs = append(out.Jobs, jobOf(e))
-		}
-		if len(out.Jobs) >= limit {
-			break
-		}
-	}
-	return out, nil
+	return h.Jobs(r.Context(), q.Get("state"), offset, limit)
 }
 
 func intParam(q url.Values, name string, def int) (int, error) {
@@ -141,55 +107,17 @@ func intParam(q url.Values, name string, def int) (int, error) {
 }
 
 // GET /jobs/counts.
-func (h *Handler) counts(r *http.Request) (any, error) {
-	c, err := h.q.Counts(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	return &Counts{Scheduled: c.Scheduled, InFlight: c.InFlight, Dead: c.Dead, OldestDue: c.OldestDue}, nil
-}
+func (h *Handler) counts(r *http.Request) (any, error) { return h.Counts(r.Context()) }
 
 // GET /jobs/{target}/{person}.
-func (h *Handler) job(r *http.Request) (any, error) {
-	key := subject(r)
-	e, err := h.q.Get(r.Context(), key)
-	if errors.Is(err, queue.ErrNotFound) {
-		return nil, errorf(http.StatusNotFound, "no job %s", key)
-	}
-	if err != nil {
-		return nil, err
-	}
-	j := jobOf(e)
-	return &j, nil
-}
+func (h *Handler) job(r *http.Request) (any, error) { return h.Job(r.Context(), subject(r)) }
 
 // POST /jobs/{target}/{person}/replay: a dead letter scheduled now.
-func (h *Handler) replay(r *http.Request) (any, error) {
-	ctx, key := r.Context(), subject(r)
-	if err := h.q.Replay(ctx, key); errors.Is(err, queue.ErrNotFound) {
-		if e, gerr := h.q.Get(ctx, key); gerr == nil {
-			return nil, errorf(http.StatusConflict, "%s is %s, not a dead letter", key, e.State)
-		}
-		return nil, errorf(http.StatusNotFound, "no job %s", key)
-	} else if err != nil {
-		return nil, err
-	}
-	h.eng.Wake()
-	return h.after(r, "replay", key)
-}
+func (h *Handler) replay(r *http.Request) (any, error) { return h.Replay(r.Context(), subject(r)) }
 
 // POST /jobs/{target}/{person}/cancel: a scheduled or dead key removed; a
 // key in flight loses its pending due time.
-func (h *Handler) cancel(r *http.Request) (any, error) {
-	if _, err := h.job(r); err != nil {
-		return nil, err
-	}
-	key := subject(r)
-	if err := h.q.Cancel(r.Context(), key); err != nil && !errors.Is(err, queue.ErrNotFound) {
-		return nil, err
-	}
-	return h.after(r, "cancel", key)
-}
+func (h *Handler) cancel(r *http.Request) (any, error) { return h.Cancel(r.Context(), subject(r)) }
 
 // POST /jobs/{target}/{person}/run: converge now. The person may be named
 // by SCIM user id; a dead letter must be replayed instead.
@@ -211,43 +139,17 @@ func (h *Handler) run(r *http.Request) (any, error) {
 		return nil, err
 	}
 	h.eng.Wake()
-	return h.after(r, "run", key)
-}
-
-// after describes key once action is done.
-func (h *Handler) after(r *http.Request, action, key string) (*JobAction, error) {
-	out := &JobAction{Action: action, Key: key}
-	e, err := h.q.Get(r.Context(), key)
-	switch {
-	case err == nil:
-		out.Job = convertPtr(&e, jobOf)
-	case !errors.Is(err, queue.ErrNotFound):
-		return nil, err
-	}
-	return out, nil
+	return h.after(ctx, "run", key)
 }
 
 // target is the {target} of r, which the policy must name.
 func (h *Handler) target(r *http.Request) (string, error) {
 	t := pathVar(r, "target")
-	if _, ok := h.eng.Policy().Target(t); !ok {
-		return "", errorf(http.StatusNotFound, "no target %q in the policy", t)
-	}
-	return t, nil
+	return t, h.checkTarget(t)
 }
 
 // GET /guards: every target's guard, in policy order.
-func (h *Handler) guards(r *http.Request) (any, error) {
-	out := []Guard{}
-	for _, t := range h.eng.Policy().TargetNames {
-		gs, err := h.eng.Guard(r.Context(), t)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, guardOf(*gs))
-	}
-	return out, nil
-}
+func (h *Handler) guards(r *http.Request) (any, error) { return h.Guards(r.Context()) }
 
 // GET /guards/{target}.
 func (h *Handler) guard(r *http.Request) (any, error) {
@@ -255,40 +157,18 @@ func (h *Handler) guard(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return guardAnswer(h.eng.Guard(r.Context(), t))
+	return guardResult(h.eng.Guard(r.Context(), t))
 }
 
-// guardAnswer is a guard as the API answers it.
-func guardAnswer(gs *engine.GuardState, err error) (any, error) {
-	if err != nil {
-		return nil, err
-	}
-	return convertPtr(gs, guardOf), nil
-}
-
-// POST /guards/{target}/approve: the held destructive work runs.
+// POST /guards/{target}/approve?scope=change|now: the held destructive
+// work runs.
 func (h *Handler) approve(r *http.Request) (any, error) {
-	t, err := h.target(r)
-	if err != nil {
-		return nil, err
-	}
-	switch scope := r.URL.Query().Get("scope"); scope {
-	case "", "change":
-		return guardAnswer(h.eng.ApproveGuard(r.Context(), t, Actor(r)))
-	case "now":
-		return guardAnswer(h.eng.ApproveGuardNow(r.Context(), t, Actor(r)))
-	default:
-		return nil, errorf(http.StatusBadRequest, "scope must be change (default) or now, got %q", scope)
-	}
+	return h.ApproveGuard(r.Context(), pathVar(r, "target"), r.URL.Query().Get("scope"), Actor(r))
 }
 
 // POST /guards/{target}/discard: the held destructive work is dropped.
 func (h *Handler) discard(r *http.Request) (any, error) {
-	t, err := h.target(r)
-	if err != nil {
-		return nil, err
-	}
-	return guardAnswer(h.eng.DiscardGuard(r.Context(), t, Actor(r)))
+	return h.DiscardGuard(r.Context(), pathVar(r, "target"), Actor(r))
 }
 
 // POST /plan: body PlanRequest. Failures of the policy on the request (a

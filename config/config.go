@@ -38,6 +38,8 @@ type Config struct {
 	// Requests is the catalog of requestable access, the mover review and
 	// the notification channels (see docs/requests.md).
 	Requests Requests `yaml:"requests"`
+	// Console is the web console; nil, there is none (docs/console.md).
+	Console *Console `yaml:"console"`
 
 	// warnings are what Load found doubtful but not wrong.
 	warnings Problems
@@ -260,6 +262,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Log.Level, "info")
 	def(&c.Log.Format, "json")
 	c.applyPolicyDefaults()
+	c.applyConsoleDefaults()
 	if r := c.Store.Redis; c.Store.Kind == StoreRedis && r != nil {
 		def(&r.Prefix, "tenure")
 		def(&r.DialTimeout, 5*time.Second)
@@ -454,6 +457,7 @@ func (c *Config) problems() Problems {
 	}
 
 	c.validatePolicy(add)
+	c.validateConsole(add)
 	return p
 }
 

@@ -55,6 +55,7 @@ func loadConfig(path string) (*config.Config, *mapper.Policy, error) {
 		if err != nil {
 			addCompileProblems(f, path, err)
 		}
+		checkConsoleRoles(f, path, &c)
 	}
 	if err := f.Err(); err != nil {
 		return nil, nil, fmt.Errorf("config %s: %w", path, err)

@@ -193,6 +193,12 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	root.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	stopConsole, err := startConsole(cfg, adm, st, reg, log, root)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopConsole()
 
 	srv := &http.Server{
 		Handler:           httpx.Wrap(log.With("component", "http"), root),
