@@ -202,6 +202,7 @@ func (h *Handler) routes() *mux.Router {
 	post("/reconcile/{target}", "reconcile", h.reconcile)
 	get("/drift/{target}", h.drift)
 	post("/policy/reload", "reload policy", h.reloadPolicy)
+	h.requestRoutes(get, post)
 	api.HandleFunc("/backup", h.serveBackup).Methods(http.MethodGet)
 	paths = append(paths, "/backup")
 	// A subrouter reports a method mismatch as not found; known paths

@@ -236,6 +236,8 @@ func ErrorStatus(err error) (int, string) {
 	switch {
 	case errors.As(err, &se):
 		return se.status, se.msg
+	case requestStatus(err) != 0:
+		return requestStatus(err), err.Error()
 	case scim.StoreUnavailable(err):
 		return http.StatusServiceUnavailable, "the store is unavailable; retry later"
 	case errors.Is(err, engine.ErrNoIdentity), errors.Is(err, engine.ErrNoTarget), errors.Is(err, queue.ErrNotFound), errors.Is(err, store.ErrNotFound):
