@@ -64,6 +64,9 @@ func (AD) Name() string { return "ad" }
 // AnchorAttribute is objectGUID.
 func (AD) AnchorAttribute() string { return ADAnchorAttribute }
 
+// DNAttribute implements DNAttributer.
+func (AD) DNAttribute() string { return "distinguishedName" }
+
 // Anchor is e's objectGUID in string form.
 func (AD) Anchor(e *ldap.Entry) string {
 	raw := e.GetEqualFoldRawAttributeValue(ADAnchorAttribute)

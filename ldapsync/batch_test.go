@@ -38,7 +38,7 @@ func TestBatcherCoalesces(t *testing.T) {
 	results := make([]result, n+1)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		d, err := b.write(t.Context(), "cn=g", "member", "v0", true, send)
+		d, err := writeMember(t.Context(), &b, "cn=g", "member", "v0", true, send)
 		results[0] = result{d, err}
 	})
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) == 1 })
@@ -47,13 +47,12 @@ func TestBatcherCoalesces(t *testing.T) {
 		if i == n {
 			v = "v1" // the same value twice in one batch
 		}
-		wg.Go(func() { d, err := b.write(t.Context(), "CN=G", "Member", v, true, send); results[i] = result{d, err} })
+		wg.Go(func() {
+			d, err := writeMember(t.Context(), &b, "CN=G", "Member", v, true, send)
+			results[i] = result{d, err}
+		})
 	}
-	waitFor(t, func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return len(b.pending[batchKey{"cn=g", "member", true}].waiting) == n
-	})
+	waitFor(t, func() bool { return b.waiting(memberKey{"cn=g", "member", true}) == n })
 	close(release)
 	wg.Wait()
 
@@ -98,19 +97,15 @@ func TestBatcherFallsBack(t *testing.T) {
 				}
 				return []bool{true}, nil
 			}
-			ws := []*memberWrite{{value: "a"}, {value: "bad"}, {value: "b"}}
-			for _, w := range ws {
-				w.result = make(chan memberResult, 1)
-			}
-			b.flush(t.Context(), ws, send)
+			batch := []string{"a", "bad", "b"}
+			rs := flushMembers(t.Context(), &b, batch, send)
 			if sends != tt.wantSends {
 				t.Errorf("%d modifies, want %d", sends, tt.wantSends)
 			}
-			for _, w := range ws {
-				r := <-w.result
-				wantErr := w.value == "bad" || tt.batchErr == down
+			for i, r := range rs {
+				wantErr := batch[i] == "bad" || tt.batchErr == down
 				if (r.err != nil) != wantErr || r.done == wantErr {
-					t.Errorf("%s: %v, %v", w.value, r.done, r.err)
+					t.Errorf("%s: %v, %v", batch[i], r.done, r.err)
 				}
 			}
 		})
@@ -155,22 +150,20 @@ func TestCoalescedMembers(t *testing.T) {
 				}
 				return real(ctx, vals)
 			}
-			before := c.d.members.modifies
+			before := c.d.members.sent
 			errs := make([]error, len(dns))
 			done := make([]bool, len(dns))
 			var wg sync.WaitGroup
 			for i, dn := range dns {
-				wg.Go(func() { done[i], errs[i] = c.d.members.write(ctx, g, c.d.Options.MemberAttribute, dn, true, send) })
+				wg.Go(func() {
+					done[i], errs[i] = writeMember(ctx, c.d.members, g, c.d.Options.MemberAttribute, dn, true, send)
+				})
 				if i == 0 {
 					waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return !first })
 				}
 			}
-			key := batchKey{normalDN(g), "member", true}
-			waitFor(t, func() bool {
-				c.d.members.mu.Lock()
-				defer c.d.members.mu.Unlock()
-				return len(c.d.members.pending[key].waiting) == n
-			})
+			key := memberKey{normalDN(g), "member", true}
+			waitFor(t, func() bool { return c.d.members.waiting(key) == n })
 			close(release)
 			wg.Wait()
 			for i, dn := range dns {
@@ -183,7 +176,7 @@ func TestCoalescedMembers(t *testing.T) {
 			}
 			// The first alone; the other n in one modify, refused for the
 			// bad value and then written one by one.
-			if got := c.d.members.modifies - before; got != 2+n {
+			if got := c.d.members.sent - before; got != 2+n {
 				t.Errorf("%d modifies, want %d", got, 2+n)
 			}
 
@@ -195,21 +188,19 @@ func TestCoalescedMembers(t *testing.T) {
 				more = append(more, dn)
 			}
 			first, release = true, make(chan struct{})
-			before = c.d.members.modifies
+			before = c.d.members.sent
 			for i, dn := range more {
-				wg.Go(func() { done[i], errs[i] = c.d.members.write(ctx, g, c.d.Options.MemberAttribute, dn, true, send) })
+				wg.Go(func() {
+					done[i], errs[i] = writeMember(ctx, c.d.members, g, c.d.Options.MemberAttribute, dn, true, send)
+				})
 				if i == 0 {
 					waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return !first })
 				}
 			}
-			waitFor(t, func() bool {
-				c.d.members.mu.Lock()
-				defer c.d.members.mu.Unlock()
-				return len(c.d.members.pending[key].waiting) == n-1
-			})
+			waitFor(t, func() bool { return c.d.members.waiting(key) == n-1 })
 			close(release)
 			wg.Wait()
-			if got := c.d.members.modifies - before; got != 2 {
+			if got := c.d.members.sent - before; got != 2 {
 				t.Errorf("%d modifies for a burst of %d, want 2", got, n)
 			}
 			for i, dn := range more {

@@ -32,6 +32,9 @@ func (OpenLDAP) Name() string { return "openldap" }
 // AnchorAttribute is entryUUID.
 func (OpenLDAP) AnchorAttribute() string { return "entryUUID" }
 
+// DNAttribute implements DNAttributer.
+func (OpenLDAP) DNAttribute() string { return "entryDN" }
+
 func (d OpenLDAP) lock() (attr, value string) {
 	attr, value = d.LockAttribute, d.LockValue
 	if attr == "" {

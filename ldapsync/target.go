@@ -126,9 +126,12 @@ type Directory struct {
 	Dialect AccountDialect
 	Options DirectoryOptions
 
-	// members coalesces group membership writes (batch.go); nil in a
-	// Directory not made by NewDirectory, whose writes then go one by one.
+	// members coalesces group membership writes (members.go), lookups
+	// searches for one entry by one attribute (lookup.go); nil in a
+	// Directory not made by NewDirectory, whose requests then go one by
+	// one.
 	members *memberBatcher
+	lookups *lookupBatcher
 }
 
 var _ targets.Target = (*Directory)(nil)
@@ -139,7 +142,7 @@ func NewDirectory(p *Pool, d AccountDialect, opts DirectoryOptions) (*Directory,
 	if err != nil {
 		return nil, err
 	}
-	return &Directory{Pool: p, Dialect: d, Options: o, members: &memberBatcher{}}, nil
+	return &Directory{Pool: p, Dialect: d, Options: o, members: &memberBatcher{}, lookups: &lookupBatcher{}}, nil
 }
 
 func (o DirectoryOptions) withDefaults(d AccountDialect) (DirectoryOptions, error) {
@@ -414,6 +417,21 @@ func (c *converge) read(ctx context.Context, dn string) (*ldap.Entry, error) {
 	return es[0], nil
 }
 
+// readAdded reads back the entry add just wrote (or found) at dn, for its
+// anchor, which the directory assigns: together with other converges'
+// entries (lookup.go) where the dialect can search by DN, else alone.
+func (c *converge) readAdded(ctx context.Context, dn string) (*ldap.Entry, error) {
+	da, ok := c.d.Dialect.(DNAttributer)
+	if !ok || c.d.lookups == nil || !UnderDN(dn, c.o.BaseDN) {
+		return c.read(ctx, dn)
+	}
+	es, err := lookup(ctx, c.d.lookups, c.d.Pool, c.o.BaseDN, da.DNAttribute(), dn, true, c.readAttributes())
+	if err != nil || len(es) == 0 {
+		return nil, err
+	}
+	return es[0], nil
+}
+
 // locate finds the account's entry by its anchor, else by correlation;
 // nil when there is none.
 func (c *converge) locate(ctx context.Context) (*ldap.Entry, error) {
@@ -440,7 +458,7 @@ func (c *converge) locate(ctx context.Context) (*ldap.Entry, error) {
 	if err != nil || len(vals) != 1 {
 		return nil, nil // nothing to correlate by
 	}
-	es, err := c.find(ctx, c.o.BaseDN, Eq(c.o.CorrelationAttribute, vals[0]), false)
+	es, err := lookup(ctx, c.d.lookups, c.d.Pool, c.o.BaseDN, c.o.CorrelationAttribute, vals[0], false, c.readAttributes())
 	if err != nil {
 		return nil, err
 	}
@@ -613,7 +631,7 @@ func (c *converge) add(ctx context.Context, rdn string) (*ldap.Entry, bool, erro
 	if err != nil {
 		return nil, false, err
 	}
-	e, err := c.read(ctx, dn)
+	e, err := c.readAdded(ctx, dn)
 	if err != nil {
 		return nil, false, err
 	}
@@ -913,13 +931,13 @@ func (c *converge) leaveValueGroups(ctx context.Context, e *ldap.Entry) error {
 
 // member adds value (a DN, or the MemberValue) to group g's members, or
 // removes it; done is false when it already was (was not) a member. The
-// write is coalesced with other converges' writes to g (batch.go).
+// write is coalesced with other converges' writes to g (members.go).
 func (c *converge) member(ctx context.Context, g, value string, add bool) (done bool, err error) {
 	b := c.d.members
 	if b == nil {
 		b = &memberBatcher{}
 	}
-	return b.write(ctx, g, c.o.MemberAttribute, value, add, c.memberSend(g, add))
+	return writeMember(ctx, b, g, c.o.MemberAttribute, value, add, c.memberSend(g, add))
 }
 
 // memberSend returns the function that writes a batch of member values to
