@@ -79,15 +79,16 @@ func Analyze(ctx context.Context, in *Input, o Options, now time.Time) (*Report,
 	if err != nil {
 		return nil, err
 	}
-	groups := peerGroups(pop, len(attrs), o)
 	rep := &Report{
 		At: now.UTC(), People: pop.n, Targets: reportTargets(in, o), Options: o,
-		Entitlements: len(pop.ents), Groups: len(groups), Unlinked: in.Unlinked,
+		Entitlements: len(pop.ents), Unlinked: in.Unlinked,
 		Suggestions: []Suggestion{}, Outliers: []Outlier{},
 	}
 	if pop.n == 0 {
-		return rep, nil
+		return rep, nil // nobody: no groups, nothing to suggest
 	}
+	groups := peerGroups(pop, len(attrs), o)
+	rep.Groups = len(groups)
 	cands, expl, popShare, err := tally(ctx, pop, groups, o)
 	if err != nil {
 		return nil, err

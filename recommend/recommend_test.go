@@ -192,3 +192,12 @@ func TestOutlierMoved(t *testing.T) {
 		t.Errorf("%d of %d outliers moved: %+v", moved, len(rep.Outliers), rep.Outliers)
 	}
 }
+
+// TestNobody: an empty population is an empty report, not a failure.
+func TestNobody(t *testing.T) {
+	rep, err := recommend.Analyze(context.Background(), &recommend.Input{Targets: []string{"dir"}},
+		recommend.Options{Attributes: []recommend.Attribute{{Name: "title"}}}, at)
+	if err != nil || rep.People != 0 || rep.Groups != 0 || rep.Suggestions == nil || rep.Outliers == nil || len(rep.Targets) != 1 {
+		t.Errorf("%+v, %v", rep, err)
+	}
+}
