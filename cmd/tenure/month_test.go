@@ -728,8 +728,54 @@ func (m *month) run() {
 	m.hire(again)
 	m.settle()
 	m.check("day 41: rehired after the delete")
+	m.recommended("day 41")
 
 	// Day 91: the interns' 90 days are over.
 	m.at(day(91))
 	m.check("day 91: interns' access ended")
+}
+
+// recommended checks that the recommendations, asked to count what the
+// policy grants too, find the birthright rules the month's policy was
+// written with, from what people hold on each target: staff for
+// everyone, a group per department, one per userType (interns' 90 days
+// still run on day 41).
+func (m *month) recommended(step string) {
+	m.t.Helper()
+	q := "include-granted=true&attribute=enterprise.department&attribute=userType"
+	code, _, body := m.up.request(m.t, "GET", "/admin/v1/recommendations?"+q, monthAdminToken, "")
+	if code != http.StatusOK {
+		m.t.Fatalf("%s: recommendations: %d %s", step, code, body)
+	}
+	var rep struct {
+		Suggestions []struct {
+			Target, Entitlement, When string
+			Group                     []struct{ Attribute, Value string }
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		m.t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, s := range rep.Suggestions {
+		var conds []string
+		for _, c := range s.Group {
+			conds = append(conds, c.Attribute+"="+c.Value)
+		}
+		found[s.Target+" "+s.Entitlement+" "+strings.Join(conds, ",")] = true
+	}
+	want := map[string]string{"staff": ""}
+	for _, d := range departments {
+		want[deptGroup(d)] = "enterprise.department=" + d
+	}
+	for _, ut := range []string{"Employee", "Contractor", "Intern"} {
+		want[strings.ToLower(ut)+"s"] = "userType=" + ut
+	}
+	for _, tg := range []string{"openldap", "ad", "app"} {
+		for ent, cond := range want {
+			if !found[tg+" "+ent+" "+cond] {
+				m.t.Errorf("%s: no suggestion of %s on %s for %q; got %v", step, ent, tg, cond, slices.Sorted(maps.Keys(found)))
+			}
+		}
+	}
 }
