@@ -48,6 +48,8 @@ type TrailEntry struct {
 	Channel string    `json:"channel,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
 	Detail  string    `json:"detail,omitempty"`
+	// Proof is how the channel knew who acted (Slack, an email link).
+	Proof string `json:"proof,omitempty"`
 }
 
 // RequestCreate is the body of POST /requests.

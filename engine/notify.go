@@ -36,7 +36,7 @@ func (e *Engine) channels() []notify.Notifier { return *e.notifiers.Load() }
 // message tells recipients (person ids) about req.
 func (e *Engine) message(tx store.Tx, req *Request, event string, recipients []string, now time.Time) error {
 	m := notify.Message{Event: event, At: now, Request: req.ID, Item: req.Item, Target: req.Target,
-		Entitlements: req.Entitlements, State: string(req.State)}
+		Entitlements: req.Entitlements, State: string(req.State), Step: req.Step}
 	if req.State == RequestPending {
 		if it, ok := e.Policy().Item(req.Item); ok {
 			m.Due = req.Created.Add(it.ExpireAfter)

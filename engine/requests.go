@@ -101,6 +101,9 @@ type TrailEntry struct {
 	Channel string    `json:"channel,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
 	Detail  string    `json:"detail,omitempty"`
+	// Proof is how the channel knew who acted (a Slack signed
+	// interaction and the email it mapped, a one-time link).
+	Proof string `json:"proof,omitempty"`
 }
 
 // Sentinel errors of request operations.
@@ -473,6 +476,11 @@ type Decision struct {
 	Approve bool
 	// Actor names the person deciding (see RequestInput).
 	Actor, Reason, Channel string
+	// Proof is how the channel knew the actor, audited with the decision.
+	Proof string
+	// Step, when not nil, is the step decided: a link or button of an
+	// earlier step is refused once the request moved on.
+	Step *int
 }
 
 // DecideRequest records an approver's decision. Anyone who is not an
@@ -489,6 +497,9 @@ func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Req
 		if req.State != RequestPending {
 			return fmt.Errorf("%w: %s", ErrRequestClosed, req.State), nil
 		}
+		if d.Step != nil && *d.Step != req.Step {
+			return fmt.Errorf("%w: the decision is for step %d, the request waits at step %d", ErrRequestClosed, *d.Step+1, req.Step+1), nil
+		}
 		subj, err := loadRecord(tx, req.Subject)
 		if err != nil || subj == nil {
 			return nil, fmt.Errorf("engine: request %s: subject %s: %w", req.ID, req.Subject, errors.Join(err, ErrNoIdentity))
@@ -501,6 +512,7 @@ func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Req
 		if len(roles) == 0 {
 			why := fmt.Sprintf("%s is not an approver of step %d", actor.ID, req.Step+1)
 			req.trail(now, actor.ID, "refused "+verb, d.Channel, d.Reason, why)
+			req.Trail[len(req.Trail)-1].Proof = d.Proof
 			if err := newAuditor(tx, now).add(req.Subject, Event{Kind: EventRequest, Actor: actor.ID,
 				Detail: fmt.Sprintf("request %s: %s refused: %s", req.ID, verb, why)}); err != nil {
 				return nil, err
@@ -508,6 +520,7 @@ func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Req
 			return fmt.Errorf("%w: %s", ErrNotApprover, why), nil
 		}
 		req.trail(now, actor.ID, verb+"d", d.Channel, d.Reason, "as "+strings.Join(roles, ", "))
+		req.Trail[len(req.Trail)-1].Proof = d.Proof
 		if !d.Approve {
 			return nil, e.closeRequest(tx, req, RequestDenied, now, notify.EventDenied)
 		}

@@ -8,8 +8,11 @@
 // delivery, for receivers that deduplicate.
 //
 // Channels live in subpackages: notify/webhook (JSON with an HMAC
-// signature) and notify/notifytest (a recording channel for tests). Slack
-// and email are channels still to come; each is one more Notifier.
+// signature), notify/slack (messages with Approve/Deny buttons, decisions
+// taken back through Slack's signed interactions), notify/email (SMTP,
+// each decision a signed one-time link) and notify/notifytest (a recording
+// channel for tests). A channel that takes decisions back does so through
+// a Decider: the engine's own decision operation, never a second one.
 package notify
 
 import (
@@ -62,6 +65,9 @@ type Message struct {
 	// Recipients are who should act or know.
 	Recipients []Person `json:"recipients,omitempty"`
 	Reason     string   `json:"reason,omitempty"`
+	// Step is the approval step waiting (0-based), for channels whose
+	// decision links name the step they decide.
+	Step int `json:"step,omitempty"`
 	// Due is when the request expires or the review closes.
 	Due time.Time `json:"due,omitzero"`
 	// Text says it in a sentence, for channels that show text.
@@ -83,3 +89,35 @@ var ErrPermanent = errors.New("notify: refused for good")
 
 // Permanent wraps err as a failure not worth retrying.
 func Permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err) }
+
+// Decision is an approver's answer taken through a channel.
+type Decision struct {
+	Request string
+	// Step, when not nil, is the approval step the decision is for: a
+	// decision made on an older message of a request that moved on is
+	// refused rather than applied to a step the approver never saw.
+	Step    *int
+	Approve bool
+	// Person is Tenure's person id of the approver, as the channel
+	// proved it.
+	Person  string
+	Reason  string
+	Channel string
+	// Proof says how the channel knew who decided (audited with it).
+	Proof string
+}
+
+// Decider is the engine's decision operation as channels use it: the same
+// one the admin API and the CLI reach.
+type Decider interface {
+	// Decide records d; the result is the request's state after it. A
+	// refusal (not an approver, closed, another step) wraps ErrRefused.
+	Decide(ctx context.Context, d Decision) (state string, err error)
+	// PersonByEmail is the one person (not left) whose SCIM email is
+	// email; an error wrapping ErrRefused when there is none or more.
+	PersonByEmail(ctx context.Context, email string) (string, error)
+}
+
+// ErrRefused marks a decision Tenure refused, as opposed to one it could
+// not record (which is worth trying again).
+var ErrRefused = errors.New("notify: decision refused")
