@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/mail"
 	"net/url"
 	"strings"
 	"time"
@@ -79,7 +80,39 @@ type Review struct {
 
 // Channels are where notifications go; each set channel gets every one.
 type Channels struct {
-	Webhook *Webhook `yaml:"webhook"`
+	Webhook *Webhook      `yaml:"webhook"`
+	Slack   *SlackChannel `yaml:"slack"`
+	Email   *EmailChannel `yaml:"email"`
+}
+
+// SlackChannel posts to Slack with Approve/Deny buttons; decisions come
+// back on /slack/interactions, signed with the app's signing secret.
+type SlackChannel struct {
+	// Token is the bot token (chat:write, users:read, users:read.email).
+	Token         Secret `yaml:"token"`
+	SigningSecret Secret `yaml:"signing_secret"`
+	// Channel is a channel id to post in; empty: direct messages.
+	Channel string `yaml:"channel"`
+	// APIURL is the Web API's base URL (default Slack's).
+	APIURL  string        `yaml:"api_url"`
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// EmailChannel mails over SMTP (STARTTLS required), each decision a
+// signed one-time link served on /decide/.
+type EmailChannel struct {
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+	From     string `yaml:"from"`
+	// CAFile trusts a private CA for the server's certificate.
+	CAFile string `yaml:"ca_file"`
+	// LinkBaseURL is Tenure's public URL the links start with.
+	LinkBaseURL  string        `yaml:"link_base_url"`
+	LinkSecret   Secret        `yaml:"link_secret"`
+	LinkLifetime time.Duration `yaml:"link_lifetime"`
+	Timeout      time.Duration `yaml:"timeout"`
 }
 
 // Webhook posts each notification as JSON, signed with HMAC-SHA256.
@@ -104,6 +137,10 @@ const (
 	defaultEscalate     = 72 * time.Hour
 	defaultExpire       = 168 * time.Hour
 	defaultWebhookWait  = 10 * time.Second
+	defaultSlackAPI     = "https://slack.com/api/"
+	defaultSMTPPort     = 587
+	defaultLinkLifetime = 72 * time.Hour
+	defaultSMTPWait     = 30 * time.Second
 )
 
 // ReservedTargetNames are queue key prefixes of the engine's own work
@@ -139,6 +176,15 @@ func (c *Config) applyRequestDefaults() {
 	def(&r.Review.Default, ReviewRevoke)
 	if w := r.Channels.Webhook; w != nil {
 		def(&w.Timeout, defaultWebhookWait)
+	}
+	if sl := r.Channels.Slack; sl != nil {
+		def(&sl.APIURL, defaultSlackAPI)
+		def(&sl.Timeout, defaultWebhookWait)
+	}
+	if em := r.Channels.Email; em != nil {
+		def(&em.Port, defaultSMTPPort)
+		def(&em.LinkLifetime, defaultLinkLifetime)
+		def(&em.Timeout, defaultSMTPWait)
 	}
 }
 
@@ -262,6 +308,59 @@ func (c *Config) validateRequests(add addFunc) {
 		}
 		if w.Timeout <= 0 {
 			add("requests.channels.webhook.timeout", "must be positive")
+		}
+	}
+	c.validateSlackEmail(add)
+}
+
+// httpURL reports whether s is an absolute http(s) URL.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func (c *Config) validateSlackEmail(add addFunc) {
+	secret := func(path string, s *Secret) {
+		if !s.IsSet() {
+			add(path, "required (env or file)")
+		} else if err := s.resolve(); err != nil {
+			add(path, "%v", err)
+		}
+	}
+	if sl := c.Requests.Channels.Slack; sl != nil {
+		const p = "requests.channels.slack"
+		secret(p+".token", &sl.Token)
+		secret(p+".signing_secret", &sl.SigningSecret)
+		if !httpURL(sl.APIURL) {
+			add(p+".api_url", "must be an absolute http(s) URL, got %q", sl.APIURL)
+		}
+		if sl.Timeout <= 0 {
+			add(p+".timeout", "must be positive")
+		}
+	}
+	if em := c.Requests.Channels.Email; em != nil {
+		const p = "requests.channels.email"
+		if em.Host == "" {
+			add(p+".host", "required")
+		}
+		if em.Port <= 0 || em.Port > 65535 {
+			add(p+".port", "must be a port number, got %d", em.Port)
+		}
+		if em.Username != "" {
+			secret(p+".password", &em.Password)
+		}
+		if a, err := mail.ParseAddress(em.From); err != nil || a.Address == "" {
+			add(p+".from", "must be an email address, got %q", em.From)
+		}
+		if !httpURL(em.LinkBaseURL) {
+			add(p+".link_base_url", "must be Tenure's absolute http(s) URL, got %q", em.LinkBaseURL)
+		}
+		secret(p+".link_secret", &em.LinkSecret)
+		if em.LinkLifetime <= 0 {
+			add(p+".link_lifetime", "must be positive")
+		}
+		if em.Timeout <= 0 {
+			add(p+".timeout", "must be positive")
 		}
 	}
 }

@@ -127,3 +127,53 @@ func TestParseApprover(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelSlackEmail: the Slack and email channels' defaults, and every
+// mistake in them reported with its key and line.
+func TestChannelSlackEmail(t *testing.T) {
+	requestsEnv(t)
+	t.Setenv("T_REQ_SLACK", "xoxb-1")
+	cfg, err := Parse([]byte(requestsBase+`requests:
+  channels:
+    slack: {token: {env: T_REQ_SLACK}, signing_secret: {env: T_REQ_SLACK}}
+    email: {host: smtp.example.com, username: tenure, password: {env: T_REQ_HOOK}, from: "Tenure <tenure@example.com>",
+            link_base_url: "https://tenure.example.com", link_secret: {env: T_REQ_HOOK}}
+`), plainKind{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, em := cfg.Requests.Channels.Slack, cfg.Requests.Channels.Email
+	if sl.APIURL != "https://slack.com/api/" || sl.Timeout != 10*time.Second || sl.Token.Value() != "xoxb-1" || sl.Channel != "" {
+		t.Errorf("slack defaults: %+v", sl)
+	}
+	if em.Port != 587 || em.LinkLifetime != 72*time.Hour || em.Timeout != 30*time.Second || em.Password.Value() != "hook-secret" {
+		t.Errorf("email defaults: %+v", em)
+	}
+
+	f := CheckBytes([]byte(requestsBase+`requests:
+  channels:
+    slack: {token: {env: T_REQ_UNSET}, api_url: "slack.com", timeout: -1s, bot: x}
+    email: {port: 70000, username: tenure, from: "not an address", link_base_url: "/decide", link_lifetime: -1h}
+`), plainKind{})
+	want := []string{
+		`requests.channels.slack.bot (line 7): unknown key "bot"; the keys here are api_url, channel, signing_secret, timeout, token`,
+		`requests.channels.slack.token (line 7): environment variable T_REQ_UNSET is not set`,
+		`requests.channels.slack.signing_secret (line 7): required (env or file)`,
+		`requests.channels.slack.api_url (line 7): must be an absolute http(s) URL, got "slack.com"`,
+		`requests.channels.slack.timeout (line 7): must be positive`,
+		`requests.channels.email.host (line 8): required`,
+		`requests.channels.email.port (line 8): must be a port number, got 70000`,
+		`requests.channels.email.password (line 8): required (env or file)`,
+		`requests.channels.email.from (line 8): must be an email address, got "not an address"`,
+		`requests.channels.email.link_base_url (line 8): must be Tenure's absolute http(s) URL, got "/decide"`,
+		`requests.channels.email.link_secret (line 8): required (env or file)`,
+		`requests.channels.email.link_lifetime (line 8): must be positive`,
+	}
+	var got []string
+	for _, p := range f.Problems() {
+		got = append(got, p.String())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}

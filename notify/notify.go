@@ -121,3 +121,24 @@ type Decider interface {
 // ErrRefused marks a decision Tenure refused, as opposed to one it could
 // not record (which is worth trying again).
 var ErrRefused = errors.New("notify: decision refused")
+
+// Name is how a message names p: the display name, else the userName,
+// else the person id.
+func (p Person) Name() string {
+	for _, s := range []string{p.DisplayName, p.UserName} {
+		if s != "" {
+			return s
+		}
+	}
+	return p.ID
+}
+
+// WaitsForDecision reports whether m asks its recipients to decide a
+// request (channels that can take the decision back offer it then).
+func (m Message) WaitsForDecision() bool {
+	switch m.Event {
+	case EventCreated, EventReminder, EventEscalated:
+		return m.Request != ""
+	}
+	return false
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/internal/testenv"
 	"github.com/tenurehq/tenure/ldapsync"
+	"github.com/tenurehq/tenure/store/boltdb"
 	"github.com/tenurehq/tenure/targets/scimclient"
 )
 
@@ -27,7 +28,8 @@ func TestExampleConfigsServe(t *testing.T) {
 		t.Fatalf("example configs: %v %v", files, err)
 	}
 	for _, env := range []string{"TENURE_SCIM_TOKEN", "TENURE_OKTA_TOKEN", "TENURE_ENTRA_TOKEN", "TENURE_ADMIN_TOKEN",
-		"TENURE_REDIS_PASSWORD", "TENURE_SENTINEL_PASSWORD", "TENURE_LDAP_PASSWORD", "TENURE_APP_TOKEN", "TENURE_WEBHOOK_SECRET"} {
+		"TENURE_REDIS_PASSWORD", "TENURE_SENTINEL_PASSWORD", "TENURE_LDAP_PASSWORD", "TENURE_APP_TOKEN", "TENURE_WEBHOOK_SECRET",
+		"TENURE_SLACK_BOT_TOKEN", "TENURE_SLACK_SIGNING_SECRET", "TENURE_SMTP_PASSWORD", "TENURE_LINK_SECRET"} {
 		t.Setenv(env, "secret-for-"+strings.ToLower(env))
 	}
 	t.Setenv("TENURE_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -68,6 +70,23 @@ func TestExampleConfigsServe(t *testing.T) {
 				t.Errorf("%d targets built, %d configured", len(tgts), len(cfg.Targets))
 			}
 			closeTargets(tgts, log)
+			st, err := boltdb.Open(filepath.Join(t.TempDir(), "tenure.db"), boltdb.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ns, err := buildNotifiers(cfg, st, log, prometheus.NewRegistry())
+			ch := cfg.Requests.Channels
+			if want := btoi(ch.Webhook != nil) + btoi(ch.Slack != nil) + btoi(ch.Email != nil); err != nil || len(ns) != want {
+				t.Errorf("notification channels: %d built, %d configured, %v", len(ns), want, err)
+			}
 		})
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

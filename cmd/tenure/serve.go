@@ -131,7 +131,7 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 		}
 	}()
 	st := be.Store
-	notifiers, err := buildNotifiers(cfg, log, reg)
+	notifiers, err := buildNotifiers(cfg, st, log, reg)
 	if err != nil {
 		return err
 	}
@@ -193,6 +193,7 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	root.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mountChannels(root, notifiers, eng.Decider())
 	stopConsole, err := startConsole(cfg, adm, st, reg, log, root)
 	if err != nil {
 		ln.Close()

@@ -207,15 +207,6 @@ func (s *Slack) destinations(ctx context.Context, m notify.Message) ([]destinati
 	return out, nil
 }
 
-// decidable reports whether m waits for its recipients' decision.
-func decidable(m notify.Message) bool {
-	switch m.Event {
-	case notify.EventCreated, notify.EventReminder, notify.EventEscalated:
-		return m.Request != ""
-	}
-	return false
-}
-
 var titles = map[string]string{
 	notify.EventCreated:        "Access request waiting for your decision",
 	notify.EventReminder:       "Reminder: access request still waiting",
@@ -260,22 +251,22 @@ func blocks(m notify.Message, mentions []string) []slack.Block {
 	}
 	fmt.Fprintf(&b, "*%s*\n", escape(t))
 	if m.Item != "" {
-		fmt.Fprintf(&b, "*%s* for *%s* on %s: %s\n", escape(m.Item), escape(name(m.Subject)), escape(m.Target), escape(strings.Join(m.Entitlements, ", ")))
+		fmt.Fprintf(&b, "*%s* for *%s* on %s: %s\n", escape(m.Item), escape(m.Subject.Name()), escape(m.Target), escape(strings.Join(m.Entitlements, ", ")))
 	}
 	if m.Requester != nil {
-		fmt.Fprintf(&b, "Requested by %s\n", escape(name(*m.Requester)))
+		fmt.Fprintf(&b, "Requested by %s\n", escape(m.Requester.Name()))
 	}
 	if m.Reason != "" {
 		fmt.Fprintf(&b, "Reason: %s\n", escape(m.Reason))
 	}
-	if !m.Due.IsZero() && decidable(m) {
+	if !m.Due.IsZero() && m.WaitsForDecision() {
 		fmt.Fprintf(&b, "Undecided requests expire at %s\n", m.Due.UTC().Format(time.RFC1123))
 	}
 	if m.Request != "" {
 		fmt.Fprintf(&b, "Request `%s`", escape(m.Request))
 	}
 	out := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, b.String(), false, false), nil, nil)}
-	if decidable(m) {
+	if m.WaitsForDecision() {
 		value := m.Request + ":" + strconv.Itoa(m.Step)
 		approve := slack.NewButtonBlockElement(ActionApprove, value, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false))
 		approve.Style = slack.StylePrimary
@@ -284,15 +275,6 @@ func blocks(m notify.Message, mentions []string) []slack.Block {
 		out = append(out, slack.NewActionBlock(BlockDecision, approve, deny))
 	}
 	return out
-}
-
-func name(p notify.Person) string {
-	for _, s := range []string{p.DisplayName, p.UserName} {
-		if s != "" {
-			return s
-		}
-	}
-	return p.ID
 }
 
 // escape keeps names from being read as Slack markup (mentions, links).
