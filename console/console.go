@@ -211,14 +211,16 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // setSecurityHeaders: no script at all, styles and images only from the
-// console itself, forms only to it, never framed; no referrer (the
-// callback's URL holds a code), nothing cached.
+// console itself, forms only to it, never framed; no referrer to another
+// site (the callback's URL holds a code) — same-origin rather than
+// no-referrer, with which Chrome sends "Origin: null" on the console's own
+// forms; nothing cached.
 func setSecurityHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; "+
 		"form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 }

@@ -46,7 +46,7 @@ func newOIDCClient(cfg OIDC, redirect string) *oidcClient {
 // discoveryTimeout bounds the provider's discovery.
 const discoveryTimeout = 10 * time.Second
 
-func (o *oidcClient) setup(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVerifier, error) {
+func (o *oidcClient) setup(ctx context.Context) (*oauth2.Config, *oidc.Provider, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.provider == nil {
@@ -62,7 +62,7 @@ func (o *oidcClient) setup(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVe
 		ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, RedirectURL: o.redirect,
 		Endpoint: o.provider.Endpoint(), Scopes: append([]string{oidc.ScopeOpenID}, o.cfg.Scopes...),
 	}
-	return oc, o.provider.Verifier(&oidc.Config{ClientID: o.cfg.ClientID}), nil
+	return oc, o.provider, nil
 }
 
 // GET /login: a sign-in starts. State, nonce and the PKCE verifier are
@@ -133,7 +133,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request, _ *user) {
 		refuse(http.StatusBadRequest, "the sign-in's state does not match: start again", nil)
 		return
 	}
-	oc, verifier, err := c.oidc.setup(r.Context())
+	oc, provider, err := c.oidc.setup(r.Context())
 	if err != nil {
 		refuse(http.StatusServiceUnavailable, "the identity provider cannot be reached; try again later", err)
 		return
@@ -148,7 +148,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request, _ *user) {
 		refuse(http.StatusBadGateway, "the identity provider sent no ID token", nil)
 		return
 	}
-	idt, err := verifier.Verify(r.Context(), raw)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: c.oidc.cfg.ClientID}).Verify(r.Context(), raw)
 	if err != nil {
 		refuse(http.StatusForbidden, "the ID token does not verify", err)
 		return
@@ -161,6 +161,15 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request, _ *user) {
 	if err := idt.Claims(&claims); err != nil {
 		refuse(http.StatusForbidden, "the ID token's claims do not decode", err)
 		return
+	}
+	if _, ok := claims[c.oidc.cfg.Claim]; !ok {
+		// Providers may leave profile claims out of the ID token when
+		// they issue an access token (the code flow): the userinfo
+		// endpoint has them, for the same subject.
+		if err := mergeUserInfo(r.Context(), provider, tok, idt.Subject, claims); err != nil {
+			refuse(http.StatusBadGateway, "the identity provider's userinfo could not be read", err)
+			return
+		}
 	}
 	name, _ := claims[c.oidc.cfg.Claim].(string)
 	if name == "" {
@@ -191,6 +200,29 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request, _ *user) {
 	c.log.Info("console: signed in", "actor", name, "person", s.Person, "roles", roleNames(roles),
 		"request_id", httpx.RequestID(r.Context()))
 	http.Redirect(w, r, pl.Return, http.StatusSeeOther)
+}
+
+// mergeUserInfo adds the userinfo endpoint's claims to claims, which keep
+// their own (the ID token's) where both have one. The userinfo must be
+// about subject.
+func mergeUserInfo(ctx context.Context, p *oidc.Provider, tok *oauth2.Token, subject string, claims map[string]any) error {
+	ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return err
+	}
+	if ui.Subject != subject {
+		return fmt.Errorf("userinfo is about %q, the ID token about %q", ui.Subject, subject)
+	}
+	more := map[string]any{}
+	if err := ui.Claims(&more); err != nil {
+		return err
+	}
+	for k, v := range more {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return nil
 }
 
 var errAmbiguous = errors.New("console: more than one person has that userName")

@@ -25,6 +25,9 @@ want=(
   # starts a Prometheus server on :9090 where systemd runs:
   # `sudo systemctl disable --now prometheus` if you do not want it.
   promtool:prometheus
+  # The console's browser tests (console/browser_test.go) drive Debian's
+  # Chromium headless through chromedp; no browser is downloaded.
+  chromium:chromium
 )
 
 for pair in "${want[@]}"; do
