@@ -501,8 +501,11 @@ func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Req
 			return fmt.Errorf("%w: the decision is for step %d, the request waits at step %d", ErrRequestClosed, *d.Step+1, req.Step+1), nil
 		}
 		subj, err := loadRecord(tx, req.Subject)
-		if err != nil || subj == nil {
-			return nil, fmt.Errorf("engine: request %s: subject %s: %w", req.ID, req.Subject, errors.Join(err, ErrNoIdentity))
+		if err != nil {
+			return nil, err
+		}
+		if closed, err := e.closeStale(tx, req, subj, now); err != nil || closed {
+			return fmt.Errorf("%w: %s (%s)", ErrRequestClosed, req.State, req.Trail[len(req.Trail)-1].Detail), err
 		}
 		roles, _, err := stepRoles(tx, subj, it, req, actor.ID)
 		if err != nil {
@@ -782,7 +785,10 @@ func (e *Engine) pendingBoundary(tx store.Tx, req *Request, it *mapper.CatalogIt
 		return e.closeRequest(tx, req, RequestExpired, now, notify.EventExpired)
 	}
 	subj, err := loadRecord(tx, req.Subject)
-	if err != nil || subj == nil {
+	if err != nil {
+		return err
+	}
+	if closed, err := e.closeStale(tx, req, subj, now); err != nil || closed {
 		return err
 	}
 	if it.EscalateAfter > 0 && req.Escalated.IsZero() && !now.Before(req.StepStarted.Add(it.EscalateAfter)) {
@@ -808,6 +814,63 @@ func (e *Engine) pendingBoundary(tx store.Tx, req *Request, it *mapper.CatalogIt
 			}
 			req.trail(now, ActorTenure, "reminded", "", "", strings.Join(everyone, ", "))
 			return e.message(tx, req, notify.EventReminder, everyone, now)
+		}
+	}
+	return nil
+}
+
+// subjectGone says why req can no longer be decided for subj, or "": the
+// subject left (or is unknown), or was rehired after it was made (it
+// belonged to the old employment).
+func subjectGone(subj *mapper.Record, req *Request, now time.Time) string {
+	switch {
+	case subj == nil || !live(subj, now):
+		return "the person left"
+	case req.Created.Before(subj.Rehired):
+		return "the person was rehired: the request belonged to the old employment"
+	}
+	return ""
+}
+
+// closeStale closes req, pending, if it can no longer be decided, and
+// reports whether it did. A decision and a boundary both ask first, so
+// nothing is granted to someone it was not asked for.
+func (e *Engine) closeStale(tx store.Tx, req *Request, subj *mapper.Record, now time.Time) (bool, error) {
+	why := subjectGone(subj, req, now)
+	if why == "" {
+		return false, nil
+	}
+	req.trail(now, ActorTenure, "closed", "", "", why)
+	return true, e.closeRequest(tx, req, RequestRevoked, now, notify.EventRevoked)
+}
+
+// leaverPending closes the pending requests of a person who left or was
+// rehired, in the transaction that learns of it (the intake calls it). A
+// termination dated later closes them when it takes effect: their
+// boundary is scheduled then.
+func (e *Engine) leaverPending(tx store.Tx, next *mapper.Record, ch mapper.Change, now time.Time) error {
+	if ch.Transition != mapper.Leaver && ch.Transition != mapper.Rehire {
+		return nil
+	}
+	reqs, err := subjectRequests(tx, next.ID)
+	if err != nil {
+		return err
+	}
+	for _, req := range reqs {
+		if req.State != RequestPending {
+			continue
+		}
+		closed, err := e.closeStale(tx, req, next, now)
+		switch {
+		case err != nil:
+			return err
+		case closed:
+			err = e.putRequest(tx, req, now)
+		case !next.End.IsZero():
+			err = e.sched.ScheduleTx(tx, RequestKey(req.ID), next.End)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -71,6 +71,9 @@ func (e *Engine) afterTransition(tx store.Tx, pol *mapper.Policy, prev, next *ma
 	if err := e.leaverGrants(tx, prev, next, now); err != nil {
 		return err
 	}
+	if err := e.leaverPending(tx, next, ch, now); err != nil {
+		return err
+	}
 	if prev == nil || (ch.Transition != mapper.Mover && ch.Transition != mapper.Conversion) {
 		return nil
 	}
