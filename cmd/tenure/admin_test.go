@@ -77,6 +77,12 @@ engine: {poll: 20ms}
 
 func startAdminEnv(t *testing.T) *adminEnv {
 	t.Helper()
+	return startAdminEnvWith(t, adminPolicy)
+}
+
+// startAdminEnvWith is startAdminEnv with another policy.
+func startAdminEnvWith(t *testing.T, policy string) *adminEnv {
+	t.Helper()
 	t.Setenv("TENURE_SCIM_TOKEN", testSCIMToken)
 	t.Setenv("TENURE_ADMIN_TOKEN", testAdminToken)
 	t.Setenv("TENURE_SERVER", "")
@@ -88,7 +94,7 @@ func startAdminEnv(t *testing.T) *adminEnv {
 		}
 		return nil
 	}
-	writeConfig(t, e.cfg, adminPolicy)
+	writeConfig(t, e.cfg, policy)
 	saved := extraTargetKinds
 	recording := func(config.Target, *slog.Logger, prometheus.Registerer) (targets.Target, error) {
 		return e.dir, nil
