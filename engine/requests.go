@@ -239,9 +239,15 @@ func approvers(r store.Reader, subj *mapper.Record, ref string) ([]string, error
 // stepRoles returns, for the current step of req, the approver references
 // not yet satisfied that actor may decide as ("fallback" when the step is
 // escalated or has nobody to decide it), and everyone who may decide.
+// Nobody decides their own request, and whoever approved a step of it
+// decides no other and no second place of the same step: separation of
+// duties, so that an "all" step or a chain means as many people.
 func stepRoles(r store.Reader, subj *mapper.Record, it *mapper.CatalogItem, req *Request, actor string) (roles, everyone []string, err error) {
 	step := it.Steps[req.Step]
 	anyone := false
+	excluded := func(p string) bool {
+		return p == req.Subject || p == req.Requester || slices.ContainsFunc(req.Approvals, func(a Approval) bool { return a.By == p })
+	}
 	for _, ref := range step.Approvers {
 		if slices.ContainsFunc(req.Approvals, func(a Approval) bool { return a.Step == req.Step && a.Approver == ref }) {
 			continue
@@ -250,7 +256,7 @@ func stepRoles(r store.Reader, subj *mapper.Record, it *mapper.CatalogItem, req 
 		if err != nil {
 			return nil, nil, err
 		}
-		ps = slices.DeleteFunc(ps, func(p string) bool { return p == req.Subject || p == req.Requester })
+		ps = slices.DeleteFunc(ps, excluded)
 		anyone = anyone || len(ps) > 0
 		if slices.Contains(ps, actor) {
 			roles = append(roles, ref)
@@ -262,7 +268,7 @@ func stepRoles(r store.Reader, subj *mapper.Record, it *mapper.CatalogItem, req 
 		if err != nil {
 			return nil, nil, err
 		}
-		ps = slices.DeleteFunc(ps, func(p string) bool { return p == req.Subject || p == req.Requester })
+		ps = slices.DeleteFunc(ps, excluded)
 		if slices.Contains(ps, actor) {
 			roles = append(roles, "fallback")
 		}
@@ -514,6 +520,9 @@ func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Req
 		verb := map[bool]string{true: "approve", false: "deny"}[d.Approve]
 		if len(roles) == 0 {
 			why := fmt.Sprintf("%s is not an approver of step %d", actor.ID, req.Step+1)
+			if i := slices.IndexFunc(req.Approvals, func(a Approval) bool { return a.By == actor.ID }); i >= 0 {
+				why = fmt.Sprintf("%s approved step %d already: one person approves one place of one step", actor.ID, req.Approvals[i].Step+1)
+			}
 			req.trail(now, actor.ID, "refused "+verb, d.Channel, d.Reason, why)
 			req.Trail[len(req.Trail)-1].Proof = d.Proof
 			if err := newAuditor(tx, now).add(req.Subject, Event{Kind: EventRequest, Actor: actor.ID,
@@ -522,14 +531,19 @@ func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Req
 			}
 			return fmt.Errorf("%w: %s", ErrNotApprover, why), nil
 		}
-		req.trail(now, actor.ID, verb+"d", d.Channel, d.Reason, "as "+strings.Join(roles, ", "))
+		// One decision is one role: a manager who is also in an "all"
+		// step's group is one approval, not two. The fallback, once it may
+		// decide, decides the whole step.
+		role := roles[0]
+		if slices.Contains(roles, "fallback") {
+			role = "fallback"
+		}
+		req.trail(now, actor.ID, verb+"d", d.Channel, d.Reason, "as "+role)
 		req.Trail[len(req.Trail)-1].Proof = d.Proof
 		if !d.Approve {
 			return nil, e.closeRequest(tx, req, RequestDenied, now, notify.EventDenied)
 		}
-		for _, role := range roles {
-			req.Approvals = append(req.Approvals, Approval{Step: req.Step, Approver: role, By: actor.ID, At: now})
-		}
+		req.Approvals = append(req.Approvals, Approval{Step: req.Step, Approver: role, By: actor.ID, At: now})
 		if !stepDone(it, req) {
 			return nil, nil
 		}

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,69 @@ func TestRequestLeaverClosesPending(t *testing.T) {
 		e.run()
 		if got := e.req(r2.ID); got.State != engine.RequestRevoked || lastTrail(got).Detail != "the person left" {
 			t.Errorf("at the termination: %s %+v", got.State, got.Trail)
+		}
+	})
+}
+
+// dutiesRequests adds items decided by the manager and the Leads group:
+// both at once (pair, pair2), or one after the other (chain).
+var dutiesRequests = strings.Replace(recordingRequests, "  review:", `    - name: pair
+      target: dir
+      entitlements: [pair]
+      approval: [{mode: all, approvers: [manager, "group:Leads"]}]
+      reminder_after: 0s
+    - name: pair2
+      target: dir
+      entitlements: [pair2]
+      approval: [{mode: all, approvers: [manager, "group:Leads"]}]
+      reminder_after: 0s
+    - name: chain
+      target: dir
+      entitlements: [chain]
+      approval: [{approvers: [manager]}, {approvers: ["group:Leads"]}]
+      reminder_after: 0s
+  review:`, 1)
+
+// TestRequestOnePersonOneApproval: one click is one approval, even by a
+// manager who is also in the step's group; nobody approves one step twice
+// (not after joining the group either), nor two steps of one request.
+func TestRequestOnePersonOneApproval(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, dutiesRequests)
+		c := e.cast()
+		leads := e.do("POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+			"displayName": "Leads", "members": []map[string]any{{"value": c.dba}}}, 201)["id"].(string)
+		e.run()
+
+		r := e.request("pair", c.ada, c.ada)
+		if got, err := e.decide(r.ID, c.boss, true); err != nil || got.State != engine.RequestPending {
+			t.Fatalf("the manager's approval: %v, %v", got, err)
+		}
+		e.do("PATCH", "/Groups/"+leads, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": []map[string]any{{"op": "add", "path": "members", "value": []map[string]any{{"value": c.boss}}}}}, 204)
+		e.run()
+		if _, err := e.decide(r.ID, c.boss, true); !errors.Is(err, engine.ErrNotApprover) {
+			t.Errorf("the manager again, now in Leads: %v", err)
+		}
+		if got, err := e.decide(r.ID, c.dba, true); err != nil || got.State != engine.RequestApproved {
+			t.Errorf("with a lead: %v, %v", got, err)
+		}
+
+		r2 := e.request("pair2", c.ada, c.ada)
+		got, err := e.decide(r2.ID, c.boss, true)
+		if err != nil || got.State != engine.RequestPending || len(got.Approvals) != 1 {
+			t.Errorf("one click by the manager who is a lead: %+v, %v", got, err)
+		}
+
+		r3 := e.request("chain", c.ada, c.ada)
+		if got, err := e.decide(r3.ID, c.boss, true); err != nil || got.Step != 1 {
+			t.Fatalf("step 1 by the manager: %+v, %v", got, err)
+		}
+		if _, err := e.decide(r3.ID, c.boss, true); !errors.Is(err, engine.ErrNotApprover) {
+			t.Errorf("step 2 by the manager who approved step 1: %v", err)
+		}
+		if got, err := e.decide(r3.ID, c.dba, true); err != nil || got.State != engine.RequestApproved {
+			t.Errorf("step 2 by another lead: %v, %v", got, err)
 		}
 	})
 }
