@@ -180,10 +180,12 @@ func party(r store.Reader, rec *mapper.Record) (mapper.Party, error) {
 	return p, nil
 }
 
-// approvers resolves an approver reference for subj to people: the
-// subject's manager, a user of the subject's source by userName, or the
-// members of a group of that source.
-func approvers(r store.Reader, subj *mapper.Record, ref string) ([]string, error) {
+// approvers resolves an approver reference for subj to people who have
+// not left at now: the subject's manager, a user of the subject's source
+// by userName, or the members of a group of that source. Someone who left
+// decides nothing, and does not count as someone who can (the fallback
+// opens when nobody else can decide).
+func approvers(r store.Reader, subj *mapper.Record, ref string, now time.Time) ([]string, error) {
 	kind, name, ok := config.ParseApprover(ref)
 	if !ok {
 		return nil, fmt.Errorf("engine: approver %q", ref)
@@ -199,7 +201,7 @@ func approvers(r store.Reader, subj *mapper.Record, ref string) ([]string, error
 		if err != nil || p == "" {
 			return nil, err
 		}
-		return []string{p}, nil
+		return livePeople(r, []string{p}, now)
 	case "user":
 		var err error
 		if ids, err = r.LookupName(store.KindUser, subj.Source, name); err != nil {
@@ -233,6 +235,21 @@ func approvers(r store.Reader, subj *mapper.Record, ref string) ([]string, error
 			out = append(out, p)
 		}
 	}
+	return livePeople(r, out, now)
+}
+
+// livePeople keeps of ps the people who have not left at now.
+func livePeople(r store.Reader, ps []string, now time.Time) ([]string, error) {
+	var out []string
+	for _, p := range ps {
+		rec, err := loadRecord(r, p)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil && live(rec, now) {
+			out = append(out, p)
+		}
+	}
 	return out, nil
 }
 
@@ -242,7 +259,7 @@ func approvers(r store.Reader, subj *mapper.Record, ref string) ([]string, error
 // Nobody decides their own request, and whoever approved a step of it
 // decides no other and no second place of the same step: separation of
 // duties, so that an "all" step or a chain means as many people.
-func stepRoles(r store.Reader, subj *mapper.Record, it *mapper.CatalogItem, req *Request, actor string) (roles, everyone []string, err error) {
+func stepRoles(r store.Reader, subj *mapper.Record, it *mapper.CatalogItem, req *Request, actor string, now time.Time) (roles, everyone []string, err error) {
 	step := it.Steps[req.Step]
 	anyone := false
 	excluded := func(p string) bool {
@@ -252,7 +269,7 @@ func stepRoles(r store.Reader, subj *mapper.Record, it *mapper.CatalogItem, req 
 		if slices.ContainsFunc(req.Approvals, func(a Approval) bool { return a.Step == req.Step && a.Approver == ref }) {
 			continue
 		}
-		ps, err := approvers(r, subj, ref)
+		ps, err := approvers(r, subj, ref, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -264,7 +281,7 @@ func stepRoles(r store.Reader, subj *mapper.Record, it *mapper.CatalogItem, req 
 		everyone = append(everyone, ps...)
 	}
 	if it.Fallback != "" && (!req.Escalated.IsZero() || !anyone) {
-		ps, err := approvers(r, subj, it.Fallback)
+		ps, err := approvers(r, subj, it.Fallback, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -396,7 +413,7 @@ func (e *Engine) CreateRequest(ctx context.Context, in RequestInput) (*Request, 
 			req.trail(now, ActorTenure, "fulfilled", "", "", "held by birthright: "+strings.Join(rules, ", "))
 			ev = append(ev, func() { e.rmetrics.decided.WithLabelValues(it.Name, string(RequestFulfilled)).Inc() })
 		} else {
-			_, everyone, err := stepRoles(tx, subj, it, req, "")
+			_, everyone, err := stepRoles(tx, subj, it, req, "", now)
 			if err != nil {
 				return err
 			}
@@ -513,15 +530,20 @@ func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Req
 		if closed, err := e.closeStale(tx, req, subj, now); err != nil || closed {
 			return fmt.Errorf("%w: %s (%s)", ErrRequestClosed, req.State, req.Trail[len(req.Trail)-1].Detail), err
 		}
-		roles, _, err := stepRoles(tx, subj, it, req, actor.ID)
-		if err != nil {
-			return nil, err
+		var roles []string
+		if live(actor, now) {
+			if roles, _, err = stepRoles(tx, subj, it, req, actor.ID, now); err != nil {
+				return nil, err
+			}
 		}
 		verb := map[bool]string{true: "approve", false: "deny"}[d.Approve]
 		if len(roles) == 0 {
 			why := fmt.Sprintf("%s is not an approver of step %d", actor.ID, req.Step+1)
 			if i := slices.IndexFunc(req.Approvals, func(a Approval) bool { return a.By == actor.ID }); i >= 0 {
 				why = fmt.Sprintf("%s approved step %d already: one person approves one place of one step", actor.ID, req.Approvals[i].Step+1)
+			}
+			if !live(actor, now) {
+				why = fmt.Sprintf("%s has left", actor.ID)
 			}
 			req.trail(now, actor.ID, "refused "+verb, d.Channel, d.Reason, why)
 			req.Trail[len(req.Trail)-1].Proof = d.Proof
@@ -550,7 +572,7 @@ func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Req
 		if req.Step+1 < len(it.Steps) {
 			req.Step++
 			req.StepStarted, req.Escalated, req.Reminded = now, time.Time{}, time.Time{}
-			_, everyone, err := stepRoles(tx, subj, it, req, "")
+			_, everyone, err := stepRoles(tx, subj, it, req, "", now)
 			if err != nil {
 				return nil, err
 			}
@@ -642,13 +664,20 @@ func (e *Engine) WithdrawRequest(ctx context.Context, id, actorRef, reason, chan
 		if err != nil {
 			return nil, err
 		}
-		if actor.ID != req.Requester && actor.ID != req.Subject {
-			req.trail(now, actor.ID, "refused withdraw", channel, reason, "only the requester or the subject may withdraw")
+		why := ""
+		switch {
+		case actor.ID != req.Requester && actor.ID != req.Subject:
+			why = "only the requester or the subject may withdraw"
+		case !live(actor, now):
+			why = actor.ID + " has left"
+		}
+		if why != "" {
+			req.trail(now, actor.ID, "refused withdraw", channel, reason, why)
 			if err := newAuditor(tx, now).add(req.Subject, Event{Kind: EventRequest, Actor: actor.ID,
-				Detail: fmt.Sprintf("request %s: withdraw refused: %s is neither requester nor subject", req.ID, actor.ID)}); err != nil {
+				Detail: fmt.Sprintf("request %s: withdraw refused: %s", req.ID, why)}); err != nil {
 				return nil, err
 			}
-			return fmt.Errorf("%w: only the requester or the subject may withdraw", ErrNotAllowed), nil
+			return fmt.Errorf("%w: %s", ErrNotAllowed, why), nil
 		}
 		if req.State != RequestPending && req.State != RequestApproved {
 			return fmt.Errorf("%w: %s", ErrRequestClosed, req.State), nil
@@ -809,7 +838,7 @@ func (e *Engine) pendingBoundary(tx store.Tx, req *Request, it *mapper.CatalogIt
 		req.Escalated = now
 		req.Reminded = now // the escalation is this round's reminder
 		req.trail(now, ActorTenure, "escalated", "", "", "to the fallback "+it.Fallback)
-		fb, err := approvers(tx, subj, it.Fallback)
+		fb, err := approvers(tx, subj, it.Fallback, now)
 		if err != nil {
 			return err
 		}
@@ -822,7 +851,7 @@ func (e *Engine) pendingBoundary(tx store.Tx, req *Request, it *mapper.CatalogIt
 		}
 		if !now.Before(last.Add(it.ReminderAfter)) {
 			req.Reminded = now
-			_, everyone, err := stepRoles(tx, subj, it, req, "")
+			_, everyone, err := stepRoles(tx, subj, it, req, "", now)
 			if err != nil {
 				return err
 			}

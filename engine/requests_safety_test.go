@@ -124,3 +124,43 @@ func TestRequestOnePersonOneApproval(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestLeaversDecideNothing: someone who has left neither approves,
+// withdraws nor reviews, and a manager who left does not count as someone
+// who can decide: the fallback may decide at once.
+func TestRequestLeaversDecideNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, recordingRequests)
+		c := e.cast()
+		byBoss, err := e.eng.CreateRequest(context.Background(), engine.RequestInput{Item: "db", Subject: c.ada, Requester: c.boss, Channel: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vpn := e.request("vpn", c.ada, c.ada)
+		e.clock.Add(time.Hour)
+		e.patch(c.boss, replace("active", false))
+		e.run()
+		if _, err := e.decide(vpn.ID, c.boss, true); !errors.Is(err, engine.ErrNotApprover) {
+			t.Errorf("approval by the manager who left: %v", err)
+		}
+		if got, err := e.decide(vpn.ID, c.sec, true); err != nil || got.State != engine.RequestApproved {
+			t.Errorf("the fallback, the manager having left: %v, %v", got, err)
+		}
+		if _, err := e.eng.WithdrawRequest(context.Background(), byBoss.ID, c.boss, "gone", "test"); !errors.Is(err, engine.ErrNotAllowed) {
+			t.Errorf("withdrawal by a requester who left: %v", err)
+		}
+
+		e.patch(c.ada, replace(enterpriseURN+":department", "Sales"), replace(enterpriseURN+":manager", map[string]any{"value": c.boss2}))
+		e.run()
+		revs, err := e.eng.Reviews(context.Background(), true)
+		if err != nil || len(revs) != 1 {
+			t.Fatalf("reviews: %+v, %v", revs, err)
+		}
+		e.clock.Add(time.Hour)
+		e.patch(c.boss2, replace("active", false))
+		e.run()
+		if _, err := e.eng.DecideReview(context.Background(), revs[0].ID, engine.ReviewDecision{Request: vpn.ID, Keep: true, Actor: c.boss2, Channel: "test"}); !errors.Is(err, engine.ErrNotApprover) {
+			t.Errorf("review by the new manager who left: %v", err)
+		}
+	})
+}

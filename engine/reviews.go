@@ -92,7 +92,7 @@ func (e *Engine) afterTransition(tx store.Tx, pol *mapper.Policy, prev, next *ma
 	rv.Trail = append(rv.Trail, TrailEntry{At: now, Actor: ActorTenure, Action: "opened",
 		Detail: fmt.Sprintf("%s changed %s; %d requested grants to review by %s, else %s at %s", ch.Transition,
 			strings.Join(ch.Changed, ", "), len(rv.Items), rv.Reviewers, rv.Default, rv.Expires.UTC().Format(time.RFC3339))})
-	reviewers, err := e.reviewers(tx, next, rv)
+	reviewers, err := e.reviewers(tx, next, rv, now)
 	if err != nil {
 		return err
 	}
@@ -106,8 +106,9 @@ func (e *Engine) afterTransition(tx store.Tx, pol *mapper.Policy, prev, next *ma
 	return e.putReview(tx, rv, pol)
 }
 
-// reviewers resolves who may decide rv: the managers it names, as people.
-func (e *Engine) reviewers(r store.Reader, subj *mapper.Record, rv *Review) ([]string, error) {
+// reviewers resolves who may decide rv at now: the managers it names, as
+// people, if they have not left.
+func (e *Engine) reviewers(r store.Reader, subj *mapper.Record, rv *Review, now time.Time) ([]string, error) {
 	var ids []string
 	if rv.Reviewers != config.ReviewOldManager {
 		ids = append(ids, rv.NewManager)
@@ -128,7 +129,7 @@ func (e *Engine) reviewers(r store.Reader, subj *mapper.Record, rv *Review) ([]s
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return livePeople(r, out, now)
 }
 
 // putReview stores rv and schedules its next boundary (reminder, expiry).
@@ -204,12 +205,14 @@ func (e *Engine) DecideReview(ctx context.Context, id string, d ReviewDecision) 
 			return errors.Join(err, ErrNoIdentity)
 		}
 		i := slices.IndexFunc(rv.Items, func(it ReviewItem) bool { return it.Request == d.Request })
-		who, err := e.reviewers(tx, subj, rv)
+		who, err := e.reviewers(tx, subj, rv, now)
 		if err != nil {
 			return err
 		}
 		verb := map[bool]string{true: "keep", false: "revoke"}[d.Keep]
 		switch {
+		case !live(actor, now):
+			refused = fmt.Errorf("%w: %s has left", ErrNotApprover, actor.ID)
 		case !slices.Contains(who, actor.ID):
 			refused = fmt.Errorf("%w: %s is not a reviewer of review %s (%s)", ErrNotApprover, actor.ID, rv.ID, rv.Reviewers)
 		case !rv.Closed.IsZero():
@@ -316,7 +319,7 @@ func (e *Engine) reviewBoundary(tx store.Tx, id string, now time.Time) error {
 			}
 			if !now.Before(last.Add(r)) {
 				rv.Reminded = now
-				who, err := e.reviewers(tx, subj, rv)
+				who, err := e.reviewers(tx, subj, rv, now)
 				if err != nil {
 					return err
 				}
@@ -335,7 +338,7 @@ func (e *Engine) reviewBoundary(tx store.Tx, id string, now time.Time) error {
 		}
 	}
 	if subj != nil {
-		who, err := e.reviewers(tx, subj, rv)
+		who, err := e.reviewers(tx, subj, rv, now)
 		if err != nil {
 			return err
 		}
