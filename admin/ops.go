@@ -7,7 +7,6 @@ import (
 
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/internal/httpx"
-	"github.com/tenurehq/tenure/mapper"
 	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/scim"
 	"github.com/tenurehq/tenure/store"
@@ -29,17 +28,10 @@ func (h *Handler) Identity(ctx context.Context, id string) (*Identity, error) {
 
 // People is GET /identities: a page of people.
 func (h *Handler) People(ctx context.Context, q PeopleQuery) (*PeoplePage, error) {
-	switch q.State {
-	case "", StatePending, StateActive, StateTerminated, StatePurged:
-	default:
-		return nil, errorf(http.StatusBadRequest, "state must be %s, %s, %s or %s, got %q",
-			StatePending, StateActive, StateTerminated, StatePurged, q.State)
+	if err := checkPeopleQuery(q); err != nil {
+		return nil, err
 	}
-	if q.Limit <= 0 {
-		q.Limit = DefaultPeopleLimit
-	}
-	p, err := h.eng.People(ctx, engine.PeopleQuery{Search: q.Search, State: mapper.State(q.State), Source: q.Source,
-		Department: q.Department, After: q.After, Limit: min(q.Limit, engine.MaxPeoplePage)})
+	p, err := h.eng.People(ctx, engineQuery(q))
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,10 @@ type Options struct {
 	// BreakGlassToken, if set, allows signing in with it (the admin
 	// token) as an admin who is no person.
 	BreakGlassToken string
+	// PeopleMaxAge is how old the People page's listing may be (30s):
+	// it pages and filters a snapshot of everyone (admin.PeopleIndex); a
+	// person's own page is always read anew.
+	PeopleMaxAge time.Duration
 	// Gatherer is the registry /metrics serves; the Health page reads
 	// the same metrics.
 	Gatherer prometheus.Gatherer
@@ -82,6 +86,7 @@ type Console struct {
 	gatherer   prometheus.Gatherer
 	now        func() time.Time
 	log        *slog.Logger
+	index      *admin.PeopleIndex
 	pages      map[string]*template.Template
 	mux        *http.ServeMux
 	lastSweep  atomic.Int64
@@ -114,6 +119,9 @@ func New(o Options) (*Console, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.PeopleMaxAge <= 0 {
+		o.PeopleMaxAge = 30 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -139,12 +147,13 @@ func New(o Options) (*Console, error) {
 	if c.set, err = promx.Register(o.Registerer, c.reqs, c.signins); err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
+	c.index = o.Admin.NewPeopleIndex(o.PeopleMaxAge)
 	c.mux = c.routes()
 	return c, nil
 }
 
-// Close unregisters the metrics.
-func (c *Console) Close() { c.set.Unregister() }
+// Close unregisters the metrics and stops a listing read under way.
+func (c *Console) Close() { c.set.Unregister(); c.index.Close() }
 
 // perm is what a page or action needs.
 type perm int

@@ -47,7 +47,7 @@ const (
 // whose converges fail for people whose userName starts with "broken"
 // until fixed.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	url     string // the server root, http://127.0.0.1:PORT
 	be      *backend.Backend
 	eng     *engine.Engine
@@ -78,7 +78,7 @@ type envOptions struct {
 	users      []testenv.OIDCUser
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

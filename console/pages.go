@@ -114,7 +114,8 @@ type peopleData struct {
 	States []string
 	Source []string
 	Page   *admin.PeoplePage
-	Next   string // the next page's URL, "" on the last
+	Next   string    // the next page's URL, "" on the last
+	AsOf   time.Time // when the listing was read
 }
 
 // peoplePage is how many people a page of the People page shows.
@@ -125,12 +126,12 @@ func (c *Console) people(w http.ResponseWriter, r *http.Request, u *user) {
 	v := r.URL.Query()
 	q := admin.PeopleQuery{Search: strings.TrimSpace(v.Get("q")), State: v.Get("state"), Source: v.Get("source"),
 		Department: strings.TrimSpace(v.Get("department")), After: v.Get("after"), Limit: peoplePage}
-	pg, err := c.adm.People(r.Context(), q)
+	pg, asOf, err := c.index.People(r.Context(), q)
 	if err != nil {
 		c.failAdmin(w, r, u, err)
 		return
 	}
-	d := peopleData{Query: q, Page: pg, Source: c.sources,
+	d := peopleData{Query: q, Page: pg, Source: c.sources, AsOf: asOf,
 		States: []string{admin.StatePending, admin.StateActive, admin.StateTerminated, admin.StatePurged}}
 	if pg.Next != "" {
 		next := v
@@ -245,6 +246,7 @@ func (c *Console) jobAction(w http.ResponseWriter, r *http.Request, u *user, act
 	}
 	_, err := op(r.Context(), key)
 	c.audit(r, u, action, key, err)
+	c.index.Invalidate()
 	if err != nil {
 		c.failAdmin(w, r, u, err)
 		return
@@ -305,6 +307,7 @@ func (c *Console) guardAction(w http.ResponseWriter, r *http.Request, u *user, a
 	}
 	_, err := op(r.Context(), target)
 	c.audit(r, u, action, target, err, "reason", reason)
+	c.index.Invalidate()
 	if err != nil {
 		c.failAdmin(w, r, u, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ type PersonSummary struct {
 	State       mapper.State
 	Start       time.Time
 	End         time.Time
+	Purged      time.Time
 }
 
 // PeoplePage is a page of people; Next is the After of the next page, ""
@@ -74,16 +76,13 @@ type personSummary struct {
 // People lists people page by page, read in one store View. Filters are
 // checked on the stored bytes before anything is decoded where they can
 // be (source, search), so a search over 100,000 people decodes only the
-// candidates.
+// candidates. A page deep in a large population still reads every key
+// before it; PeopleSnapshot and Page answer from memory instead.
 func (e *Engine) People(ctx context.Context, q PeopleQuery) (*PeoplePage, error) {
-	if q.Limit <= 0 || q.Limit > MaxPeoplePage {
-		q.Limit = MaxPeoplePage
+	if err := q.check(); err != nil {
+		return nil, err
 	}
-	switch q.State {
-	case "", mapper.StatePending, mapper.StateActive, mapper.StateTerminated, mapper.StatePurged:
-	default:
-		return nil, fmt.Errorf("%w: state %q", ErrPlanInput, q.State)
-	}
+	q.Limit = pageLimit(q.Limit)
 	now := e.now()
 	search := []byte(strings.ToLower(q.Search))
 	var sourceNeedle []byte
@@ -108,23 +107,14 @@ func (e *Engine) People(ctx context.Context, q PeopleQuery) (*PeoplePage, error)
 			if len(search) > 0 && !containsFold(val, search) {
 				return true, nil
 			}
+			p, err := summaryOf(person, val, now)
+			if err != nil || !q.matches(p, search) {
+				return err == nil, err
+			}
 			if len(out.People) == q.Limit {
 				// One more match exists: there is a next page.
 				out.Next = out.People[len(out.People)-1].ID
 				return false, nil
-			}
-			var s personSummary
-			if err := json.Unmarshal(val, &s); err != nil {
-				return false, fmt.Errorf("%s/%s: %w", nsPerson, person, err)
-			}
-			rec := mapper.Record{Start: s.Start, End: s.End, Purged: s.Purged}
-			p := PersonSummary{
-				ID: person, Source: s.Source, UserName: s.Identity.User.UserName,
-				DisplayName: s.Identity.User.DisplayName, Department: s.Identity.User.Enterprise.Department,
-				State: rec.StateAt(now), Start: s.Start, End: s.End,
-			}
-			if !q.matches(p, search) {
-				return true, nil
 			}
 			out.People = append(out.People, p)
 			return true, nil
@@ -132,6 +122,98 @@ func (e *Engine) People(ctx context.Context, q PeopleQuery) (*PeoplePage, error)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: people: %w", err)
+	}
+	return out, nil
+}
+
+func (q PeopleQuery) check() error {
+	switch q.State {
+	case "", mapper.StatePending, mapper.StateActive, mapper.StateTerminated, mapper.StatePurged:
+		return nil
+	}
+	return fmt.Errorf("%w: state %q", ErrPlanInput, q.State)
+}
+
+func pageLimit(n int) int {
+	if n <= 0 || n > MaxPeoplePage {
+		return MaxPeoplePage
+	}
+	return n
+}
+
+// summaryOf decodes a stored record's summary, its state at now.
+func summaryOf(person string, val []byte, now time.Time) (PersonSummary, error) {
+	var s personSummary
+	if err := json.Unmarshal(val, &s); err != nil {
+		return PersonSummary{}, fmt.Errorf("%s/%s: %w", nsPerson, person, err)
+	}
+	p := PersonSummary{
+		ID: person, Source: s.Source, UserName: s.Identity.User.UserName,
+		DisplayName: s.Identity.User.DisplayName, Department: s.Identity.User.Enterprise.Department,
+		Start: s.Start, End: s.End, Purged: s.Purged,
+	}
+	p.State = p.stateAt(now)
+	return p, nil
+}
+
+func (p PersonSummary) stateAt(t time.Time) mapper.State {
+	return (&mapper.Record{Start: p.Start, End: p.End, Purged: p.Purged}).StateAt(t)
+}
+
+// PeopleSnapshot is every person's summary as of At, in person id order.
+type PeopleSnapshot struct {
+	At     time.Time
+	People []PersonSummary
+}
+
+// PeopleSnapshot reads every person's summary in one store View: for a
+// listing that pages and filters 100,000 people in memory (Page), where
+// a scan per page would read them all for a filter or a deep page.
+func (e *Engine) PeopleSnapshot(ctx context.Context) (*PeopleSnapshot, error) {
+	now := e.now()
+	out := &PeopleSnapshot{At: now}
+	err := e.st.View(ctx, func(r store.Reader) error {
+		return r.ScanDocs(nsPerson, "", false, func(person string, val []byte) (bool, error) {
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
+			p, err := summaryOf(person, val, now)
+			out.People = append(out.People, p)
+			return err == nil, err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: people snapshot: %w", err)
+	}
+	return out, nil
+}
+
+// Page answers q from s, as People would have at s.At, with each state
+// as of now (a start or end date passed since s.At counts).
+func (q PeopleQuery) Page(s *PeopleSnapshot, now time.Time) (*PeoplePage, error) {
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	limit := pageLimit(q.Limit)
+	search := []byte(strings.ToLower(q.Search))
+	out := &PeoplePage{People: []PersonSummary{}}
+	i, _ := slices.BinarySearchFunc(s.People, q.After, func(p PersonSummary, after string) int {
+		return strings.Compare(p.ID, after)
+	})
+	for ; i < len(s.People); i++ {
+		p := s.People[i]
+		if p.ID <= q.After {
+			continue
+		}
+		p.State = p.stateAt(now)
+		if !q.matches(p, search) {
+			continue
+		}
+		if len(out.People) == limit {
+			out.Next = out.People[len(out.People)-1].ID
+			break
+		}
+		out.People = append(out.People, p)
 	}
 	return out, nil
 }
@@ -149,7 +231,7 @@ func (q PeopleQuery) matches(p PersonSummary, search []byte) bool {
 		return true
 	}
 	for _, f := range []string{p.ID, p.UserName, p.DisplayName, p.Department} {
-		if containsFold([]byte(f), search) {
+		if containsFold(f, search) {
 			return true
 		}
 	}
@@ -158,30 +240,15 @@ func (q PeopleQuery) matches(p PersonSummary, search []byte) bool {
 
 // containsFold reports whether b holds lower (lower case) ignoring ASCII
 // case; a non-ASCII needle is compared as it is. It allocates nothing,
-// since it runs on every stored record of a search.
-func containsFold(b, lower []byte) bool {
+// since it runs on every stored record of a search, and on strings and
+// bytes alike.
+func containsFold[T ~string | ~[]byte](b T, lower []byte) bool {
 	if len(lower) == 0 {
 		return true
 	}
 	first := lower[0]
-	upper := first
-	if first >= 'a' && first <= 'z' {
-		upper = first - 'a' + 'A'
-	}
 	for i := 0; i+len(lower) <= len(b); i++ {
-		c := b[i]
-		if c != first && c != upper {
-			// Jump to the next candidate start.
-			j := bytes.IndexByte(b[i+1:], first)
-			if upper != first {
-				if k := bytes.IndexByte(b[i+1:], upper); k >= 0 && (j < 0 || k < j) {
-					j = k
-				}
-			}
-			if j < 0 {
-				return false
-			}
-			i += j // the loop adds the 1
+		if c := b[i]; c != first && c|0x20 != first {
 			continue
 		}
 		if equalFoldASCII(b[i:i+len(lower)], lower) {
@@ -191,8 +258,9 @@ func containsFold(b, lower []byte) bool {
 	return false
 }
 
-func equalFoldASCII(b, lower []byte) bool {
-	for i, c := range b {
+func equalFoldASCII[T ~string | ~[]byte](b T, lower []byte) bool {
+	for i := range len(lower) {
+		c := b[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
 		}
