@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,9 @@ const (
 	// set when the other account appears).
 	waitAttempts = 3
 	maxBackoff   = 5 * time.Minute
+	// panicAttempts is how many times a job that panics runs before it is
+	// dead-lettered: a panic is a bug, which retrying rarely cures.
+	panicAttempts = 3
 )
 
 // New builds an engine. It does not start workers: call Run.
@@ -370,7 +374,17 @@ func (e *Engine) Converge(ctx context.Context, key string, attempts int) Outcome
 // transaction can ack it too; nil leaves the ack to the caller. If more is
 // non-nil and still true when the result commits, that transaction also
 // claims the caller's next job (Outcome.next).
-func (e *Engine) converge(ctx context.Context, key string, attempts int, held chan queue.Job, more func() bool) Outcome {
+func (e *Engine) converge(ctx context.Context, key string, attempts int, held chan queue.Job, more func() bool) (out Outcome) {
+	defer func() {
+		// A panic is a bug met by one job: it fails that job (retried,
+		// then dead-lettered with the panic as its error), not the process
+		// and every other job with it. What the job held (its lease token
+		// in held, a transaction) its own defers have given back.
+		if r := recover(); r != nil {
+			e.log.Error("engine: a job panicked", "key", key, "panic", r, "stack", string(debug.Stack()))
+			out = Outcome{Err: fmt.Errorf("engine: %s: panic: %v", key, r), Retry: attempts+1 < panicAttempts, Delay: backoff(attempts, 0)}
+		}
+	}()
 	if out, ok := e.work(ctx, key, attempts, held); ok {
 		return out // a request's, a review's or a notification's key
 	}

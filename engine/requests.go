@@ -527,7 +527,7 @@ func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Req
 		if err != nil {
 			return nil, err
 		}
-		if closed, err := e.closeStale(tx, req, subj, now); err != nil || closed {
+		if closed, err := e.closeStale(tx, req, it, subj, now); err != nil || closed {
 			return fmt.Errorf("%w: %s (%s)", ErrRequestClosed, req.State, req.Trail[len(req.Trail)-1].Detail), err
 		}
 		var roles []string
@@ -831,7 +831,7 @@ func (e *Engine) pendingBoundary(tx store.Tx, req *Request, it *mapper.CatalogIt
 	if err != nil {
 		return err
 	}
-	if closed, err := e.closeStale(tx, req, subj, now); err != nil || closed {
+	if closed, err := e.closeStale(tx, req, it, subj, now); err != nil || closed {
 		return err
 	}
 	if it.EscalateAfter > 0 && req.Escalated.IsZero() && !now.Before(req.StepStarted.Add(it.EscalateAfter)) {
@@ -877,14 +877,19 @@ func subjectGone(subj *mapper.Record, req *Request, now time.Time) string {
 
 // closeStale closes req, pending, if it can no longer be decided, and
 // reports whether it did. A decision and a boundary both ask first, so
-// nothing is granted to someone it was not asked for.
-func (e *Engine) closeStale(tx store.Tx, req *Request, subj *mapper.Record, now time.Time) (bool, error) {
-	why := subjectGone(subj, req, now)
-	if why == "" {
-		return false, nil
+// nothing is granted to someone it was not asked for, nor by a step the
+// policy (it, nil if the item is gone) no longer has: a reload that
+// removed the step closes the request ungranted.
+func (e *Engine) closeStale(tx store.Tx, req *Request, it *mapper.CatalogItem, subj *mapper.Record, now time.Time) (bool, error) {
+	if why := subjectGone(subj, req, now); why != "" {
+		req.trail(now, ActorTenure, "closed", "", "", why)
+		return true, e.closeRequest(tx, req, RequestRevoked, now, notify.EventRevoked)
 	}
-	req.trail(now, ActorTenure, "closed", "", "", why)
-	return true, e.closeRequest(tx, req, RequestRevoked, now, notify.EventRevoked)
+	if it != nil && req.Step >= len(it.Steps) {
+		req.trail(now, ActorTenure, "expired", "", "", fmt.Sprintf("the policy changed: step %d is gone (the item has %d now)", req.Step+1, len(it.Steps)))
+		return true, e.closeRequest(tx, req, RequestExpired, now, notify.EventExpired)
+	}
+	return false, nil
 }
 
 // leaverPending closes the pending requests of a person who left or was
@@ -903,7 +908,8 @@ func (e *Engine) leaverPending(tx store.Tx, next *mapper.Record, ch mapper.Chang
 		if req.State != RequestPending {
 			continue
 		}
-		closed, err := e.closeStale(tx, req, next, now)
+		it, _ := e.Policy().Item(req.Item)
+		closed, err := e.closeStale(tx, req, it, next, now)
 		switch {
 		case err != nil:
 			return err

@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/engine"
+	"github.com/tenurehq/tenure/mapper"
+	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/targets"
 )
 
 // lastTrail is the last line of a request's trail.
@@ -161,6 +165,90 @@ func TestRequestLeaversDecideNothing(t *testing.T) {
 		e.run()
 		if _, err := e.eng.DecideReview(context.Background(), revs[0].ID, engine.ReviewDecision{Request: vpn.ID, Keep: true, Actor: c.boss2, Channel: "test"}); !errors.Is(err, engine.ErrNotApprover) {
 			t.Errorf("review by the new manager who left: %v", err)
+		}
+	})
+}
+
+// setPolicy reloads the policy, as `tenure serve` does on a validated
+// change.
+func (e *env) setPolicy(policyYAML string) {
+	e.t.Helper()
+	cfg, err := config.Parse([]byte("sources: [{name: hr, token: {env: TEST_SCIM_TOKEN}}]\nadmin: {token: {env: TEST_ADMIN_TOKEN}}\n" + policyYAML))
+	if err != nil {
+		e.t.Fatalf("config: %v", err)
+	}
+	if e.pol, err = mapper.Compile("test.yaml", cfg); err != nil {
+		e.t.Fatalf("policy: %v", err)
+	}
+	if err := e.eng.SetPolicy(e.pol); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestRequestStepGone: a reload that removes the step a request waits at
+// closes it ungranted, at a decision and at its boundary, instead of
+// indexing a step that is not there.
+func TestRequestStepGone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, dutiesRequests)
+		c := e.cast()
+		e.do("POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+			"displayName": "Leads", "members": []map[string]any{{"value": c.dba}}}, 201)
+		bob := e.user("bob.subject", map[string]any{enterpriseURN: map[string]any{"employeeNumber": "E2", "manager": map[string]any{"value": c.boss}}})
+		e.run()
+		var reqs []*engine.Request
+		for _, who := range []string{c.ada, bob} {
+			r := e.request("chain", who, who)
+			if got, err := e.decide(r.ID, c.boss, true); err != nil || got.Step != 1 {
+				t.Fatalf("step 1: %+v, %v", got, err)
+			}
+			reqs = append(reqs, r)
+		}
+		e.setPolicy(strings.Replace(dutiesRequests, `approval: [{approvers: [manager]}, {approvers: ["group:Leads"]}]
+      reminder_after: 0s`, `approval: [{approvers: [manager]}]
+      reminder_after: 1h`, 1))
+		e.clock.Add(2 * time.Hour)
+		if _, err := e.decide(reqs[0].ID, c.dba, true); !errors.Is(err, engine.ErrRequestClosed) {
+			t.Errorf("a decision of a step the policy no longer has: %v", err)
+		}
+		if err := e.q.Schedule(context.Background(), engine.RequestKey(reqs[1].ID), e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		e.run()
+		for _, r := range reqs {
+			if got := e.req(r.ID); got.State != engine.RequestExpired || !strings.Contains(lastTrail(got).Detail, "step 2 is gone") {
+				t.Errorf("%s after the reload: %s %+v", r.Subject, got.State, lastTrail(got))
+			}
+		}
+		wantAccount(t, e.acct("dir", c.ada), true, "", "staff")
+	})
+}
+
+// panicTarget panics: a bug met by one job.
+type panicTarget struct{}
+
+func (panicTarget) Converge(context.Context, *targets.Request) (*targets.Result, error) {
+	panic("a bug in a target")
+}
+
+// TestJobPanicFailsTheJob: a job that panics fails, is retried and then
+// dead-lettered with the panic as its error; the process (here RunDue, in
+// serve a worker) goes on.
+func TestJobPanicFailsTheJob(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnvWith(t, b, recordingRequests, map[string]targets.Target{"dir": panicTarget{}})
+		id := e.user("pat.panic", nil)
+		for i := 1; i <= 3; i++ {
+			e.run()
+			ent, err := e.q.Get(context.Background(), engine.Key("dir", id))
+			want := queue.Scheduled
+			if i == 3 {
+				want = queue.Dead
+			}
+			if err != nil || ent.State != want || !strings.Contains(ent.LastError, "panic: a bug in a target") {
+				t.Fatalf("after run %d: %+v, %v; want %s with the panic", i, ent, err, want)
+			}
+			e.clock.Add(time.Hour)
 		}
 	})
 }
