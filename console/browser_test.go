@@ -216,6 +216,9 @@ func TestBrowser(t *testing.T) {
 	}
 	lee := before[0].Held[0]
 	run(t, ctx, "guard", chromedp.Navigate(e.consURL+"/guard"), chromedp.WaitVisible(chromedp.CSS("#approve-mem")))
+	if held := text(t, ctx, ".held"); !strings.Contains(held, "lee") || strings.Contains(held, lee) {
+		t.Errorf("held people shown as %q; want their userNames", held)
+	}
 	shot(t, ctx, shots, "guard")
 	run(t, ctx, "approve",
 		chromedp.SendKeys(chromedp.CSS("#reason-a-mem"), "HR confirmed the three leavers"),

@@ -271,8 +271,26 @@ func (c *Console) guardPage(w http.ResponseWriter, r *http.Request, u *user) {
 		c.failAdmin(w, r, u, err)
 		return
 	}
-	c.render(w, r, u, "guard", "Guard", map[string]any{"Guards": gs, "CanAct": u.may(act)})
+	names := map[string]string{}
+	for _, g := range gs {
+		for _, p := range g.Held {
+			if _, ok := names[p]; ok || len(names) == maxHeldNames {
+				continue
+			}
+			names[p] = p
+			if id, err := c.adm.Identity(r.Context(), p); err == nil {
+				if n, _ := personVars(id)["userName"].(string); n != "" {
+					names[p] = n
+				}
+			}
+		}
+	}
+	c.render(w, r, u, "guard", "Guard", map[string]any{"Guards": gs, "Names": names, "CanAct": u.may(act)})
 }
+
+// maxHeldNames bounds the people a Guard page looks up by name; the rest
+// show their person id.
+const maxHeldNames = 200
 
 // POST /guard/approve (form: target, scope, reason).
 func (c *Console) approveGuard(w http.ResponseWriter, r *http.Request, u *user) {

@@ -13,6 +13,7 @@ func TestCompileRoles(t *testing.T) {
 	}{
 		{"all three", RoleExprs{Admin: `"admins" in person.groups`, Approver: `person.state == "active"`, Auditor: `claims.email.endsWith("@example.com")`}, ""},
 		{"one", RoleExprs{Auditor: "true"}, ""},
+		{"docs example, optional claim", RoleExprs{Auditor: `claims.?groups.orValue([]).exists(g, g == "Security Audit")`}, ""},
 		{"syntax", RoleExprs{Admin: `person.groups.exists(g, g ==`}, `console.roles.admin: "person.groups.exists(g, g =="`},
 		{"not bool", RoleExprs{Approver: `person.userName`}, ""},
 		{"string literal", RoleExprs{Approver: `"yes"`}, "console.roles.approver: \"\\\"yes\\\"\": result type string is not bool"},
