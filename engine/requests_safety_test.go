@@ -252,3 +252,47 @@ func TestJobPanicFailsTheJob(t *testing.T) {
 		}
 	})
 }
+
+// TestMoverReviewSuperseded: a second move closes the first move's review,
+// its undecided items carried over to the new one, so the old review's
+// default does not revoke what the current manager kept.
+func TestMoverReviewSuperseded(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, recordingRequests)
+		c := e.cast()
+		vpn, db := e.request("vpn", c.ada, c.ada), e.request("db", c.ada, c.ada)
+		for _, d := range []struct{ id, who string }{{vpn.ID, c.boss}, {db.ID, c.boss}, {db.ID, c.dba}} {
+			if _, err := e.decide(d.id, d.who, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		moved := T0.Add(2 * time.Hour)
+		e.clock.Set(moved)
+		e.patch(c.ada, replace(enterpriseURN+":department", "Sales"), replace(enterpriseURN+":manager", map[string]any{"value": c.boss2}))
+		e.run()
+		e.clock.Add(time.Hour)
+		e.patch(c.ada, replace(enterpriseURN+":department", "Engineering"), replace(enterpriseURN+":manager", map[string]any{"value": c.boss}))
+		e.run()
+		revs, err := e.eng.Reviews(context.Background(), false)
+		if err != nil || len(revs) != 2 {
+			t.Fatalf("reviews: %+v, %v", revs, err)
+		}
+		first, second := revs[0], revs[1]
+		if first.Closed.IsZero() || first.SupersededBy != second.ID || len(second.Items) != 2 || !second.Closed.IsZero() {
+			t.Fatalf("after the second move: first %+v, second %+v", first, second)
+		}
+		for _, id := range []string{vpn.ID, db.ID} {
+			if _, err := e.eng.DecideReview(context.Background(), second.ID, engine.ReviewDecision{Request: id, Keep: true, Actor: c.boss, Channel: "test"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.eng.DecideReview(context.Background(), first.ID, engine.ReviewDecision{Request: vpn.ID, Actor: c.boss2, Channel: "test"}); !errors.Is(err, engine.ErrRequestClosed) {
+			t.Errorf("a decision in the superseded review: %v", err)
+		}
+		e.at(moved.Add(96 * time.Hour))
+		wantAccount(t, e.acct("dir", c.ada), true, "", "db", "staff", "vpn")
+		if e.req(vpn.ID).State != engine.RequestApproved || e.req(db.ID).State != engine.RequestApproved {
+			t.Errorf("at the first review's expiry: vpn %s, db %s", e.req(vpn.ID).State, e.req(db.ID).State)
+		}
+	})
+}

@@ -22,6 +22,7 @@ import (
 // then takes requests.review.default. Until decided, the access stays.
 const (
 	nsReview     store.Namespace = "review"
+	nsReviewSubj store.Namespace = "revsubj" // subject person/id of an open review
 	reviewPrefix                 = "reviews/"
 )
 
@@ -40,7 +41,10 @@ type Review struct {
 	Expires    time.Time    `json:"expires"`
 	Reminded   time.Time    `json:"reminded,omitzero"`
 	Closed     time.Time    `json:"closed,omitzero"`
-	Trail      []TrailEntry `json:"trail"`
+	// SupersededBy is the review of a later move that closed this one
+	// and took over its undecided items.
+	SupersededBy string       `json:"supersededBy,omitempty"`
+	Trail        []TrailEntry `json:"trail"`
 }
 
 // ReviewItem is one grant under review.
@@ -92,6 +96,9 @@ func (e *Engine) afterTransition(tx store.Tx, pol *mapper.Policy, prev, next *ma
 	rv.Trail = append(rv.Trail, TrailEntry{At: now, Actor: ActorTenure, Action: "opened",
 		Detail: fmt.Sprintf("%s changed %s; %d requested grants to review by %s, else %s at %s", ch.Transition,
 			strings.Join(ch.Changed, ", "), len(rv.Items), rv.Reviewers, rv.Default, rv.Expires.UTC().Format(time.RFC3339))})
+	if err := e.supersedeReviews(tx, next, rv, now); err != nil {
+		return err
+	}
 	reviewers, err := e.reviewers(tx, next, rv, now)
 	if err != nil {
 		return err
@@ -104,6 +111,57 @@ func (e *Engine) afterTransition(tx store.Tx, pol *mapper.Policy, prev, next *ma
 		return err
 	}
 	return e.putReview(tx, rv, pol)
+}
+
+// supersedeReviews closes the subject's open reviews of earlier moves in
+// favour of rv, in the move's transaction: an old review's default must
+// not revoke what the current managers keep in the new one. rv lists
+// every requested grant the subject holds, so the old reviews' undecided
+// items are in it; what an old review decided stands.
+func (e *Engine) supersedeReviews(tx store.Tx, subj *mapper.Record, rv *Review, now time.Time) error {
+	var open []string
+	err := tx.ScanDocs(nsReviewSubj, subj.ID+"/", false, func(key string, _ []byte) (bool, error) {
+		open = append(open, strings.TrimPrefix(key, subj.ID+"/"))
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	pol := e.Policy()
+	for _, id := range open {
+		old, err := getJSON[Review](tx, nsReview, id)
+		if err != nil {
+			return err
+		}
+		if old == nil || !old.Closed.IsZero() {
+			if err := tx.DeleteDoc(nsReviewSubj, subj.ID+"/"+id); err != nil {
+				return err
+			}
+			continue
+		}
+		var carried []string
+		for _, it := range old.Items {
+			if it.Decision == "" && slices.ContainsFunc(rv.Items, func(n ReviewItem) bool { return n.Request == it.Request }) {
+				carried = append(carried, it.Item+" ("+it.Request+")")
+			}
+		}
+		old.Closed, old.SupersededBy = now, rv.ID
+		old.Trail = append(old.Trail, TrailEntry{At: now, Actor: ActorTenure, Action: "superseded",
+			Detail: fmt.Sprintf("by review %s of a later move; undecided items carried over: %s", rv.ID, orDash(strings.Join(carried, ", ")))})
+		rv.Trail = append(rv.Trail, TrailEntry{At: now, Actor: ActorTenure, Action: "carried over",
+			Detail: fmt.Sprintf("from review %s: %s", old.ID, orDash(strings.Join(carried, ", ")))})
+		who, err := e.reviewers(tx, subj, old, now)
+		if err != nil {
+			return err
+		}
+		if err := e.reviewMessage(tx, old, notify.EventReviewClosed, who, now); err != nil {
+			return err
+		}
+		if err := e.putReview(tx, old, pol); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reviewers resolves who may decide rv at now: the managers it names, as
@@ -132,8 +190,17 @@ func (e *Engine) reviewers(r store.Reader, subj *mapper.Record, rv *Review, now 
 	return livePeople(r, out, now)
 }
 
-// putReview stores rv and schedules its next boundary (reminder, expiry).
+// putReview stores rv and schedules its next boundary (reminder, expiry);
+// the subject's index of open reviews follows.
 func (e *Engine) putReview(tx store.Tx, rv *Review, pol *mapper.Policy) error {
+	idx := rv.Subject + "/" + rv.ID
+	if !rv.Closed.IsZero() {
+		if err := tx.DeleteDoc(nsReviewSubj, idx); err != nil {
+			return err
+		}
+	} else if err := tx.PutDoc(nsReviewSubj, idx, []byte{}); err != nil {
+		return err
+	}
 	if rv.Closed.IsZero() {
 		next := rv.Expires
 		if r := pol.Review.ReminderAfter; r > 0 {
