@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tenurehq/tenure/admin"
+	"github.com/tenurehq/tenure/store"
 )
 
 // TestPeopleQuery: the People page's query (the admin API's GET
@@ -88,9 +89,17 @@ func TestPeopleQuery(t *testing.T) {
 
 // TestBreakGlassAndHeaders: break-glass signs in with the admin token
 // only; every page carries the security headers; a POST from another
-// origin is refused before anything else.
+// origin is refused before anything else; the session lives in the
+// store, on either backend, and signing out deletes it there.
 func TestBreakGlassAndHeaders(t *testing.T) {
-	e := newEnv(t, envOptions{breakGlass: true})
+	for _, backend := range []string{"embedded", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			testBreakGlassAndHeaders(t, newEnv(t, envOptions{breakGlass: true, redis: backend == "redis"}))
+		})
+	}
+}
+
+func testBreakGlassAndHeaders(t *testing.T, e *env) {
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	signin := func(token, origin string) *http.Response {
 		t.Helper()
@@ -148,6 +157,19 @@ func TestBreakGlassAndHeaders(t *testing.T) {
 			if strings.Contains(string(body), "<script") {
 				t.Errorf("a page holds a script")
 			}
+			if n := sessionDocs(t, e); n != 1 {
+				t.Errorf("%d sessions in the store; want 1", n)
+			}
+			csrf := csrfOf(t, string(body))
+			if st := post(t, e, "/console/logout", sid.Value, csrf, e.url, url.Values{}); st != http.StatusSeeOther {
+				t.Errorf("sign out: %d", st)
+			}
+			if n := sessionDocs(t, e); n != 0 {
+				t.Errorf("%d sessions in the store after sign-out; want 0", n)
+			}
+			if st := getStatus(t, e, "/console/health", sid.Value); st != http.StatusFound {
+				t.Errorf("the signed-out session still reads pages: %d", st)
+			}
 			for h, want := range map[string]string{
 				"Content-Security-Policy": "default-src 'none'",
 				"X-Frame-Options":         "DENY",
@@ -164,4 +186,28 @@ func TestBreakGlassAndHeaders(t *testing.T) {
 	if l := e.log.String(); strings.Contains(l, adminToken) {
 		t.Error("the admin token is in the log")
 	}
+}
+
+// sessionDocs counts the console's sessions in the store.
+func sessionDocs(t *testing.T, e *env) int {
+	t.Helper()
+	n := 0
+	err := e.be.Store.View(context.Background(), func(r store.Reader) error {
+		return r.ScanDocs("console", "s/", false, func(string, []byte) (bool, error) { n++; return true, nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// csrfOf is the CSRF token of a page's forms.
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(page, `name="csrf" value="`)
+	tok, _, ok2 := strings.Cut(rest, `"`)
+	if !ok || !ok2 || tok == "" {
+		t.Fatal("no CSRF token on the page")
+	}
+	return tok
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tenurehq/tenure/admin"
 	"github.com/tenurehq/tenure/backend"
 	"github.com/tenurehq/tenure/backend/embedded"
+	redisbackend "github.com/tenurehq/tenure/backend/redis"
 	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/console"
 	"github.com/tenurehq/tenure/engine"
@@ -76,6 +77,9 @@ type envOptions struct {
 	oidc       bool
 	breakGlass bool
 	users      []testenv.OIDCUser
+	// redis runs the store on a redis-server of its own instead of
+	// bbolt.
+	redis bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -102,9 +106,15 @@ func newEnv(t testing.TB, o envOptions) *env {
     client_id: %s
     client_secret: {env: CONSOLE_TEST_CLIENT_SECRET}`, e.op.Issuer(), clientID)
 	}
+	storeBlock := fmt.Sprintf("{kind: embedded, embedded: {path: %s}}", filepath.Join(dir, "tenure.db"))
+	open := embedded.Open
+	if o.redis {
+		storeBlock = fmt.Sprintf("{kind: redis, redis: {url: %s}}", testenv.Redis(t).URL())
+		open = redisbackend.Open
+	}
 	raw := fmt.Sprintf(`
 server: {base_url: %s}
-store: {kind: embedded, embedded: {path: %s}}
+store: %s
 sources: [{name: hr, token: {env: CONSOLE_TEST_SCIM_TOKEN}}]
 admin: {token: {env: CONSOLE_TEST_ADMIN_TOKEN}}
 lifecycle:
@@ -121,7 +131,7 @@ console:
     admin: 'person.department == "IT"'
     auditor: 'person.department == "Audit"'
     approver: 'person.state == "active" && claims.email_verified == true'
-`, e.url, filepath.Join(dir, "tenure.db"), o.breakGlass, oidcBlock)
+`, e.url, storeBlock, o.breakGlass, oidcBlock)
 	cfg, err := config.Parse([]byte(raw), targettest.MemoryKind{})
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -132,7 +142,7 @@ console:
 	}
 	log := slog.New(slog.NewJSONHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
-	e.be, err = embedded.Open(cfg.Store, queue.Options{}, log, reg)
+	e.be, err = open(cfg.Store, queue.Options{}, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
