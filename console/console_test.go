@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tenurehq/tenure/admin"
 	"github.com/tenurehq/tenure/store"
@@ -25,6 +27,8 @@ func TestPeopleQuery(t *testing.T) {
 	)
 	e.deactivate(ids["dee@example.com"])
 	ctx := context.Background()
+	index := e.adm.NewPeopleIndex(time.Minute)
+	t.Cleanup(index.Close)
 	for _, c := range []struct {
 		name string
 		q    admin.PeopleQuery
@@ -57,6 +61,14 @@ func TestPeopleQuery(t *testing.T) {
 					t.Errorf("%s missing from %v", w, got)
 				}
 			}
+			// The console's index answers the same query alike.
+			ip, _, err := index.People(ctx, c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(ip, p) {
+				t.Errorf("the index answers %+v; the scan %+v", ip, p)
+			}
 		})
 	}
 	t.Run("pages", func(t *testing.T) {
@@ -81,6 +93,19 @@ func TestPeopleQuery(t *testing.T) {
 				t.Errorf("pages not in person id order: %v", seen)
 			}
 		}
+	})
+	t.Run("index refreshed after Invalidate", func(t *testing.T) {
+		e.addPeople(person{"eve@example.com", "Eve", "Late", "Sales"})
+		p, _, err := index.People(ctx, admin.PeopleQuery{Search: "eve@"})
+		if err != nil || len(p.People) != 0 {
+			t.Fatalf("a fresh snapshot already lists eve: %+v, %v", p, err)
+		}
+		index.Invalidate()
+		// The stale snapshot is served while the next is read.
+		e.eventually("eve in the index", func() bool {
+			p, _, err := index.People(ctx, admin.PeopleQuery{Search: "eve@"})
+			return err == nil && len(p.People) == 1
+		})
 	})
 	if _, err := e.adm.People(ctx, admin.PeopleQuery{State: "gone"}); err == nil {
 		t.Error("an unknown state is not refused")
