@@ -296,3 +296,29 @@ func TestMoverReviewSuperseded(t *testing.T) {
 		}
 	})
 }
+
+// TestConversionRevokesRequested: a conversion with revoke_all (the
+// default) revokes requested access in its own write: a contractor keeps
+// nothing of the employee's access.
+func TestConversionRevokesRequested(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, recordingRequests)
+		c := e.cast()
+		vpn := e.request("vpn", c.ada, c.ada)
+		if _, err := e.decide(vpn.ID, c.boss, true); err != nil {
+			t.Fatal(err)
+		}
+		e.run()
+		wantAccount(t, e.acct("dir", c.ada), true, "", "staff", "vpn")
+		e.clock.Add(time.Hour)
+		e.patch(c.ada, replace("userType", "Contractor"))
+		if got := e.req(vpn.ID); got.State != engine.RequestRevoked {
+			t.Errorf("after the conversion's write: %s %+v", got.State, lastTrail(got))
+		}
+		e.run()
+		wantAccount(t, e.acct("dir", c.ada), true, "", "staff")
+		if revs, err := e.eng.Reviews(context.Background(), true); err != nil || len(revs) != 0 {
+			t.Errorf("a review of revoked access: %+v, %v", revs, err)
+		}
+	})
+}

@@ -81,6 +81,11 @@ func (e *Engine) afterTransition(tx store.Tx, pol *mapper.Policy, prev, next *ma
 	if prev == nil || (ch.Transition != mapper.Mover && ch.Transition != mapper.Conversion) {
 		return nil
 	}
+	if ch.Transition == mapper.Conversion && pol.RevokeAll {
+		// A contractor keeps nothing of the employee's access, requested
+		// access included: nothing to review.
+		return e.revokeRequested(tx, next, "a conversion with conversion.revoke_all", now)
+	}
 	rv := &Review{ID: newID(), Subject: next.ID, Moved: now, OldManager: prev.Identity.ManagerID(),
 		NewManager: next.Identity.ManagerID(), Reviewers: pol.Review.Reviewers, Default: pol.Review.Default,
 		Expires: now.Add(pol.Review.ExpireAfter)}
@@ -111,6 +116,33 @@ func (e *Engine) afterTransition(tx store.Tx, pol *mapper.Policy, prev, next *ma
 		return err
 	}
 	return e.putReview(tx, rv, pol)
+}
+
+// revokeRequested revokes every requested grant of person (record rec)
+// at once, closing the requests that made them.
+func (e *Engine) revokeRequested(tx store.Tx, rec *mapper.Record, why string, now time.Time) error {
+	for _, g := range rec.Requested {
+		req, err := getJSON[Request](tx, nsRequest, g.Request)
+		if err != nil {
+			return err
+		}
+		if req == nil || req.State != RequestApproved {
+			continue
+		}
+		req.trail(now, ActorTenure, "revoked", "", "", why)
+		if err := e.closeRequest(tx, req, RequestRevoked, now, notify.EventRevoked); err != nil {
+			return err
+		}
+		if err := e.putRequest(tx, req, now); err != nil {
+			return err
+		}
+	}
+	// A grant whose request is missing or closed goes too.
+	return e.changeGrants(tx, rec.ID, now, func(r *mapper.Record) bool {
+		n := len(r.Requested)
+		r.Requested = nil
+		return n > 0
+	})
 }
 
 // supersedeReviews closes the subject's open reviews of earlier moves in
