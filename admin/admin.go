@@ -203,6 +203,7 @@ func (h *Handler) routes() *mux.Router {
 	get("/drift/{target}", h.drift)
 	post("/policy/reload", "reload policy", h.reloadPolicy)
 	h.requestRoutes(get, post)
+	h.reviewRoutes(get, post)
 	h.recommendRoutes(get)
 	api.HandleFunc("/backup", h.serveBackup).Methods(http.MethodGet)
 	paths = append(paths, "/backup")

@@ -131,6 +131,7 @@ func newRoot(o Options) *cobra.Command {
 		policyCommand(),
 		backupCommand(),
 		requestCommand(),
+		reviewCommand(),
 		recommendCommand(),
 	)
 	return root

@@ -16,10 +16,12 @@ requests:
     - {name: vpn, target: dir, entitlements: [vpn], max_duration: 720h}
 `
 
-// TestAdminRequests drives access requests through `tenure request` and
-// the admin API against a real `tenure serve`: create, list, a refusal for
-// someone who is not an approver, the manager's approval converged to the
-// target, show with its trail, withdraw revoking the grant, and a denial.
+// TestAdminRequests drives access requests and mover reviews through
+// `tenure request`, `tenure review` and the admin API against a real
+// `tenure serve`: create, list, a refusal for someone who is not an
+// approver, the manager's approval converged to the target, show with its
+// trail, a move's review kept by the manager, withdraw revoking the grant,
+// and a denial.
 func TestAdminRequests(t *testing.T) {
 	e := startAdminEnvWith(t, requestsPolicy)
 	boss := e.createUser(t, "boss@example.com", "")
@@ -51,6 +53,29 @@ func TestAdminRequests(t *testing.T) {
 	wantContains(t, "request show", show, "state: approved", "approved", "admin-api", "refused approve")
 	if n := countTrail(r, "approved"); n != 1 {
 		t.Errorf("%d approvals in the trail, want 1: %+v", n, r.Trail)
+	}
+
+	// A move opens a review of the requested grant for the (new) manager,
+	// who keeps it; mallory may not decide it.
+	e.scim(t, "PATCH", "/scim/v2/Users/"+ada,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"title","value":"Analyst"}]}`, http.StatusOK)
+	rvs := tenureJSON[[]admin.Review](t, e, "review", "list", "--open")
+	if len(rvs) != 1 || len(rvs[0].Items) != 1 || rvs[0].Items[0].Request != r.ID {
+		t.Fatalf("open reviews %+v, want one with the vpn grant", rvs)
+	}
+	rv := rvs[0]
+	_, err = e.tenure(t, "review", "keep", rv.ID, "--item", r.ID, "--as", "hr/mallory@example.com")
+	wantAPIError(t, err, http.StatusForbidden, "")
+	kept := tenureJSON[admin.Review](t, e, "review", "keep", rv.ID, "--item", r.ID, "--as", "hr/boss@example.com", "--reason", "still needed")
+	if it := kept.Items[0]; it.Decision != "keep" || it.By == "" {
+		t.Errorf("kept item %+v", it)
+	}
+	wantContains(t, "review show", e.mustTenure(t, "review", "show", rv.ID), rv.ID, "vpn", "keep")
+	if _, err := e.tenure(t, "review", "revoke", rv.ID, "--as", "hr/boss@example.com"); err == nil || exitCode(err) != 2 {
+		t.Errorf("revoke without --item: %v, want a usage error", err)
+	}
+	if !hasVPN() {
+		t.Error("the kept grant is gone")
 	}
 
 	// Withdrawn: the grant is revoked.
