@@ -823,10 +823,6 @@ func (e *Engine) requestBoundary(tx store.Tx, id string, now time.Time) error {
 
 // pendingBoundary expires, escalates or reminds as due.
 func (e *Engine) pendingBoundary(tx store.Tx, req *Request, it *mapper.CatalogItem, now time.Time) error {
-	if !now.Before(req.Created.Add(it.ExpireAfter)) {
-		req.trail(now, ActorTenure, "expired", "", "", fmt.Sprintf("undecided after expire_after %s", it.ExpireAfter))
-		return e.closeRequest(tx, req, RequestExpired, now, notify.EventExpired)
-	}
 	subj, err := loadRecord(tx, req.Subject)
 	if err != nil {
 		return err
@@ -877,7 +873,8 @@ func subjectGone(subj *mapper.Record, req *Request, now time.Time) string {
 
 // closeStale closes req, pending, if it can no longer be decided, and
 // reports whether it did. A decision and a boundary both ask first, so
-// nothing is granted to someone it was not asked for, nor by a step the
+// nothing is granted to someone it was not asked for, nor after its
+// expiry (whether or not the expiry job has run), nor by a step the
 // policy (it, nil if the item is gone) no longer has: a reload that
 // removed the step closes the request ungranted.
 func (e *Engine) closeStale(tx store.Tx, req *Request, it *mapper.CatalogItem, subj *mapper.Record, now time.Time) (bool, error) {
@@ -885,11 +882,19 @@ func (e *Engine) closeStale(tx store.Tx, req *Request, it *mapper.CatalogItem, s
 		req.trail(now, ActorTenure, "closed", "", "", why)
 		return true, e.closeRequest(tx, req, RequestRevoked, now, notify.EventRevoked)
 	}
-	if it != nil && req.Step >= len(it.Steps) {
-		req.trail(now, ActorTenure, "expired", "", "", fmt.Sprintf("the policy changed: step %d is gone (the item has %d now)", req.Step+1, len(it.Steps)))
-		return true, e.closeRequest(tx, req, RequestExpired, now, notify.EventExpired)
+	var why string
+	switch {
+	case it == nil:
+		return false, nil
+	case !now.Before(req.Created.Add(it.ExpireAfter)):
+		why = fmt.Sprintf("undecided after expire_after %s", it.ExpireAfter)
+	case req.Step >= len(it.Steps):
+		why = fmt.Sprintf("the policy changed: step %d is gone (the item has %d now)", req.Step+1, len(it.Steps))
+	default:
+		return false, nil
 	}
-	return false, nil
+	req.trail(now, ActorTenure, "expired", "", "", why)
+	return true, e.closeRequest(tx, req, RequestExpired, now, notify.EventExpired)
 }
 
 // leaverPending closes the pending requests of a person who left or was

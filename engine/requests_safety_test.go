@@ -322,3 +322,22 @@ func TestConversionRevokesRequested(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestDecisionAfterExpiry: a decision at the expiry is refused and
+// expires the request, even if the expiry job has not run yet.
+func TestRequestDecisionAfterExpiry(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, recordingRequests)
+		c := e.cast()
+		r := e.request("vpn", c.ada, c.ada)
+		e.clock.Set(r.Created.Add(120 * time.Hour))
+		if _, err := e.decide(r.ID, c.boss, true); !errors.Is(err, engine.ErrRequestClosed) {
+			t.Errorf("a decision at the expiry, before its job ran: %v", err)
+		}
+		if got := e.req(r.ID); got.State != engine.RequestExpired {
+			t.Errorf("after it: %s %+v", got.State, lastTrail(got))
+		}
+		e.run()
+		wantAccount(t, e.acct("dir", c.ada), true, "", "staff")
+	})
+}
