@@ -171,23 +171,13 @@ func (h *Handler) discard(r *http.Request) (any, error) {
 	return h.DiscardGuard(r.Context(), pathVar(r, "target"), Actor(r))
 }
 
-// POST /plan: body PlanRequest. Failures of the policy on the request (a
-// date that does not parse, an expression that fails) are 422.
+// POST /plan: body PlanRequest.
 func (h *Handler) plan(r *http.Request) (any, error) {
 	var req PlanRequest
 	if err := h.decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	p, err := h.eng.Plan(r.Context(), planRequestOf(req))
-	switch {
-	case errors.Is(err, engine.ErrNoIdentity), errors.Is(err, engine.ErrPlanInput):
-		return nil, err
-	case err != nil:
-		// The engine does not tell policy failures from store failures;
-		// Plan only reads, so a failure is almost always the input's.
-		return nil, errorf(http.StatusUnprocessableEntity, "plan: %v", err)
-	}
-	return convertPtr(p, planOf), nil
+	return h.Plan(r.Context(), req)
 }
 
 // POST /reconcile/{target}?orphans=report|delete|none: the target's

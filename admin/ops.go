@@ -38,6 +38,22 @@ func (h *Handler) People(ctx context.Context, q PeopleQuery) (*PeoplePage, error
 	return peoplePageOf(p), nil
 }
 
+// Plan is POST /plan: the dry run of a write or a date. Failures of the
+// policy on the request (a date that does not parse, an expression that
+// fails) are 422.
+func (h *Handler) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
+	p, err := h.eng.Plan(ctx, planRequestOf(req))
+	switch {
+	case errors.Is(err, engine.ErrNoIdentity), errors.Is(err, engine.ErrPlanInput):
+		return nil, err
+	case err != nil:
+		// The engine does not tell policy failures from store failures;
+		// Plan only reads, so a failure is almost always the input's.
+		return nil, errorf(http.StatusUnprocessableEntity, "plan: %v", err)
+	}
+	return convertPtr(p, planOf), nil
+}
+
 // Jobs is GET /jobs: without a state every state is listed, in flight,
 // then scheduled, then dead.
 func (h *Handler) Jobs(ctx context.Context, state string, offset, limit int) (*JobList, error) {

@@ -186,6 +186,15 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("bob's accounts: %q; want an enabled account on mem", acc)
 	}
 	shot(t, ctx, shots, "person")
+	run(t, ctx, "what would change",
+		chromedp.SetValue(chromedp.CSS("#at"), "2099-01-01"),
+		chromedp.Submit(chromedp.CSS("#at")),
+		chromedp.WaitVisible(chromedp.CSS("#plan")),
+	)
+	if plan := text(t, ctx, "main"); !strings.Contains(plan, "2099-01-01 00:00:00 UTC") || !strings.Contains(plan, "enabled (active") {
+		t.Errorf("bob's plan for 2099: %q", plan)
+	}
+	shot(t, ctx, shots, "plan")
 
 	// Replay a dead letter once the target is fixed.
 	run(t, ctx, "jobs", chromedp.Navigate(e.consURL+"/jobs"), chromedp.WaitVisible(chromedp.CSS("#dead")))

@@ -178,6 +178,7 @@ func (c *Console) routes() *http.ServeMux {
 	h("POST /logout", signed, c.logout)
 	h("GET /people", view, c.people)
 	h("GET /people/{id}", view, c.person)
+	h("GET /people/{id}/plan", view, c.plan)
 	h("GET /jobs", view, c.jobs)
 	h("POST /jobs/replay", act, c.replay)
 	h("POST /jobs/cancel", act, c.cancel)

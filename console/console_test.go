@@ -182,6 +182,15 @@ func testBreakGlassAndHeaders(t *testing.T, e *env) {
 			if strings.Contains(string(body), "<script") {
 				t.Errorf("a page holds a script")
 			}
+			for path, want := range map[string]int{
+				"/console/people/nobody":                    http.StatusNotFound,
+				"/console/people/nobody/plan?at=2030-01-01": http.StatusNotFound,
+				"/console/people/nobody/plan?at=tomorrow":   http.StatusBadRequest,
+			} {
+				if st := getStatus(t, e, path, sid.Value); st != want {
+					t.Errorf("GET %s: %d; want %d", path, st, want)
+				}
+			}
 			if n := sessionDocs(t, e); n != 1 {
 				t.Errorf("%d sessions in the store; want 1", n)
 			}

@@ -36,7 +36,7 @@ type navItem struct {
 }
 
 // pageNames are the templates under ui/, each with ui/layout.html.
-var pageNames = []string{"error", "signin", "people", "person", "jobs", "guard", "health", "requests"}
+var pageNames = []string{"error", "signin", "people", "person", "plan", "jobs", "guard", "health", "requests"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
@@ -197,6 +197,39 @@ func (c *Console) person(w http.ResponseWriter, r *http.Request, u *user) {
 	d.Events = slices.Clone(id.Events)
 	slices.Reverse(d.Events)
 	c.render(w, r, u, "person", d.Name, d)
+}
+
+// GET /people/{id}/plan?at=DATE: what would change for the person on a
+// date (the admin API's dry run, POST /plan): per target, the desired
+// account, the operations then and the later steps. It writes nothing.
+func (c *Console) plan(w http.ResponseWriter, r *http.Request, u *user) {
+	id := r.PathValue("id")
+	raw := r.URL.Query().Get("at")
+	at, err := parseDate(raw)
+	if err != nil {
+		c.fail(w, r, u, http.StatusBadRequest, err)
+		return
+	}
+	p, err := c.adm.Plan(r.Context(), admin.PlanRequest{ID: id, At: at})
+	if err != nil {
+		c.failAdmin(w, r, u, err)
+		return
+	}
+	c.render(w, r, u, "plan", "What would change", map[string]any{"Plan": p, "ID": id, "At": raw})
+}
+
+// parseDate reads a date (2006-01-02, midnight UTC) or a date and time
+// (2006-01-02T15:04, UTC) as forms send them; empty is now.
+func parseDate(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, errors.New("the date must be YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)")
 }
 
 // jobsPage is how many dead letters a page of the Jobs page shows.
