@@ -117,6 +117,7 @@ func TestBrowser(t *testing.T) {
 	users := []testenv.OIDCUser{
 		{ID: "u-alice", UserName: "alice", Password: "alice-password", Email: "alice@example.com", FirstName: "Alice", LastName: "Admin"},
 		{ID: "u-ann", UserName: "ann", Password: "ann-password", Email: "ann@example.com", FirstName: "Ann", LastName: "Auditor"},
+		{ID: "u-ivan", UserName: "ivan", Password: "ivan-password", Email: "ivan@example.com", FirstName: "Ivan", LastName: "Leaver"},
 		{ID: "u-eve", UserName: "eve", Password: "eve-password", Email: "eve@elsewhere.example", FirstName: "Eve", LastName: "Stranger"},
 	}
 	e := newEnv(t, envOptions{oidc: true, users: users})
@@ -128,6 +129,7 @@ func TestBrowser(t *testing.T) {
 		person{"lee1@example.com", "Lee", "One", "Sales"},
 		person{"lee2@example.com", "Lee", "Two", "Sales"},
 		person{"lee3@example.com", "Lee", "Three", "Sales"},
+		person{"ivan@example.com", "Ivan", "Leaver", "IT"},
 	)
 	deadKey := "mem/" + ids["broken@example.com"]
 	e.eventually("the broken person's dead letter", func() bool {
@@ -138,7 +140,7 @@ func TestBrowser(t *testing.T) {
 		id, err := e.adm.Identity(context.Background(), ids["bob@example.com"])
 		return err == nil && id.Targets["mem"].Link != nil && id.Targets["mem"].Link.Result == "ok"
 	})
-	for _, u := range []string{"lee1@example.com", "lee2@example.com", "lee3@example.com"} {
+	for _, u := range []string{"lee1@example.com", "lee2@example.com", "lee3@example.com", "ivan@example.com"} {
 		e.deactivate(ids[u])
 	}
 	e.eventually("the guard trips", func() bool {
@@ -308,21 +310,28 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("an auditor's discard: %d; want 403", st)
 	}
 
-	// Someone the IdP knows but Tenure does not is not signed in.
+	// Someone the IdP knows but Tenure does not is not signed in, nor is
+	// a leaver whom the admin expression (department IT) would match.
 	run(t, ctx, "sign out ann", chromedp.Click(chromedp.CSS("header form.who button")), chromedp.WaitVisible(chromedp.CSS("#signin")))
-	run(t, ctx, "sign in as eve",
-		chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#username")),
-		chromedp.SendKeys(chromedp.CSS("#username"), "eve"),
-		chromedp.SendKeys(chromedp.CSS("#password"), "eve-password"),
-		chromedp.Submit(chromedp.CSS("#password")),
-		chromedp.WaitVisible(chromedp.CSS("#error")),
-	)
-	if msg := text(t, ctx, "#error"); !strings.Contains(msg, "no one in Tenure is eve@elsewhere.example") {
-		t.Errorf("eve's sign-in: %q", msg)
-	}
-	if c := sessionCookie(t, ctx); c != "" {
-		t.Errorf("eve has a session cookie")
+	for _, c := range []struct{ user, why string }{
+		{"eve", "no one in Tenure is eve@elsewhere.example"},
+		{"ivan", "you have no role in the console"},
+	} {
+		run(t, ctx, "sign in as "+c.user,
+			chromedp.Navigate(e.consURL+"/signin"),
+			chromedp.Click(chromedp.CSS("#signin")),
+			chromedp.WaitVisible(chromedp.CSS("#username")),
+			chromedp.SendKeys(chromedp.CSS("#username"), c.user),
+			chromedp.SendKeys(chromedp.CSS("#password"), c.user+"-password"),
+			chromedp.Submit(chromedp.CSS("#password")),
+			chromedp.WaitVisible(chromedp.CSS("#error")),
+		)
+		if msg := text(t, ctx, "#error"); !strings.Contains(msg, c.why) {
+			t.Errorf("%s's sign-in: %q; want %q", c.user, msg, c.why)
+		}
+		if sid := sessionCookie(t, ctx); sid != "" {
+			t.Errorf("%s has a session cookie", c.user)
+		}
 	}
 }
 

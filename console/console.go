@@ -338,11 +338,21 @@ func (c *Console) user(r *http.Request) (*user, error) {
 		}
 		return nil, err
 	}
-	u.roles = c.roles.Of(personVars(id), s.Claims)
+	u.roles = rolesOf(c.roles, id, s.Claims)
 	if len(u.roles) == 0 {
 		return nil, deleteDoc(r.Context(), c.st, key)
 	}
 	return u, nil
+}
+
+// rolesOf are the roles the policy gives the person now. Only an active
+// person has any, whatever the expressions say: a leaver (or a pre-hire)
+// never administers Tenure, even while their IdP account still signs in.
+func rolesOf(rs *Roles, id *admin.Identity, claims map[string]any) map[Role]bool {
+	if id.State != admin.StateActive {
+		return map[Role]bool{}
+	}
+	return rs.Of(personVars(id), claims)
 }
 
 // personVars is person, as role expressions see them.

@@ -186,7 +186,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request, _ *user) {
 		refuse(http.StatusInternalServerError, "the person could not be looked up", err)
 		return
 	}
-	roles := c.roles.Of(personVars(id), claims)
+	roles := rolesOf(c.roles, id, claims)
 	if len(roles) == 0 {
 		refuse(http.StatusForbidden, "you have no role in the console: ask an admin", nil)
 		return
