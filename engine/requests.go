@@ -469,6 +469,9 @@ func (e *Engine) putRequest(tx store.Tx, req *Request, now time.Time) error {
 		}
 	case RequestApproved:
 		req.Next = req.End
+		if _, ok := e.Policy().Item(req.Item); !ok {
+			req.Next = now // the item is gone from the policy: the boundary revokes it
+		}
 	}
 	if !req.Next.IsZero() {
 		if err := e.sched.ScheduleTx(tx, RequestKey(req.ID), req.Next); err != nil {
@@ -513,6 +516,9 @@ type Decision struct {
 // grant and the target's converge is scheduled in the same transaction.
 func (e *Engine) DecideRequest(ctx context.Context, id string, d Decision) (*Request, error) {
 	return e.changeRequest(ctx, id, func(tx store.Tx, req *Request, it *mapper.CatalogItem, now time.Time) (error, error) {
+		if it == nil {
+			return nil, fmt.Errorf("%w: %q (request %s)", ErrNoItem, req.Item, req.ID)
+		}
 		actor, err := e.findPerson(tx, d.Actor)
 		if err != nil {
 			return nil, err
@@ -688,7 +694,7 @@ func (e *Engine) WithdrawRequest(ctx context.Context, id, actorRef, reason, chan
 }
 
 // changeRequest runs fn on the stored request in one transaction and
-// stores what it made of it. fn's first result is a refusal to report
+// stores what it made of it; fn's item is nil if it left the policy. fn's first result is a refusal to report
 // after the transaction commits (its trail line is kept); its second
 // aborts the transaction. A decided request's earlier boundary job
 // (a reminder) is cancelled after the commit.
@@ -709,10 +715,9 @@ func (e *Engine) changeRequest(ctx context.Context, id string, fn func(tx store.
 		if req == nil {
 			return fmt.Errorf("%w: %q", ErrNoRequest, id)
 		}
-		it, ok := e.Policy().Item(req.Item)
-		if !ok {
-			return fmt.Errorf("%w: %q (request %s)", ErrNoItem, req.Item, id)
-		}
+		// it is nil if the item left the policy: the request can still be
+		// withdrawn, its grant revoked.
+		it, _ := e.Policy().Item(req.Item)
 		prevNext = req.Next
 		htx, done := withCommitHooks(tx, &hooks)
 		defer done()

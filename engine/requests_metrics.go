@@ -62,13 +62,15 @@ func newRequestMetrics(reg prometheus.Registerer) (*requestMetrics, error) {
 // sweepRequests re-enqueues request and review boundaries that have no
 // job (a crash between a decision's commit and its reschedule, a job
 // cancelled by hand) to run now: a boundary that finds nothing due only
-// schedules the next. It also counts the open requests per item.
+// schedules the next. Open requests of an item a reload removed are due
+// now, to be closed. It also counts the open requests per item.
 func (e *Engine) sweepRequests(ctx context.Context) (int, error) {
 	open := map[string]int{}
-	var keys []string
+	var keys, gone []string
+	pol := e.Policy()
 	err := e.st.View(ctx, func(r store.Reader) error {
 		clear(open)
-		keys = keys[:0]
+		keys, gone = keys[:0], gone[:0]
 		err := r.ScanDocs(nsRequest, "", false, func(_ string, val []byte) (bool, error) {
 			req, err := decode[Request](val)
 			if err != nil {
@@ -77,7 +79,14 @@ func (e *Engine) sweepRequests(ctx context.Context) (int, error) {
 			if req.State == RequestPending {
 				open[req.Item]++
 			}
-			if !req.Next.IsZero() {
+			_, known := pol.Item(req.Item)
+			switch {
+			case !known && (req.State == RequestPending || req.State == RequestApproved):
+				// A reload removed its item: its boundary, now, closes
+				// it and revokes its grant (one without an end has no
+				// boundary at all until then).
+				gone = append(gone, RequestKey(req.ID))
+			case !req.Next.IsZero():
 				keys = append(keys, RequestKey(req.ID))
 			}
 			return true, nil
@@ -97,10 +106,17 @@ func (e *Engine) sweepRequests(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	e.rmetrics.open.Reset()
-	for _, item := range e.Policy().CatalogNames {
+	for _, item := range pol.CatalogNames {
 		e.rmetrics.open.WithLabelValues(item).Set(float64(open[item]))
 	}
 	n := 0
+	for _, key := range gone {
+		// Scheduling keeps the earlier due: now, even before a job's.
+		if err := e.q.Schedule(ctx, key, e.now()); err != nil {
+			return n, err
+		}
+		n++
+	}
 	for _, key := range keys {
 		_, err := e.q.Get(ctx, key)
 		if err == nil {

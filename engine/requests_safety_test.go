@@ -253,6 +253,18 @@ func TestJobPanicFailsTheJob(t *testing.T) {
 	})
 }
 
+// grantVPNAndDB has vpn and db requested for ada and approved.
+func (e *env) grantVPNAndDB(c cast) (vpn, db *engine.Request) {
+	e.t.Helper()
+	vpn, db = e.request("vpn", c.ada, c.ada), e.request("db", c.ada, c.ada)
+	for _, d := range []struct{ id, who string }{{vpn.ID, c.boss}, {db.ID, c.boss}, {db.ID, c.dba}} {
+		if _, err := e.decide(d.id, d.who, true); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return vpn, db
+}
+
 // TestMoverReviewSuperseded: a second move closes the first move's review,
 // its undecided items carried over to the new one, so the old review's
 // default does not revoke what the current manager kept.
@@ -260,12 +272,7 @@ func TestMoverReviewSuperseded(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, recordingRequests)
 		c := e.cast()
-		vpn, db := e.request("vpn", c.ada, c.ada), e.request("db", c.ada, c.ada)
-		for _, d := range []struct{ id, who string }{{vpn.ID, c.boss}, {db.ID, c.boss}, {db.ID, c.dba}} {
-			if _, err := e.decide(d.id, d.who, true); err != nil {
-				t.Fatal(err)
-			}
-		}
+		vpn, db := e.grantVPNAndDB(c)
 		moved := T0.Add(2 * time.Hour)
 		e.clock.Set(moved)
 		e.patch(c.ada, replace(enterpriseURN+":department", "Sales"), replace(enterpriseURN+":manager", map[string]any{"value": c.boss2}))
@@ -338,6 +345,31 @@ func TestRequestDecisionAfterExpiry(t *testing.T) {
 			t.Errorf("after it: %s %+v", got.State, lastTrail(got))
 		}
 		e.run()
+		wantAccount(t, e.acct("dir", c.ada), true, "", "staff")
+	})
+}
+
+// TestRequestItemGone: after a reload removes catalog items, a grant of
+// one can still be withdrawn, and the sweep closes the others, revoking
+// their grants, even one without an end.
+func TestRequestItemGone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, recordingRequests)
+		c := e.cast()
+		vpn, db := e.grantVPNAndDB(c)
+		e.run()
+		e.setPolicy(strings.Replace(recordingRequests, requestsYAML, "\nrequests: {catalog: [{name: staff, target: dir, entitlements: [staff]}]}\n", 1))
+		e.clock.Add(time.Hour)
+		if got, err := e.eng.WithdrawRequest(context.Background(), vpn.ID, c.ada, "done", "test"); err != nil || got.State != engine.RequestWithdrawn {
+			t.Errorf("withdrawing a grant of a removed item: %v, %v", got, err)
+		}
+		if _, err := e.eng.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		e.run()
+		if got := e.req(db.ID); got.State != engine.RequestRevoked {
+			t.Errorf("a grant without an end of a removed item, after the sweep: %s %+v", got.State, lastTrail(got))
+		}
 		wantAccount(t, e.acct("dir", c.ada), true, "", "staff")
 	})
 }
