@@ -373,3 +373,34 @@ func TestRequestItemGone(t *testing.T) {
 		wantAccount(t, e.acct("dir", c.ada), true, "", "staff")
 	})
 }
+
+// TestMoverReviewKeepCapped: a review that keeps a grant with a new end
+// cannot take it past the item's max_duration from the grant's start.
+func TestMoverReviewKeepCapped(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, recordingRequests)
+		c := e.cast()
+		vpn := e.request("vpn", c.ada, c.ada)
+		got, err := e.decide(vpn.ID, c.boss, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(time.Hour)
+		e.patch(c.ada, replace(enterpriseURN+":department", "Sales"), replace(enterpriseURN+":manager", map[string]any{"value": c.boss2}))
+		e.run()
+		revs, err := e.eng.Reviews(context.Background(), true)
+		if err != nil || len(revs) != 1 {
+			t.Fatalf("reviews: %+v, %v", revs, err)
+		}
+		if _, err := e.eng.DecideReview(context.Background(), revs[0].ID, engine.ReviewDecision{Request: vpn.ID, Keep: true,
+			NewEnd: got.Start.Add(365 * 24 * time.Hour), Actor: c.boss2, Channel: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		limit := got.Start.Add(240 * time.Hour)
+		if end := e.req(vpn.ID).End; !end.Equal(limit) {
+			t.Errorf("the kept grant ends %s, want %s (max_duration from its start)", end, limit)
+		}
+		e.at(limit)
+		wantAccount(t, e.acct("dir", c.ada), true, "", "staff")
+	})
+}

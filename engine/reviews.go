@@ -359,8 +359,17 @@ func (e *Engine) decideItem(tx store.Tx, rv *Review, i int, keep bool, newEnd ti
 	if err != nil {
 		return err
 	}
+	detail := "request " + it.Request
 	if keep {
 		it.Decision = config.ReviewKeep
+		if ci, ok := e.Policy().Item(it.Item); ok && ci.MaxDuration > 0 && req != nil && !newEnd.IsZero() {
+			// A review keeps access, it does not extend it past what a
+			// request could have asked for.
+			if limit := req.Start.Add(ci.MaxDuration); newEnd.After(limit) {
+				newEnd = limit
+				detail += fmt.Sprintf("; the new end is capped at max_duration %s from the grant's start", ci.MaxDuration)
+			}
+		}
 		if !newEnd.IsZero() {
 			it.NewEnd = newEnd.UTC()
 			if err := e.changeGrants(tx, rv.Subject, now, func(rec *mapper.Record) bool {
@@ -379,7 +388,7 @@ func (e *Engine) decideItem(tx store.Tx, rv *Review, i int, keep bool, newEnd ti
 	} else {
 		it.Decision = config.ReviewRevoke
 	}
-	rv.Trail = append(rv.Trail, TrailEntry{At: now, Actor: actor, Action: it.Decision + " " + it.Item, Channel: channel, Reason: reason, Detail: "request " + it.Request})
+	rv.Trail = append(rv.Trail, TrailEntry{At: now, Actor: actor, Action: it.Decision + " " + it.Item, Channel: channel, Reason: reason, Detail: detail})
 	if req != nil && req.State == RequestApproved {
 		req.trail(now, actor, "review: "+it.Decision, channel, reason, "mover review "+rv.ID)
 		if !keep {
