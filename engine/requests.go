@@ -157,11 +157,17 @@ func (e *Engine) findPerson(r store.Reader, ref string) (*mapper.Record, error) 
 			return nil, err
 		}
 		if len(ids) == 1 {
+			// A user that is no person (yet) is nobody: ErrNoIdentity
+			// below, never a nil record.
 			p, err := personOf(r, ids[0])
-			if err != nil || p == "" {
+			if err != nil {
 				return nil, err
 			}
-			return loadRecord(r, p)
+			if p != "" {
+				if rec, err := loadRecord(r, p); err != nil || rec != nil {
+					return rec, err
+				}
+			}
 		}
 	}
 	return nil, fmt.Errorf("%w: %q", ErrNoIdentity, ref)

@@ -11,6 +11,7 @@ import (
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/mapper"
 	"github.com/tenurehq/tenure/queue"
+	"github.com/tenurehq/tenure/store"
 	"github.com/tenurehq/tenure/targets"
 )
 
@@ -402,5 +403,28 @@ func TestMoverReviewKeepCapped(t *testing.T) {
 		}
 		e.at(limit)
 		wantAccount(t, e.acct("dir", c.ada), true, "", "staff")
+	})
+}
+
+// TestFindPersonUserWithoutPerson: "<source>/<userName>" naming a SCIM
+// user that is no person is ErrNoIdentity, not a nil person.
+func TestFindPersonUserWithoutPerson(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, recordingRequests)
+		c := e.cast()
+		err := e.st.Update(context.Background(), func(tx store.Tx) error {
+			return tx.Create(&store.Resource{Kind: store.KindUser, ID: "ghost-1", Source: "hr", Name: "ghost.user",
+				Attributes: map[string]any{"userName": "ghost.user"}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.request("vpn", c.ada, c.ada)
+		if _, err := e.decide(r.ID, "hr/ghost.user", true); !errors.Is(err, engine.ErrNoIdentity) {
+			t.Errorf("a decision by a user who is no person: %v", err)
+		}
+		if _, err := e.eng.CreateRequest(context.Background(), engine.RequestInput{Item: "vpn", Subject: "hr/ghost.user", Requester: c.ada, Channel: "test"}); !errors.Is(err, engine.ErrNoIdentity) {
+			t.Errorf("a request for a user who is no person: %v", err)
+		}
 	})
 }
