@@ -751,8 +751,17 @@ func (e *Engine) changeRequest(ctx context.Context, id string, fn func(tx store.
 
 // reschedule replaces key's schedule by next (zero: none): the queue keeps
 // the earliest due of a key, so a later boundary needs the earlier one
-// cancelled. A crash between the two leaves the earlier run, which finds
-// nothing due and schedules the later one itself.
+// cancelled. Both are queue writes after the commit, not in it (the queue
+// cannot cancel inside a store transaction), so:
+//   - a failed Cancel leaves the earlier job, which runs, finds nothing due
+//     and schedules the real next boundary;
+//   - a crash between Cancel and Schedule leaves the key with no job; the
+//     request keeps its Next, and the sweep schedules it again;
+//   - a due another transaction put on the key between the commit and the
+//     Cancel (a leaver's grant boundary) is cancelled with it, and waits
+//     for next. What must not wait is done in the transaction that learns
+//     of it (a leaver's and a rehire's pending requests, a conversion's
+//     grants), and a boundary re-checks the subject whenever it runs.
 func (e *Engine) reschedule(ctx context.Context, key string, next time.Time) {
 	ctx = context.WithoutCancel(ctx)
 	if err := e.q.Cancel(ctx, key); err != nil && !errors.Is(err, queue.ErrNotFound) {
