@@ -81,10 +81,12 @@ func accessRequestOf(r *engine.Request) AccessRequest {
 
 // requestRoutes registers the request endpoints.
 func (h *Handler) requestRoutes(get func(string, endpoint), post func(string, string, endpoint)) {
+	get("/catalog", func(*http.Request) (any, error) { return h.Catalog(), nil })
+	get("/inbox", func(r *http.Request) (any, error) { return h.Inbox(r.Context(), r.URL.Query().Get("as")) })
 	get("/requests", h.listRequests)
 	post("/requests", "create request", h.createRequest)
-	get("/requests/{id}", h.getRequest)
-	for _, a := range []string{"approve", "deny", "withdraw"} {
+	get("/requests/{id}", func(r *http.Request) (any, error) { return h.Request(r.Context(), pathVar(r, "id")) })
+	for _, a := range []string{ActionApprove, ActionDeny, ActionWithdraw} {
 		post("/requests/{id}/"+a, a+" request", h.requestAction(a))
 	}
 }
@@ -92,15 +94,7 @@ func (h *Handler) requestRoutes(get func(string, endpoint), post func(string, st
 // GET /requests?subject=&state=&item=
 func (h *Handler) listRequests(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	rs, err := h.eng.Requests(r.Context(), engine.RequestFilter{Subject: q.Get("subject"), State: engine.RequestState(q.Get("state")), Item: q.Get("item")})
-	if err != nil {
-		return nil, err
-	}
-	out := []AccessRequest{}
-	for _, req := range rs {
-		out = append(out, accessRequestOf(req))
-	}
-	return out, nil
+	return h.Requests(r.Context(), q.Get("subject"), q.Get("state"), q.Get("item"))
 }
 
 // POST /requests
@@ -109,31 +103,7 @@ func (h *Handler) createRequest(r *http.Request) (any, error) {
 	if err := h.decodeBody(r, &in); err != nil {
 		return nil, err
 	}
-	if in.Item == "" || in.Subject == "" || in.As == "" {
-		return nil, errorf(http.StatusBadRequest, "item, subject and as (the requester) are required")
-	}
-	var d time.Duration
-	if in.Duration != "" {
-		var err error
-		if d, err = time.ParseDuration(in.Duration); err != nil {
-			return nil, errorf(http.StatusBadRequest, "duration: %v", err)
-		}
-	}
-	req, err := h.eng.CreateRequest(r.Context(), engine.RequestInput{Item: in.Item, Subject: in.Subject, Requester: in.As,
-		Reason: in.Reason, Channel: ChannelAdmin, Duration: d})
-	if err != nil {
-		return nil, err
-	}
-	return accessRequestOf(req), nil
-}
-
-// GET /requests/{id}
-func (h *Handler) getRequest(r *http.Request) (any, error) {
-	req, err := h.eng.GetRequest(r.Context(), pathVar(r, "id"))
-	if err != nil {
-		return nil, err
-	}
-	return accessRequestOf(req), nil
+	return h.CreateRequest(r.Context(), in, Via{Channel: ChannelAdmin})
 }
 
 // POST /requests/{id}/approve|deny|withdraw
@@ -143,23 +113,7 @@ func (h *Handler) requestAction(action string) endpoint {
 		if err := h.decodeBody(r, &in); err != nil {
 			return nil, err
 		}
-		if in.As == "" {
-			return nil, errorf(http.StatusBadRequest, "as (the person deciding) is required")
-		}
-		var (
-			req *engine.Request
-			err error
-		)
-		id := pathVar(r, "id")
-		if action == "withdraw" {
-			req, err = h.eng.WithdrawRequest(r.Context(), id, in.As, in.Reason, ChannelAdmin)
-		} else {
-			req, err = h.eng.DecideRequest(r.Context(), id, engine.Decision{Approve: action == "approve", Actor: in.As, Reason: in.Reason, Channel: ChannelAdmin})
-		}
-		if err != nil {
-			return nil, err
-		}
-		return accessRequestOf(req), nil
+		return h.DecideRequest(r.Context(), pathVar(r, "id"), action, in, Via{Channel: ChannelAdmin})
 	}
 }
 

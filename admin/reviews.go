@@ -74,24 +74,12 @@ func (h *Handler) reviewRoutes(get func(string, endpoint), post func(string, str
 
 // GET /reviews?open=true
 func (h *Handler) listReviews(r *http.Request) (any, error) {
-	rvs, err := h.eng.Reviews(r.Context(), r.URL.Query().Get("open") == "true")
-	if err != nil {
-		return nil, err
-	}
-	out := []Review{}
-	for _, rv := range rvs {
-		out = append(out, reviewOf(rv))
-	}
-	return out, nil
+	return h.Reviews(r.Context(), r.URL.Query().Get("open") == "true")
 }
 
 // GET /reviews/{id}
 func (h *Handler) getReview(r *http.Request) (any, error) {
-	rv, err := h.eng.GetReview(r.Context(), pathVar(r, "id"))
-	if err != nil {
-		return nil, err
-	}
-	return reviewOf(rv), nil
+	return h.Review(r.Context(), pathVar(r, "id"))
 }
 
 // POST /reviews/{id}/decide
@@ -100,15 +88,7 @@ func (h *Handler) decideReview(r *http.Request) (any, error) {
 	if err := h.decodeBody(r, &in); err != nil {
 		return nil, err
 	}
-	if in.As == "" || in.Request == "" {
-		return nil, errorf(http.StatusBadRequest, "as (the reviewer) and request (the item) are required")
-	}
-	rv, err := h.eng.DecideReview(r.Context(), pathVar(r, "id"), engine.ReviewDecision{Request: in.Request, Keep: in.Keep,
-		NewEnd: in.NewEnd, Actor: in.As, Reason: in.Reason, Channel: ChannelAdmin})
-	if err != nil {
-		return nil, err
-	}
-	return reviewOf(rv), nil
+	return h.DecideReview(r.Context(), pathVar(r, "id"), in, Via{Channel: ChannelAdmin})
 }
 
 // Reviews is GET /reviews.
