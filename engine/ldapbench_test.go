@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenurehq/tenure/internal/testenv"
 	"github.com/tenurehq/tenure/ldapsync"
@@ -44,13 +45,20 @@ targets:
 // are visible to every search.
 type timedTarget struct {
 	targets.Target
-	mu   sync.Mutex
-	done map[string]time.Time
-	ch   chan struct{}
+	mu    sync.Mutex
+	done  map[string]time.Time
+	ch    chan struct{}
+	busy  time.Duration // in Converge, summed
+	calls int
 }
 
 func (t *timedTarget) Converge(ctx context.Context, req *targets.Request) (*targets.Result, error) {
+	began := time.Now()
 	res, err := t.Target.Converge(ctx, req)
+	t.mu.Lock()
+	t.busy += time.Since(began)
+	t.calls++
+	t.mu.Unlock()
 	if err == nil && req.Desired.Exists {
 		now := time.Now()
 		t.mu.Lock()
@@ -102,7 +110,8 @@ func benchLDAPJoiners(b *testing.B, backendName string, workers int, fsync bool,
 	}
 	srv := testenv.Slapd(b, opts...)
 	cfg := ldapsync.Config{URL: srv.URL(), StartTLS: true, CAFile: srv.CAFile(), BindDN: srv.BindDN(), BindPassword: srv.BindPassword(), PoolSize: poolSize}
-	p, err := ldapsync.New(cfg, nil, nil)
+	poolReg := prometheus.NewRegistry()
+	p, err := ldapsync.New(cfg, nil, poolReg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,7 +140,9 @@ func benchLDAPJoiners(b *testing.B, backendName string, workers int, fsync bool,
 		}
 		return r.rate
 	}
+	directOps := ldapOps(b, poolReg)
 	directBefore := directRun("directa")
+	directOps = (ldapOps(b, poolReg) - directOps) / float64(n)
 
 	// End to end through Tenure.
 	var be backend
@@ -157,6 +168,8 @@ func benchLDAPJoiners(b *testing.B, backendName string, workers int, fsync bool,
 	defer func() { cancel(); <-stopped }()
 
 	b.ResetTimer()
+	opsBefore := ldapOps(b, poolReg)
+	timeBefore := ldapTime(b, poolReg)
 	start := time.Now()
 	posted := runConcurrent(n, conc, func(i int) error {
 		_, err := postJoiner(e, fmt.Sprintf("e2e%07d", i))
@@ -168,6 +181,16 @@ func benchLDAPJoiners(b *testing.B, backendName string, workers int, fsync bool,
 	waitConverged(b, tt, n)
 	e2e := float64(n) / time.Since(start).Seconds()
 	b.StopTimer()
+	e2eOps := (ldapOps(b, poolReg) - opsBefore) / float64(n)
+	for op, v := range ldapTime(b, poolReg) {
+		w := timeBefore[op]
+		if c := v[1] - w[1]; c > 0 {
+			b.Logf("ldap %s: %.0f ops, mean %.2f ms", op, c, (v[0]-w[0])/c*1000)
+		}
+	}
+	tt.mu.Lock()
+	convergeMS := tt.busy.Seconds() * 1000 / float64(tt.calls)
+	tt.mu.Unlock()
 
 	// Latency at half the end-to-end rate: accept → converge returned.
 	interval := time.Duration(float64(time.Second) / (e2e / 2))
@@ -220,6 +243,51 @@ func benchLDAPJoiners(b *testing.B, backendName string, workers int, fsync bool,
 	b.ReportMetric(100*e2e/direct, "ratio-%")
 	b.ReportMetric(q(0.5), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
+	// Where the time goes: how fast the SCIM server accepted the joiners
+	// (while converges ran), how long a converge spent in the target, and
+	// how many LDAP requests a joiner cost each way.
+	b.ReportMetric(posted.rate, "accepted/s")
+	b.ReportMetric(convergeMS, "converge-ms")
+	b.ReportMetric(e2eOps, "e2e-ldap-ops/joiner")
+	b.ReportMetric(directOps, "direct-ldap-ops/joiner")
+}
+
+// ldapTime is the pool's LDAP operations' summed duration by op so far.
+func ldapTime(b *testing.B, reg *prometheus.Registry) map[string][2]float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string][2]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "tenure_ldap_operation_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "op" {
+						out[l.GetValue()] = [2]float64{m.GetHistogram().GetSampleSum(), float64(m.GetHistogram().GetSampleCount())}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ldapOps is the pool's LDAP operations so far (tenure_ldap_operations_total).
+func ldapOps(b *testing.B, reg *prometheus.Registry) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "tenure_ldap_operations_total" {
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
 }
 
 // directJoiner is a joiner's writes issued directly: the add, then one

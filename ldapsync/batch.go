@@ -43,13 +43,14 @@ type call[V, R any] struct {
 }
 
 // do queues v under key and returns its result. The caller that finds no
-// batch of key running leads: it sends batches of at most limit values,
-// through flush (one result per value, in order), until none wait; its
-// own value is in the first, so it waits at most for the batches that
-// queued behind it meanwhile. A caller whose ctx ends stops waiting (its
-// value may still be sent; a converge runs again and finds it so, as
-// after any cancelled request); a leader whose ctx ends hands every
-// waiting value its ctx's error.
+// batch of key running leads: it sends the waiting values, at most limit,
+// through flush (one result per value, in order) — its own value among
+// them — and, if more have queued meanwhile, leaves the rest to a
+// goroutine that sends batch after batch until none wait. So no caller
+// waits for more than the batch in flight when it came and its own, and
+// under a steady stream no converge is kept sending others' batches. A
+// caller whose ctx ends stops waiting (its value may still be sent; a
+// converge runs again and finds it so, as after any cancelled request).
 func (b *coalescer[K, V, R]) do(ctx context.Context, key K, v V, limit int, flush func(context.Context, []V) []R, failed func(error) R) (R, error) {
 	c := &call[V, R]{v: v, result: make(chan R, 1)}
 	b.mu.Lock()
@@ -67,7 +68,14 @@ func (b *coalescer[K, V, R]) do(ctx context.Context, key K, v V, limit int, flus
 	b.mu.Unlock()
 
 	if lead {
-		b.lead(ctx, key, q, limit, flush, failed)
+		if batch := b.take(key, q, limit); batch != nil {
+			b.send(ctx, batch, flush, failed)
+		}
+		if b.more(key, q) {
+			// The drain is no one caller's: it outlives ctx, as a
+			// request already sent does.
+			go b.drain(context.WithoutCancel(ctx), key, q, limit, flush, failed)
+		}
 	}
 	select {
 	case r := <-c.result:
@@ -78,32 +86,56 @@ func (b *coalescer[K, V, R]) do(ctx context.Context, key K, v V, limit int, flus
 	}
 }
 
-func (b *coalescer[K, V, R]) lead(ctx context.Context, key K, q *batchQueue[V, R], limit int, flush func(context.Context, []V) []R, failed func(error) R) {
-	for {
-		b.mu.Lock()
-		n := min(len(q.waiting), limit)
-		if n == 0 {
-			q.running = false
-			delete(b.pending, key)
-			b.mu.Unlock()
-			return
+// take removes the next batch of key's waiting calls; nil, and the key no
+// longer running, when none wait.
+func (b *coalescer[K, V, R]) take(key K, q *batchQueue[V, R], limit int) []*call[V, R] {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(len(q.waiting), limit)
+	if n == 0 {
+		q.running = false
+		delete(b.pending, key)
+		return nil
+	}
+	batch := slices.Clone(q.waiting[:n])
+	q.waiting = slices.Delete(q.waiting, 0, n)
+	return batch
+}
+
+// more reports whether calls wait under key; if none, the key stops
+// running, so that the next caller leads.
+func (b *coalescer[K, V, R]) more(key K, q *batchQueue[V, R]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(q.waiting) > 0 {
+		return true
+	}
+	q.running = false
+	delete(b.pending, key)
+	return false
+}
+
+// drain sends key's batches until none wait.
+func (b *coalescer[K, V, R]) drain(ctx context.Context, key K, q *batchQueue[V, R], limit int, flush func(context.Context, []V) []R, failed func(error) R) {
+	for batch := b.take(key, q, limit); batch != nil; batch = b.take(key, q, limit) {
+		b.send(ctx, batch, flush, failed)
+	}
+}
+
+// send flushes one batch and hands each call its result.
+func (b *coalescer[K, V, R]) send(ctx context.Context, batch []*call[V, R], flush func(context.Context, []V) []R, failed func(error) R) {
+	if err := ctx.Err(); err != nil {
+		for _, c := range batch {
+			c.result <- failed(err)
 		}
-		batch := slices.Clone(q.waiting[:n])
-		q.waiting = slices.Delete(q.waiting, 0, n)
-		b.mu.Unlock()
-		if err := ctx.Err(); err != nil {
-			for _, c := range batch {
-				c.result <- failed(err)
-			}
-			continue
-		}
-		vals := make([]V, n)
-		for i, c := range batch {
-			vals[i] = c.v
-		}
-		for i, r := range flush(ctx, vals) {
-			batch[i].result <- r
-		}
+		return
+	}
+	vals := make([]V, len(batch))
+	for i, c := range batch {
+		vals[i] = c.v
+	}
+	for i, r := range flush(ctx, vals) {
+		batch[i].result <- r
 	}
 }
 
