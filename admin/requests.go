@@ -103,7 +103,7 @@ func (h *Handler) createRequest(r *http.Request) (any, error) {
 	if err := h.decodeBody(r, &in); err != nil {
 		return nil, err
 	}
-	return h.CreateRequest(r.Context(), in, Via{Channel: ChannelAdmin})
+	return h.CreateRequest(r.Context(), in, adminVia(r))
 }
 
 // POST /requests/{id}/approve|deny|withdraw
@@ -113,8 +113,15 @@ func (h *Handler) requestAction(action string) endpoint {
 		if err := h.decodeBody(r, &in); err != nil {
 			return nil, err
 		}
-		return h.DecideRequest(r.Context(), pathVar(r, "id"), action, in, Via{Channel: ChannelAdmin})
+		return h.DecideRequest(r.Context(), pathVar(r, "id"), action, in, adminVia(r))
 	}
+}
+
+// adminVia is how an admin API call acts: the proof the trail records is
+// the operator's token, which may name anyone in "as", and the actor the
+// caller declared (X-Tenure-Actor: intent, not identity).
+func adminVia(r *http.Request) Via {
+	return Via{Channel: ChannelAdmin, Proof: "admin token; " + ActorHeader + "=" + Actor(r)}
 }
 
 // requestStatus is the status of a request operation's error; 0 if it is

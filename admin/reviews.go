@@ -88,7 +88,7 @@ func (h *Handler) decideReview(r *http.Request) (any, error) {
 	if err := h.decodeBody(r, &in); err != nil {
 		return nil, err
 	}
-	return h.DecideReview(r.Context(), pathVar(r, "id"), in, Via{Channel: ChannelAdmin})
+	return h.DecideReview(r.Context(), pathVar(r, "id"), in, adminVia(r))
 }
 
 // Reviews is GET /reviews.

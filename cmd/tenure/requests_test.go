@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tenurehq/tenure/admin"
@@ -53,6 +54,9 @@ func TestAdminRequests(t *testing.T) {
 	wantContains(t, "request show", show, "state: approved", "approved", "admin-api", "refused approve")
 	if n := countTrail(r, "approved"); n != 1 {
 		t.Errorf("%d approvals in the trail, want 1: %+v", n, r.Trail)
+	}
+	if p := r.Trail[len(r.Trail)-1].Proof; !strings.HasPrefix(p, "admin token; X-Tenure-Actor=") {
+		t.Errorf("the approval's proof is %q, want the admin token and the declared actor", p)
 	}
 
 	// A move opens a review of the requested grant for the (new) manager,
