@@ -16,7 +16,7 @@ import (
 
 // Via is how a request operation reached Tenure: the channel its trail
 // records (ChannelAdmin for the API) and how the channel knew the person
-// (the trail's proof; the API has none: its token is the operator's).
+// (the trail's proof; the API's is its operator token, see adminVia).
 type Via struct {
 	Channel string
 	Proof   string
