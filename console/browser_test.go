@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tenurehq/tenure/admin"
 	"github.com/tenurehq/tenure/internal/testenv"
 )
 
@@ -117,6 +118,7 @@ func TestBrowser(t *testing.T) {
 	users := []testenv.OIDCUser{
 		{ID: "u-alice", UserName: "alice", Password: "alice-password", Email: "alice@example.com", FirstName: "Alice", LastName: "Admin"},
 		{ID: "u-ann", UserName: "ann", Password: "ann-password", Email: "ann@example.com", FirstName: "Ann", LastName: "Auditor"},
+		{ID: "u-carol", UserName: "carol", Password: "carol-password", Email: "carol@example.com", FirstName: "Carol", LastName: "Approver"},
 		{ID: "u-ivan", UserName: "ivan", Password: "ivan-password", Email: "ivan@example.com", FirstName: "Ivan", LastName: "Leaver"},
 		{ID: "u-eve", UserName: "eve", Password: "eve-password", Email: "eve@elsewhere.example", FirstName: "Eve", LastName: "Stranger"},
 	}
@@ -124,6 +126,7 @@ func TestBrowser(t *testing.T) {
 	ids := e.addPeople(
 		person{"alice@example.com", "Alice", "Admin", "IT"},
 		person{"ann@example.com", "Ann", "Auditor", "Audit"},
+		person{"carol@example.com", "Carol", "Approver", "Sales"},
 		person{"bob@example.com", "Bob", "Builder", "Sales"},
 		person{"broken@example.com", "Brian", "Broken", "Sales"},
 		person{"lee1@example.com", "Lee", "One", "Sales"},
@@ -267,7 +270,7 @@ func TestBrowser(t *testing.T) {
 		name, token, origin string
 	}{
 		{"no token", "", ""},
-		{"another session's token", "x" + csrf[1:], ""},
+		{"another session's token", otherToken(csrf), ""},
 		{"another origin", csrf, "http://evil.example"},
 	} {
 		if st := post(t, e, "/console/jobs/cancel", sid, c.token, c.origin, url.Values{"key": {"mem/" + ids["bob@example.com"]}}); st != http.StatusForbidden {
@@ -297,6 +300,58 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("GET with the signed-out session: %d; want 302 to the sign-in", st)
 	}
 
+	// Decide a request as an approver: carol, whom the catalog names,
+	// finds bob's and Brian's requests in her inbox and approves bob's
+	// with a comment, through the engine's DecideRequest on channel
+	// console, the session as the proof.
+	reqs := map[string]string{}
+	for _, who := range []string{"bob@example.com", "broken@example.com"} {
+		req, err := e.adm.CreateRequest(context.Background(), admin.RequestCreate{Item: "vpn", Subject: ids[who], As: ids[who],
+			Reason: "working from home"}, admin.Via{Channel: admin.ChannelAdmin})
+		if err != nil {
+			t.Fatalf("%s requests vpn: %v", who, err)
+		}
+		reqs[who] = req.ID
+	}
+	bobReq := reqs["bob@example.com"]
+	signIn(t, ctx, e, "carol", "carol-password")
+	if got := text(t, ctx, "header .who span"); !strings.Contains(got, "approver") || strings.Contains(got, "admin") {
+		t.Errorf("carol signed in as %q; want an approver only", got)
+	}
+	if nav := text(t, ctx, "header nav"); strings.Contains(nav, "People") {
+		t.Errorf("an approver's navigation offers %q; want Requests only", nav)
+	}
+	run(t, ctx, "carol's inbox", chromedp.Navigate(e.consURL+"/requests"), chromedp.WaitVisible(chromedp.CSS("#approve-"+bobReq)))
+	if inbox := text(t, ctx, "#inbox"); !strings.Contains(inbox, "vpn for bob@example.com") || !strings.Contains(inbox, "vpn for broken@example.com") ||
+		!strings.Contains(inbox, "requested via admin-api") {
+		t.Errorf("carol's inbox: %q; want bob's and Brian's requests with their trails", inbox)
+	}
+	if n := value(t, ctx, "count sections", chromedp.Evaluate[int](`document.querySelectorAll("#all").length`)); n != 0 {
+		t.Errorf("an approver sees every request")
+	}
+	shot(t, ctx, shots, "requests")
+	run(t, ctx, "approve bob's request",
+		chromedp.SendKeys(chromedp.CSS("#comment-"+bobReq), "approved for the project"),
+		chromedp.Click(chromedp.CSS("#approve-"+bobReq)),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	)
+	if st := text(t, ctx, "#req-"+bobReq+" .state"); st != "approved" {
+		t.Errorf("bob's request after carol's approval shows %q; want approved", st)
+	}
+	if tr := text(t, ctx, "#req-"+bobReq+" .trail"); !strings.Contains(tr, `carol@example.com approved via console: “approved for the project”`) {
+		t.Errorf("bob's request's trail: %q; want carol's approval with her comment", tr)
+	}
+	shot(t, ctx, shots, "request")
+	got, err := e.adm.Request(context.Background(), bobReq)
+	if err != nil || got.State != "approved" {
+		t.Fatalf("bob's request: %+v, %v; want approved", got, err)
+	}
+	last := got.Trail[len(got.Trail)-1]
+	if last.Channel != "console" || last.Actor != ids["carol@example.com"] || !strings.Contains(last.Proof, "console session of carol@example.com") {
+		t.Errorf("the approval's trail line: %+v; want carol on channel console with the session as proof", last)
+	}
+	run(t, ctx, "sign out carol", chromedp.Click(chromedp.CSS("header form.who button")), chromedp.WaitVisible(chromedp.CSS("#signin")))
+
 	// An auditor sees the pages, without actions, and is refused one.
 	signIn(t, ctx, e, "ann", "ann-password")
 	annSID := sessionCookie(t, ctx)
@@ -308,6 +363,20 @@ func TestBrowser(t *testing.T) {
 	csrf = value(t, ctx, "read ann's CSRF token", chromedp.AttributeValue(chromedp.CSS(`input[name="csrf"]`), "value")).Value
 	if st := post(t, e, "/console/guard/discard", annSID, csrf, e.url, url.Values{"target": {"mem"}, "reason": {"I am an auditor"}}); st != http.StatusForbidden {
 		t.Errorf("an auditor's discard: %d; want 403", st)
+	}
+	// She sees every pending request, read-only; deciding Brian's (she
+	// is no approver of it) is refused by the engine, and in its trail.
+	brianReq := reqs["broken@example.com"]
+	run(t, ctx, "requests as auditor", chromedp.Navigate(e.consURL+"/requests"), chromedp.WaitVisible(chromedp.CSS("#all #req-"+brianReq)))
+	if n := value(t, ctx, "count buttons", chromedp.Evaluate[int](`document.querySelectorAll("#all button").length`)); n != 0 {
+		t.Errorf("an auditor's list of every request has %d buttons", n)
+	}
+	if st := post(t, e, "/console/requests/"+brianReq+"/decide", annSID, csrf, e.url, url.Values{"decision": {"approve"}, "comment": {"I am an auditor"}}); st != http.StatusForbidden {
+		t.Errorf("an auditor's approval: %d; want 403", st)
+	}
+	if got, err := e.adm.Request(context.Background(), brianReq); err != nil || got.State != "pending" ||
+		got.Trail[len(got.Trail)-1].Action != "refused approve" || got.Trail[len(got.Trail)-1].Actor != ids["ann@example.com"] {
+		t.Errorf("Brian's request after ann's attempt: %+v, %v; want pending, her refusal in the trail", got, err)
 	}
 
 	// Someone the IdP knows but Tenure does not is not signed in, nor is
@@ -333,6 +402,14 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("%s has a session cookie", c.user)
 		}
 	}
+}
+
+// otherToken is a token of the same length that differs from tok.
+func otherToken(tok string) string {
+	if tok[0] == 'x' {
+		return "y" + tok[1:]
+	}
+	return "x" + tok[1:]
 }
 
 // setCookie puts a console session cookie in the browser, as an attacker

@@ -163,6 +163,7 @@ const (
 	signed             // any signed-in user with a role
 	view               // admin or auditor: read everything
 	act                // admin: change things
+	ask                // approver or admin: request access, decide what the engine lets them
 )
 
 func (c *Console) routes() *http.ServeMux {
@@ -186,10 +187,11 @@ func (c *Console) routes() *http.ServeMux {
 	h("POST /guard/approve", act, c.approveGuard)
 	h("POST /guard/discard", act, c.discardGuard)
 	h("GET /health", view, c.health)
-	// Requests and reviews (an approver's inbox, a requester's form) and
-	// the policy draft's impact come here, calling the admin API's
-	// request operations once they exist: h("GET /requests", signed, …).
 	h("GET /requests", signed, c.requestsPage)
+	h("POST /requests/new", ask, c.createRequest)
+	h("GET /requests/{id}", signed, c.requestPage)
+	h("POST /requests/{id}/decide", ask, c.decideRequest)
+	h("POST /reviews/{id}/decide", ask, c.decideReview)
 	return m
 }
 
@@ -253,6 +255,8 @@ func (u *user) may(p perm) bool {
 		return u != nil && (u.roles[RoleAdmin] || u.roles[RoleAuditor])
 	case act:
 		return u != nil && u.roles[RoleAdmin]
+	case ask:
+		return u != nil && (u.roles[RoleAdmin] || u.roles[RoleApprover])
 	}
 	return false
 }

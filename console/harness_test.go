@@ -123,8 +123,12 @@ birthright: [{name: all, when: "true", grants: {mem: [staff]}}]
 targets:
   - name: mem
     kind: memory
-    memory: {groups: [staff]}
+    memory: {groups: [staff, vpn]}
     attributes: {name: user.userName}
+requests:
+  catalog:
+    - {name: vpn, description: Remote access, target: mem, entitlements: [vpn], max_duration: 720h,
+       approval: [{approvers: ["user:carol@example.com"]}]}
 console:
   break_glass: %t%s
   roles:

@@ -36,7 +36,7 @@ type navItem struct {
 }
 
 // pageNames are the templates under ui/, each with ui/layout.html.
-var pageNames = []string{"error", "signin", "people", "person", "plan", "jobs", "guard", "health", "requests"}
+var pageNames = []string{"error", "signin", "people", "person", "plan", "jobs", "guard", "health", "requests", "request"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
@@ -48,10 +48,11 @@ func parsePages() (map[string]*template.Template, error) {
 		},
 		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"join": strings.Join,
+		"inc":  func(n int) int { return n + 1 },
 	}
 	out := map[string]*template.Template{}
 	for _, n := range pageNames {
-		t, err := template.New(n).Funcs(funcs).ParseFS(ui, "ui/layout.html", "ui/"+n+".html")
+		t, err := template.New(n).Funcs(funcs).ParseFS(ui, "ui/layout.html", "ui/parts/*.html", "ui/"+n+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -304,25 +305,16 @@ func (c *Console) guardPage(w http.ResponseWriter, r *http.Request, u *user) {
 		c.failAdmin(w, r, u, err)
 		return
 	}
-	names := map[string]string{}
+	var held []string
 	for _, g := range gs {
-		for _, p := range g.Held {
-			if _, ok := names[p]; ok || len(names) == maxHeldNames {
-				continue
-			}
-			names[p] = p
-			if id, err := c.adm.Identity(r.Context(), p); err == nil {
-				if n, _ := personVars(id)["userName"].(string); n != "" {
-					names[p] = n
-				}
-			}
-		}
+		held = append(held, g.Held...)
 	}
+	names := c.namer(r.Context())(held...)
 	c.render(w, r, u, "guard", "Guard", map[string]any{"Guards": gs, "Names": names, "CanAct": u.may(act)})
 }
 
-// maxHeldNames bounds the people a Guard page looks up by name; the rest
-// show their person id.
+// maxHeldNames bounds the people a page looks up by name; the rest show
+// their person id.
 const maxHeldNames = 200
 
 // POST /guard/approve (form: target, scope, reason).
@@ -436,11 +428,4 @@ func labelOf(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
-}
-
-// GET /requests: an approver's inbox and a requester's form arrive with
-// access requests; until then the page says so, so that an approver who
-// signs in sees where their work will be.
-func (c *Console) requestsPage(w http.ResponseWriter, r *http.Request, u *user) {
-	c.render(w, r, u, "requests", "Requests", nil)
 }
