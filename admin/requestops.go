@@ -134,7 +134,7 @@ func (h *Handler) DecideReview(ctx context.Context, id string, in ReviewDecide, 
 		return nil, errorf(http.StatusBadRequest, "as (the reviewer) and request (the item) are required")
 	}
 	return reviewResult(h.eng.DecideReview(ctx, id, engine.ReviewDecision{Request: in.Request, Keep: in.Keep,
-		NewEnd: in.NewEnd, Actor: in.As, Reason: in.Reason, Channel: via.Channel}))
+		NewEnd: in.NewEnd, Actor: in.As, Reason: in.Reason, Channel: via.Channel, Proof: via.Proof}))
 }
 
 func reviewResult(rv *engine.Review, err error) (*Review, error) {

@@ -276,6 +276,8 @@ type ReviewDecision struct {
 	// NewEnd, with Keep, replaces the grant's end (zero: unchanged).
 	NewEnd                 time.Time
 	Actor, Reason, Channel string
+	// Proof is how the channel knew the actor, in the review's trail.
+	Proof string
 }
 
 // DecideReview records a reviewer's decision on one item. Anyone the
@@ -324,7 +326,7 @@ func (e *Engine) DecideReview(ctx context.Context, id string, d ReviewDecision) 
 			refused = fmt.Errorf("%w: the new end %s is not in the future", ErrBadRequest, d.NewEnd.UTC().Format(time.RFC3339))
 		}
 		if refused != nil {
-			rv.Trail = append(rv.Trail, TrailEntry{At: now, Actor: actor.ID, Action: "refused " + verb, Channel: d.Channel, Reason: d.Reason, Detail: refused.Error()})
+			rv.Trail = append(rv.Trail, TrailEntry{At: now, Actor: actor.ID, Action: "refused " + verb, Channel: d.Channel, Reason: d.Reason, Detail: refused.Error(), Proof: d.Proof})
 			if errors.Is(refused, ErrNotApprover) {
 				if err := newAuditor(tx, now).add(rv.Subject, Event{Kind: EventRequest, Actor: actor.ID,
 					Detail: fmt.Sprintf("review %s: %s refused: not a reviewer", rv.ID, verb)}); err != nil {
@@ -334,9 +336,11 @@ func (e *Engine) DecideReview(ctx context.Context, id string, d ReviewDecision) 
 			out = rv
 			return putJSON(tx, nsReview, rv.ID, rv)
 		}
+		n := len(rv.Trail) // decideItem's line
 		if err := e.decideItem(tx, rv, i, d.Keep, d.NewEnd, actor.ID, d.Channel, d.Reason, now); err != nil {
 			return err
 		}
+		rv.Trail[n].Proof = d.Proof
 		out = rv
 		return e.putReview(tx, rv, e.Policy())
 	})
