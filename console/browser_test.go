@@ -318,6 +318,9 @@ func TestBrowser(t *testing.T) {
 	if got := text(t, ctx, "header .who span"); !strings.Contains(got, "approver") || strings.Contains(got, "admin") {
 		t.Errorf("carol signed in as %q; want an approver only", got)
 	}
+	if st := getStatus(t, e, "/console/recommendations", sessionCookie(t, ctx)); st != http.StatusForbidden {
+		t.Errorf("an approver's GET /recommendations: %d; want 403", st)
+	}
 	if nav := text(t, ctx, "header nav"); strings.Contains(nav, "People") {
 		t.Errorf("an approver's navigation offers %q; want Requests only", nav)
 	}
@@ -378,6 +381,14 @@ func TestBrowser(t *testing.T) {
 		got.Trail[len(got.Trail)-1].Action != "refused approve" || got.Trail[len(got.Trail)-1].Actor != ids["ann@example.com"] {
 		t.Errorf("Brian's request after ann's attempt: %+v, %v; want pending, her refusal in the trail", got, err)
 	}
+	// Recommendations, computed on demand (the admin API's operation),
+	// for admins and auditors; not for an approver.
+	run(t, ctx, "recommendations", chromedp.Navigate(e.consURL+"/recommendations?min-group=2&min-support=2&significance=0.5"),
+		chromedp.WaitVisible(chromedp.CSS("#analysed")))
+	if a := text(t, ctx, "#analysed"); !strings.Contains(a, "People") {
+		t.Errorf("recommendations: %q", a)
+	}
+	shot(t, ctx, shots, "recommendations")
 
 	// Someone the IdP knows but Tenure does not is not signed in, nor is
 	// a leaver whom the admin expression (department IT) would match.

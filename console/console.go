@@ -192,6 +192,7 @@ func (c *Console) routes() *http.ServeMux {
 	h("GET /requests/{id}", signed, c.requestPage)
 	h("POST /requests/{id}/decide", ask, c.decideRequest)
 	h("POST /reviews/{id}/decide", ask, c.decideReview)
+	h("GET /recommendations", view, c.recommendations)
 	return m
 }
 

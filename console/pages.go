@@ -36,7 +36,7 @@ type navItem struct {
 }
 
 // pageNames are the templates under ui/, each with ui/layout.html.
-var pageNames = []string{"error", "signin", "people", "person", "plan", "jobs", "guard", "health", "requests", "request"}
+var pageNames = []string{"error", "signin", "people", "person", "plan", "jobs", "guard", "health", "requests", "request", "recommendations"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
@@ -49,6 +49,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"join": strings.Join,
 		"inc":  func(n int) int { return n + 1 },
+		"pct":  func(f float64) float64 { return 100 * f },
 	}
 	out := map[string]*template.Template{}
 	for _, n := range pageNames {
@@ -73,7 +74,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, u *user, name, 
 			need        perm
 		}{
 			{"/people", "People", view}, {"/jobs", "Jobs", view}, {"/guard", "Guard", view},
-			{"/health", "Health", view}, {"/requests", "Requests", signed},
+			{"/health", "Health", view}, {"/requests", "Requests", signed}, {"/recommendations", "Recommendations", view},
 		} {
 			if u.may(n.need) {
 				p.Nav = append(p.Nav, navItem{c.path + n.href, n.label, strings.HasPrefix(r.URL.Path, n.href)})
