@@ -62,6 +62,12 @@ type Options struct {
 	// Reload re-reads, validates and installs the policy; on error the
 	// old policy stays. Nil answers POST /policy/reload with 501.
 	Reload func(ctx context.Context) error
+	// PolicyText is the configuration file's text the running policy
+	// was loaded from (GET /policy); nil answers 501.
+	PolicyText func() []byte
+	// CheckDraft checks a draft configuration file as `tenure config
+	// validate` does (POST /policy/impact); nil answers 501.
+	CheckDraft func(raw []byte) DraftCheck
 	// Backup, when the store can copy itself while serving, answers GET
 	// /backup; nil answers 501.
 	Backup store.Backuper
@@ -75,17 +81,20 @@ type Options struct {
 
 // Handler serves the admin API for paths under Prefix.
 type Handler struct {
-	eng     *engine.Engine
-	q       queue.Queue
-	token   [sha256.Size]byte
-	reload  func(context.Context) error
-	backup  store.Backuper
-	maxBody int64
-	now     func() time.Time
-	log     *slog.Logger
-	router  *mux.Router
-	set     *promx.Set
-	reqs    *prometheus.CounterVec
+	eng    *engine.Engine
+	q      queue.Queue
+	token  [sha256.Size]byte
+	reload func(context.Context) error
+	// policyText and checkDraft: Options.PolicyText, CheckDraft.
+	policyText func() []byte
+	checkDraft func([]byte) DraftCheck
+	backup     store.Backuper
+	maxBody    int64
+	now        func() time.Time
+	log        *slog.Logger
+	router     *mux.Router
+	set        *promx.Set
+	reqs       *prometheus.CounterVec
 }
 
 // New builds the admin API. Close releases its metrics.
@@ -107,6 +116,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{
 		eng: o.Engine, q: o.Queue, token: sha256.Sum256([]byte(o.Token)), reload: o.Reload, backup: o.Backup,
+		policyText: o.PolicyText, checkDraft: o.CheckDraft,
 		maxBody: o.MaxBodyBytes, now: o.Now, log: o.Logger,
 		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "tenure", Subsystem: "admin", Name: "requests_total",
@@ -202,6 +212,8 @@ func (h *Handler) routes() *mux.Router {
 	post("/reconcile/{target}", "reconcile", h.reconcile)
 	get("/drift/{target}", h.drift)
 	post("/policy/reload", "reload policy", h.reloadPolicy)
+	get("/policy", h.runningPolicy)
+	post("/policy/impact", "", h.policyImpact)
 	h.requestRoutes(get, post)
 	h.reviewRoutes(get, post)
 	h.recommendRoutes(get)
@@ -355,6 +367,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// readBody reads a request's body, at most MaxBodyBytes.
+func (h *Handler) readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "read body: %v", err)
+	}
+	if int64(len(body)) > h.maxBody {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", h.maxBody)
+	}
+	return body, nil
+}
+
 // decodeBody reads a JSON body into v, strictly: unknown fields and
 // trailing data are errors.
 func (h *Handler) decodeBody(r *http.Request, v any) error {
@@ -363,12 +387,9 @@ func (h *Handler) decodeBody(r *http.Request, v any) error {
 			return errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	body, err := h.readBody(r)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "read body: %v", err)
-	}
-	if int64(len(body)) > h.maxBody {
-		return errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", h.maxBody)
+		return err
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return errorf(http.StatusBadRequest, "a JSON body is required")

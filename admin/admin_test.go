@@ -197,6 +197,8 @@ func TestErrors(t *testing.T) {
 		{"plan bad start date", "POST", "/admin/v1/plan",
 			`{"user":{"userName":"x","urn:ietf:params:scim:schemas:extension:tenure:2.0:User":{"startDate":"soon"}}}`, nil, 422, "plan:"},
 		{"reload unavailable", "POST", "/admin/v1/policy/reload", "", nil, 501, "not available"},
+		{"policy text unavailable", "GET", "/admin/v1/policy", "", nil, 501, "not available"},
+		{"policy impact unavailable", "POST", "/admin/v1/policy/impact", "store: {}", nil, 501, "not available"},
 		{"backup unavailable", "GET", "/admin/v1/backup", "", nil, 501, "no online backup"},
 		{"backup wrong method", "POST", "/admin/v1/backup", "", nil, 405, "method not allowed"},
 	}

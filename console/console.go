@@ -180,6 +180,8 @@ func (c *Console) routes() *http.ServeMux {
 	h("GET /people", view, c.people)
 	h("GET /people/{id}", view, c.person)
 	h("GET /people/{id}/plan", view, c.plan)
+	// A dry run of an edited record, which changes nothing.
+	h("POST /people/{id}/plan", view, c.planEdit)
 	h("GET /jobs", view, c.jobs)
 	h("POST /jobs/replay", act, c.replay)
 	h("POST /jobs/cancel", act, c.cancel)
@@ -193,6 +195,9 @@ func (c *Console) routes() *http.ServeMux {
 	h("POST /requests/{id}/decide", ask, c.decideRequest)
 	h("POST /reviews/{id}/decide", ask, c.decideReview)
 	h("GET /recommendations", view, c.recommendations)
+	h("GET /policy", view, c.policyPage)
+	// A dry run, which changes nothing: an auditor may too.
+	h("POST /policy", view, c.policyPage)
 	return m
 }
 

@@ -57,6 +57,8 @@ type env struct {
 	log     *testenv.LogBuffer
 	op      *testenv.OIDCProvider // nil without OIDC
 	consURL string
+	// raw is the configuration file's text the policy was loaded from.
+	raw string
 }
 
 // failing is a target that refuses, permanently, to converge the people
@@ -136,6 +138,7 @@ console:
     auditor: 'person.department == "Audit"'
     approver: 'person.state == "active" && claims.email_verified == true'
 `, e.url, storeBlock, o.breakGlass, oidcBlock)
+	e.raw = raw
 	cfg, err := config.Parse([]byte(raw), targettest.MemoryKind{})
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -163,7 +166,16 @@ console:
 		t.Fatal(err)
 	}
 	t.Cleanup(e.eng.Close)
-	e.adm, err = admin.New(admin.Options{Engine: e.eng, Queue: e.be.Queue, Token: adminToken, Logger: log, Registerer: reg})
+	e.adm, err = admin.New(admin.Options{Engine: e.eng, Queue: e.be.Queue, Token: adminToken, Logger: log, Registerer: reg,
+		PolicyText: func() []byte { return []byte(raw) },
+		CheckDraft: func(draft []byte) admin.DraftCheck {
+			// tenure config validate's steps (cmd/tenure checkConfig),
+			// with this test's target kind.
+			f := config.CheckBytes(draft, targettest.MemoryKind{})
+			pol := mapper.CheckCompile(f, "test.yaml")
+			console.CheckRoles(f, "test.yaml")
+			return admin.DraftCheck{Policy: pol, Problems: f.Problems()}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

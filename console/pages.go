@@ -36,7 +36,7 @@ type navItem struct {
 }
 
 // pageNames are the templates under ui/, each with ui/layout.html.
-var pageNames = []string{"error", "signin", "people", "person", "plan", "jobs", "guard", "health", "requests", "request", "recommendations"}
+var pageNames = []string{"error", "signin", "people", "person", "plan", "jobs", "guard", "health", "requests", "request", "recommendations", "policy"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
@@ -75,6 +75,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, u *user, name, 
 		}{
 			{"/people", "People", view}, {"/jobs", "Jobs", view}, {"/guard", "Guard", view},
 			{"/health", "Health", view}, {"/requests", "Requests", signed}, {"/recommendations", "Recommendations", view},
+			{"/policy", "Policy", view},
 		} {
 			if u.may(n.need) {
 				p.Nav = append(p.Nav, navItem{c.path + n.href, n.label, strings.HasPrefix(r.URL.Path, n.href)})
@@ -153,6 +154,7 @@ type boundary struct {
 type personData struct {
 	ID         *admin.Identity
 	Name       string
+	Position   position
 	Targets    []personTarget
 	Boundaries []boundary
 	Events     []admin.Event
@@ -171,7 +173,7 @@ func (c *Console) person(w http.ResponseWriter, r *http.Request, u *user) {
 		c.failAdmin(w, r, u, err)
 		return
 	}
-	d := personData{ID: id}
+	d := personData{ID: id, Position: positionOf(id.Record.Identity.User)}
 	if d.Name, _ = personVars(id)["userName"].(string); d.Name == "" {
 		d.Name = id.Record.ID
 	}

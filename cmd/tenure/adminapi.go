@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,13 +23,24 @@ import (
 // adminAPI builds the admin API of a server started from the config file
 // at cfgPath, with policy reload on POST /admin/v1/policy/reload and on
 // SIGHUP. close stops both.
-func adminAPI(cfgPath string, cfg *config.Config, eng *engine.Engine, q queue.Queue, st store.Store, log *slog.Logger, reg prometheus.Registerer) (*admin.Handler, func(), error) {
+func adminAPI(cfgPath string, cfg *config.Config, raw []byte, eng *engine.Engine, q queue.Queue, st store.Store, log *slog.Logger, reg prometheus.Registerer) (*admin.Handler, func(), error) {
 	log = log.With("component", "admin")
-	reload := policyReloader(cfgPath, cfg, eng, log)
+	var text atomic.Pointer[[]byte]
+	text.Store(&raw)
+	loaded := policyReloader(cfgPath, cfg, eng, log)
+	reload := func(ctx context.Context) error {
+		raw, err := loaded(ctx)
+		if err == nil {
+			text.Store(&raw)
+		}
+		return err
+	}
 	backup, _ := st.(store.Backuper)
 	h, err := admin.New(admin.Options{
 		Backup: backup,
 		Engine: eng, Queue: q, Token: cfg.Admin.Token.Value(), Reload: reload,
+		PolicyText:   func() []byte { return *text.Load() },
+		CheckDraft:   func(draft []byte) admin.DraftCheck { return checkDraft(cfgPath, cfg, draft) },
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: serveClock, Logger: log, Registerer: reg,
 	})
 	if err != nil {
@@ -44,26 +56,41 @@ func adminAPI(cfgPath string, cfg *config.Config, eng *engine.Engine, q queue.Qu
 // silently keeping the old connection would look like a reload that
 // worked). Only the policy sections
 // (lifecycle, birthright, targets' mappings) take effect; the old policy
-// stays on any error. Reloads run one at a time.
-func policyReloader(path string, started *config.Config, eng *engine.Engine, log *slog.Logger) func(context.Context) error {
+// stays on any error. Reloads run one at a time. It returns the file's
+// text it installed.
+func policyReloader(path string, started *config.Config, eng *engine.Engine, log *slog.Logger) func(context.Context) ([]byte, error) {
 	var mu sync.Mutex
-	return func(context.Context) error {
+	return func(context.Context) ([]byte, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		cfg, pol, err := loadConfig(path)
+		cfg, pol, raw, err := loadConfig(path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		problems := rebuildNeeded(started, cfg)
 		if len(problems) > 0 {
-			return fmt.Errorf("%s: %s", path, strings.Join(problems, "; "))
+			return nil, fmt.Errorf("%s: %s", path, strings.Join(problems, "; "))
 		}
 		if err := eng.SetPolicy(pol); err != nil {
-			return err
+			return nil, err
 		}
 		log.Info("policy reloaded", "config", path, "targets", len(pol.TargetNames), "rules", len(pol.Rules))
-		return nil
+		return raw, nil
 	}
+}
+
+// checkDraft checks a draft of the config file at path as `tenure config
+// validate` checks a file (checkConfig), and says what a reload would
+// refuse in it (rebuildNeeded against the started config), for the admin
+// API's POST /policy/impact.
+func checkDraft(path string, started *config.Config, draft []byte) admin.DraftCheck {
+	f, pol := checkConfig(path, draft)
+	c := admin.DraftCheck{Policy: pol, Problems: f.Problems()}
+	if f.Config != nil && len(c.Problems) == 0 {
+		c.Warnings = f.Config.Warnings()
+		c.Reload = rebuildNeeded(started, f.Config)
+	}
+	return c
 }
 
 // reloadOnHangup runs reload on every SIGHUP until stop is called.

@@ -4,11 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
-	"strings"
-	"time"
+	"os"
 
 	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/console"
 	"github.com/tenurehq/tenure/mapper"
 )
 
@@ -22,7 +21,7 @@ func configValidate(args []string, stdout, stderr io.Writer) error {
 	if *path == "" {
 		return usageError{fmt.Errorf("--config is required")}
 	}
-	cfg, _, err := loadConfig(*path)
+	cfg, _, _, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
@@ -38,49 +37,28 @@ func configValidate(args []string, stdout, stderr io.Writer) error {
 // It reports every problem in the file in one error — what does not
 // decode, what does not validate, every policy expression that does not
 // compile and every target kind this binary lacks — each with its key and
-// line, so that a broken structure does not hide a broken expression.
-func loadConfig(path string) (*config.Config, *mapper.Policy, error) {
-	f, err := config.Check(path, configKinds()...)
+// line, so that a broken structure does not hide a broken expression. raw
+// is the file's text as read.
+func loadConfig(path string) (cfg *config.Config, pol *mapper.Policy, raw []byte, err error) {
+	raw, err = os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, fmt.Errorf("config: %w", err)
 	}
-	var pol *mapper.Policy
-	if f.Config != nil {
-		c := *f.Config
-		if _, err := time.LoadLocation(c.Lifecycle.Timezone); err != nil {
-			// Reported already; compile the expressions all the same.
-			c.Lifecycle.Timezone = "UTC"
-		}
-		pol, err = mapper.Compile(path, &c)
-		if err != nil {
-			addCompileProblems(f, path, err)
-		}
-		checkConsoleRoles(f, path, &c)
-	}
+	f, pol := checkConfig(path, raw)
 	if err := f.Err(); err != nil {
-		return nil, nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return f.Config, pol, nil
+	return f.Config, pol, raw, nil
 }
 
-// celPosition is where CEL says an error is in an expression.
-var celPosition = regexp.MustCompile(`ERROR: <input>:(\d+):(\d+): `)
-
-// addCompileProblems adds each error of mapper.Compile ("FILE: PATH: "EXPR":
-// ERROR…") to f as a problem at its path.
-func addCompileProblems(f *config.File, file string, err error) {
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	for _, e := range errs {
-		msg := celPosition.ReplaceAllString(e.Error(), "at $1:$2 of the expression: ")
-		rest, ok := strings.CutPrefix(msg, file+": ")
-		path, what, found := strings.Cut(rest, ": ")
-		if !ok || !found {
-			f.Add("", msg)
-			continue
-		}
-		f.Add(path, "does not compile: "+what)
-	}
+// checkConfig checks the text of a configuration file as `tenure config
+// validate` does (the file named file): decoded, validated with every
+// target kind's checks, its policy and the console's role expressions
+// compiled. The problems are f's; pol is nil unless the policy compiled.
+// The admin API checks a draft (POST /policy/impact) with it too.
+func checkConfig(file string, raw []byte) (f *config.File, pol *mapper.Policy) {
+	f = config.CheckBytes(raw, configKinds()...)
+	pol = mapper.CheckCompile(f, file)
+	console.CheckRoles(f, file)
+	return f, pol
 }

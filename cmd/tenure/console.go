@@ -19,32 +19,6 @@ import (
 	"github.com/tenurehq/tenure/store"
 )
 
-// consoleRoles is the console's role expressions from its config section.
-func consoleRoles(cs *config.Console) console.RoleExprs {
-	return console.RoleExprs{Admin: cs.Roles.Admin, Approver: cs.Roles.Approver, Auditor: cs.Roles.Auditor}
-}
-
-// checkConsoleRoles adds a problem at its key for every role expression
-// of the file at path that does not compile, as loadConfig does for the
-// policy's.
-func checkConsoleRoles(f *config.File, path string, cfg *config.Config) {
-	if cfg == nil || cfg.Console == nil {
-		return
-	}
-	_, err := console.CompileRoles(consoleRoles(cfg.Console))
-	if err == nil {
-		return
-	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	for i, e := range errs {
-		errs[i] = fmt.Errorf("%s: %w", path, e)
-	}
-	addCompileProblems(f, path, errors.Join(errs...))
-}
-
 // startConsole builds the web console when the config has one and mounts
 // it on root under its path, or, with console.listen, serves it on a
 // listener of its own (the same TLS as the server's), so that it can be
@@ -55,7 +29,7 @@ func startConsole(cfg *config.Config, adm *admin.Handler, st store.Store, reg *p
 	if cs == nil {
 		return func() {}, nil
 	}
-	roles, err := console.CompileRoles(consoleRoles(cs))
+	roles, err := console.CompileRoles(console.RoleExprsOf(cs))
 	if err != nil {
 		return nil, err
 	}

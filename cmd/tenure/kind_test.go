@@ -72,7 +72,7 @@ targets:
 	}
 
 	write(strings.Replace(good, "collision: suffix", "collision: fail", 1))
-	err = policyReloader(path, cfg, nil, log)(t.Context())
+	_, err = policyReloader(path, cfg, nil, log)(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "targets[0] (mem): the memory block changed, which needs a restart") {
 		t.Errorf("reload: %v", err)
 	}

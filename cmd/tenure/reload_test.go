@@ -46,7 +46,7 @@ func TestPolicyReloadRefusesChangedTargetBlock(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The engine is nil: a reload that got past the check would panic.
-			err = policyReloader(path, started, nil, slog.New(slog.DiscardHandler))(t.Context())
+			_, err = policyReloader(path, started, nil, slog.New(slog.DiscardHandler))(t.Context())
 			if err == nil || !strings.Contains(err.Error(), tc.want+", which needs a restart") {
 				t.Errorf("reload: %v", err)
 			}

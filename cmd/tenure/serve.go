@@ -45,7 +45,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if *path == "" {
 		return usageError{errors.New("--config is required")}
 	}
-	cfg, pol, err := loadConfig(*path)
+	cfg, pol, raw, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn(w.Msg, "config", *path, "key", w.Path, "line", w.Line)
 	}
 	ensureProcs(log)
-	return runServer(ctx, *path, cfg, pol, log)
+	return runServer(ctx, *path, cfg, raw, pol, log)
 }
 
 // minProcs is the fewest Ps serve runs with. A goroutine in a blocking file
@@ -101,9 +101,10 @@ func durationText(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// runServer wires the store, the SCIM and admin APIs and the operational endpoints, and
+// runServer wires the store, the SCIM and admin APIs and the operational endpoints (raw
+// is the config file's text, cfg and pol decoded from it), and
 // serves until ctx ends, then drains in-flight requests.
-func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *mapper.Policy, log *slog.Logger) error {
+func runServer(ctx context.Context, cfgPath string, cfg *config.Config, raw []byte, pol *mapper.Policy, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -144,7 +145,7 @@ func runServer(ctx context.Context, cfgPath string, cfg *config.Config, pol *map
 		return err
 	}
 	defer eng.Close()
-	adm, closeAdmin, err := adminAPI(cfgPath, cfg, eng, be.Queue, st, log, reg)
+	adm, closeAdmin, err := adminAPI(cfgPath, cfg, raw, eng, be.Queue, st, log, reg)
 	if err != nil {
 		return err
 	}
