@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tenurehq/tenure/admin"
 	"github.com/tenurehq/tenure/internal/testenv"
 )
 
@@ -84,6 +85,22 @@ func TestBrowserPolicy(t *testing.T) {
 		t.Errorf("the plan %q lacks the target and its entitlement", got)
 	}
 	shot(t, ctx, shots, "plan-edit")
+
+	// Alice withdraws her own pending request from the Requests page.
+	req, err := e.adm.CreateRequest(t.Context(), admin.RequestCreate{Item: "vpn", Subject: ids["alice@example.com"],
+		As: ids["alice@example.com"]}, admin.Via{Channel: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "withdraw a request",
+		chromedp.Navigate(e.consURL+"/requests"),
+		chromedp.WaitVisible(chromedp.CSS("#withdraw-"+req.ID)),
+		chromedp.Click(chromedp.CSS("#withdraw-"+req.ID)),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	)
+	if got, err := e.adm.Request(t.Context(), req.ID); err != nil || got.State != "withdrawn" {
+		t.Errorf("after Withdraw the request is %+v (%v), want withdrawn", got, err)
+	}
 
 	// An auditor reads the policy and checks a draft; nothing applies it.
 	actx := browser(t, 1280, 900)

@@ -187,8 +187,8 @@ func (c *Console) createRequest(w http.ResponseWriter, r *http.Request, u *user)
 func (c *Console) decideRequest(w http.ResponseWriter, r *http.Request, u *user) {
 	id := r.PathValue("id")
 	action := r.PostFormValue("decision")
-	if action != admin.ActionApprove && action != admin.ActionDeny {
-		c.fail(w, r, u, http.StatusBadRequest, errors.New("the decision must be approve or deny"))
+	if action != admin.ActionApprove && action != admin.ActionDeny && action != admin.ActionWithdraw {
+		c.fail(w, r, u, http.StatusBadRequest, errors.New("the decision must be approve, deny or withdraw"))
 		return
 	}
 	c.decide(w, r, u, action+" request", id, "/requests/"+id, func(ctx context.Context, reason string) (string, error) {
