@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"runtime"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/tenurehq/tenure/admin"
 	"github.com/tenurehq/tenure/config"
+	"github.com/tenurehq/tenure/internal/procs"
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/internal/httpx"
 	"github.com/tenurehq/tenure/mapper"
@@ -59,26 +58,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w.Msg, "config", *path, "key", w.Path, "line", w.Line)
 	}
-	ensureProcs(log)
+	procs.Tune(log)
 	return runServer(ctx, *path, cfg, raw, pol, log)
-}
-
-// minProcs is the fewest Ps serve runs with. A goroutine in a blocking file
-// syscall (the embedded store's fdatasync) keeps its P until the runtime's
-// monitor takes it back, which can be milliseconds; with one P — Go's
-// default in a one-CPU container or under taskset — every SCIM request and
-// every converge then waits out each commit's fsync. Measured with
-// scripts/bench-scim-target.sh (PIN=1: one CPU each for the app and for
-// Tenure): 416 users/s with one P, 1,226 with two (docs/benchmarks.md). A
-// second P costs nothing while the first sleeps in the kernel.
-const minProcs = 2
-
-// ensureProcs raises GOMAXPROCS to minProcs unless the operator set it.
-func ensureProcs(log *slog.Logger) {
-	if n := runtime.GOMAXPROCS(0); n < minProcs && os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(minProcs)
-		log.Info("raised GOMAXPROCS so that fsyncs do not stall the server", "from", n, "to", minProcs)
-	}
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
