@@ -18,9 +18,9 @@ import (
 
 	"github.com/tenurehq/tenure/admin"
 	"github.com/tenurehq/tenure/config"
-	"github.com/tenurehq/tenure/internal/procs"
 	"github.com/tenurehq/tenure/engine"
 	"github.com/tenurehq/tenure/internal/httpx"
+	"github.com/tenurehq/tenure/internal/procs"
 	"github.com/tenurehq/tenure/mapper"
 	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/scim"
