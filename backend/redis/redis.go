@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/tenurehq/tenure/backend"
 	"github.com/tenurehq/tenure/config"
@@ -58,6 +59,12 @@ func Client(c *config.RedisStore) (goredis.UniversalClient, error) {
 		Username: c.Username, Password: c.Password.Value(), DB: c.DB,
 		DialTimeout: c.DialTimeout, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout,
 		PoolSize: c.PoolSize,
+		// Maintenance notifications are a Redis Enterprise feature Tenure
+		// does not use; go-redis's default ("auto") switches them off on
+		// the first connection that finds them unsupported, writing its
+		// options while other connections read them (a data race the race
+		// detector found in our tests, go-redis v9.23.0).
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
 	if c.URL != "" {
 		u, err := goredis.ParseURL(c.URL)
