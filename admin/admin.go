@@ -200,6 +200,7 @@ func (h *Handler) routes() *mux.Router {
 	get("/conflicts", h.conflicts)
 	get("/jobs", h.jobs)
 	get("/jobs/counts", h.counts)
+	get("/jobs/targets", h.targetCounts)
 	get(job, h.job)
 	post(job+"/replay", "replay", h.replay)
 	post(job+"/cancel", "cancel", h.cancel)

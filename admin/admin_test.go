@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,6 +292,20 @@ func TestJobs(t *testing.T) {
 	}
 	if c.Scheduled != 3 || c.InFlight != 1 || c.Dead != 1 || c.OldestDue.IsZero() {
 		t.Errorf("counts = %+v", c)
+	}
+
+	// By target: the same jobs, and one of the engine's own work.
+	if err := a.q.Schedule(ctx, "requests/r1", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	code, _, body = a.call(t, "GET", "/admin/v1/jobs/targets", "")
+	var tc admin.TargetCounts
+	if err := json.Unmarshal([]byte(body), &tc); err != nil || code != 200 {
+		t.Fatalf("targets: %d %s", code, body)
+	}
+	want := []admin.TargetCount{{Prefix: "dir", Scheduled: 3, InFlight: 1, Dead: 1}, {Prefix: "requests", Scheduled: 1}}
+	if !slices.Equal(tc.Targets, want) || tc.Truncated {
+		t.Errorf("targets = %+v, want %+v", tc, want)
 	}
 
 	code, _, body = a.call(t, "GET", "/admin/v1/jobs/dir/p0", "")

@@ -206,6 +206,11 @@ func TestBrowser(t *testing.T) {
 	if dead := text(t, ctx, "#dead"); !strings.Contains(dead, deadKey) || !strings.Contains(dead, "403 Forbidden") {
 		t.Errorf("dead letters: %q; want %s with its reason", dead, deadKey)
 	}
+	// The dead letter's target has a row with it counted.
+	target, _, _ := strings.Cut(deadKey, "/")
+	if by := text(t, ctx, "#by-target"); !strings.Contains(by, target) {
+		t.Errorf("jobs by target: %q; want a row for %s", by, target)
+	}
 	shot(t, ctx, shots, "jobs")
 	e.target.fixed.Store(true)
 	run(t, ctx, "replay",

@@ -239,8 +239,8 @@ func parseDate(s string) (time.Time, error) {
 // jobsPage is how many dead letters a page of the Jobs page shows.
 const jobsPage = 50
 
-// GET /jobs?offset=: the queue's counts and its dead letters, each with
-// its reason.
+// GET /jobs?offset=: the queue's counts, in all and by target, and its
+// dead letters, each with its reason.
 func (c *Console) jobs(w http.ResponseWriter, r *http.Request, u *user) {
 	ctx := r.Context()
 	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
@@ -255,7 +255,12 @@ func (c *Console) jobs(w http.ResponseWriter, r *http.Request, u *user) {
 		c.failAdmin(w, r, u, err)
 		return
 	}
-	d := map[string]any{"Counts": counts, "Dead": dead.Jobs, "CanAct": u.may(act), "Offset": offset}
+	byTarget, err := c.adm.TargetCounts(ctx)
+	if err != nil {
+		c.failAdmin(w, r, u, err)
+		return
+	}
+	d := map[string]any{"Counts": counts, "ByTarget": byTarget, "MaxCounted": admin.MaxCounted, "Dead": dead.Jobs, "CanAct": u.may(act), "Offset": offset}
 	if len(dead.Jobs) == jobsPage {
 		d["Next"] = offset + jobsPage
 	}
