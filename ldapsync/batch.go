@@ -51,7 +51,7 @@ type call[V, R any] struct {
 // under a steady stream no converge is kept sending others' batches. A
 // caller whose ctx ends stops waiting (its value may still be sent; a
 // converge runs again and finds it so, as after any cancelled request).
-func (b *coalescer[K, V, R]) do(ctx context.Context, key K, v V, limit int, flush func(context.Context, []V) []R) (R, error) {
+func (b *coalescer[K, V, R]) do(ctx context.Context, key K, v V, limit int, flush func(context.Context, []V) []R, failed func(error) R) (R, error) {
 	c := &call[V, R]{v: v, result: make(chan R, 1)}
 	b.mu.Lock()
 	if b.pending == nil {
@@ -68,15 +68,13 @@ func (b *coalescer[K, V, R]) do(ctx context.Context, key K, v V, limit int, flus
 	b.mu.Unlock()
 
 	if lead {
-		// A batch is no one caller's: it is sent whatever becomes of the
-		// leader's ctx (a cancelled leader must not fail the others in its
-		// batch), bounded by the pool's per-request timeout.
-		bctx := context.WithoutCancel(ctx)
 		if batch := b.take(key, q, limit); batch != nil {
-			b.send(bctx, batch, flush)
+			b.send(ctx, batch, flush, failed)
 		}
 		if b.more(key, q) {
-			go b.drain(bctx, key, q, limit, flush)
+			// The drain is no one caller's: it outlives ctx, as a
+			// request already sent does.
+			go b.drain(context.WithoutCancel(ctx), key, q, limit, flush, failed)
 		}
 	}
 	select {
@@ -118,14 +116,20 @@ func (b *coalescer[K, V, R]) more(key K, q *batchQueue[V, R]) bool {
 }
 
 // drain sends key's batches until none wait.
-func (b *coalescer[K, V, R]) drain(ctx context.Context, key K, q *batchQueue[V, R], limit int, flush func(context.Context, []V) []R) {
+func (b *coalescer[K, V, R]) drain(ctx context.Context, key K, q *batchQueue[V, R], limit int, flush func(context.Context, []V) []R, failed func(error) R) {
 	for batch := b.take(key, q, limit); batch != nil; batch = b.take(key, q, limit) {
-		b.send(ctx, batch, flush)
+		b.send(ctx, batch, flush, failed)
 	}
 }
 
 // send flushes one batch and hands each call its result.
-func (b *coalescer[K, V, R]) send(ctx context.Context, batch []*call[V, R], flush func(context.Context, []V) []R) {
+func (b *coalescer[K, V, R]) send(ctx context.Context, batch []*call[V, R], flush func(context.Context, []V) []R, failed func(error) R) {
+	if err := ctx.Err(); err != nil {
+		for _, c := range batch {
+			c.result <- failed(err)
+		}
+		return
+	}
 	vals := make([]V, len(batch))
 	for i, c := range batch {
 		vals[i] = c.v

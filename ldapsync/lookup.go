@@ -63,7 +63,7 @@ func lookup(ctx context.Context, b *lookupBatcher, p searcher, base, attr, value
 	key := lookupKey{base: normalDN(base), attr: strings.ToLower(attr), attrs: strings.Join(attrs, "\x00")}
 	r, err := b.do(ctx, key, value, maxLookupBatch, func(ctx context.Context, vals []string) []lookupResult {
 		return flushLookups(ctx, b, vals, attr, dn, search)
-	})
+	}, func(err error) lookupResult { return lookupResult{err: err} })
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func writeMember(ctx context.Context, b *memberBatcher, g, attr, value string, a
 	key := memberKey{group: normalDN(g), attr: strings.ToLower(attr), add: add}
 	r, err := b.do(ctx, key, value, maxMemberBatch, func(ctx context.Context, vals []string) []memberResult {
 		return flushMembers(ctx, b, vals, send)
-	})
+	}, func(err error) memberResult { return memberResult{err: err} })
 	if err != nil {
 		return false, err
 	}
