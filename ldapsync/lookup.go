@@ -73,9 +73,17 @@ func lookup(ctx context.Context, b *lookupBatcher, p searcher, base, attr, value
 // flushLookups searches for a batch of values at once and splits the
 // answer, or searches value by value when it cannot be split safely.
 func flushLookups(ctx context.Context, b *lookupBatcher, batch []string, attr string, dn bool, search func(context.Context, Filter) ([]*ldap.Entry, error)) []lookupResult {
+	// DNs are compared as EqualDN does, each parsed once: comparing every
+	// entry with every value parsed both each time, and a batch of 50
+	// read-backs spent more CPU parsing than the search cost the directory.
+	parsed := map[string]*ldap.DN{}
+	equalDN := func(a, b string) bool {
+		pa, pb := parseCached(parsed, a), parseCached(parsed, b)
+		return pa != nil && pb != nil && pa.EqualFold(pb)
+	}
 	same := func(a, b string) bool {
 		if dn {
-			return EqualDN(a, b)
+			return equalDN(a, b)
 		}
 		return strings.EqualFold(a, b)
 	}
@@ -84,7 +92,7 @@ func flushLookups(ctx context.Context, b *lookupBatcher, batch []string, attr st
 	// tells apart or sends one by one.
 	exact := func(a, b string) bool {
 		if dn {
-			return EqualDN(a, b)
+			return equalDN(a, b)
 		}
 		return a == b
 	}
@@ -149,6 +157,19 @@ func flushLookups(ctx context.Context, b *lookupBatcher, batch []string, attr st
 		out[i].entries = byValue[indexFunc(values, v, exact)]
 	}
 	return out
+}
+
+// parseCached is ldap.ParseDN remembered in memo; nil when s does not parse.
+func parseCached(memo map[string]*ldap.DN, s string) *ldap.DN {
+	d, ok := memo[s]
+	if !ok {
+		var err error
+		if d, err = ldap.ParseDN(s); err != nil {
+			d = nil // ParseDN may return a partial DN with its error
+		}
+		memo[s] = d
+	}
+	return d
 }
 
 func containsFunc(list []string, v string, same func(a, b string) bool) bool {

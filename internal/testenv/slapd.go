@@ -176,6 +176,7 @@ olcDbIndex: mail eq
 olcDbIndex: member eq
 olcDbIndex: memberOf eq
 olcDbIndex: entryUUID eq
+olcDbIndex: employeeNumber eq
 
 dn: olcOverlay={0}memberof,olcDatabase={1}mdb,cn=config
 objectClass: olcOverlayConfig
