@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -38,21 +39,27 @@ type batchQueue[V, R any] struct {
 }
 
 type call[V, R any] struct {
+	ctx    context.Context // the caller's
 	v      V
-	result chan R // buffered: a leader never blocks on a caller gone
+	result chan R // buffered: a sender never blocks on a caller gone
 }
 
 // do queues v under key and returns its result. The caller that finds no
-// batch of key running leads: it sends the waiting values, at most limit,
-// through flush (one result per value, in order) — its own value among
-// them — and, if more have queued meanwhile, leaves the rest to a
-// goroutine that sends batch after batch until none wait. So no caller
-// waits for more than the batch in flight when it came and its own, and
-// under a steady stream no converge is kept sending others' batches. A
-// caller whose ctx ends stops waiting (its value may still be sent; a
-// converge runs again and finds it so, as after any cancelled request).
+// batch of key running starts a goroutine that sends the waiting values,
+// at most limit at a time, through flush (one result per value, in order),
+// batch after batch until none wait; so no caller waits for more than the
+// batch in flight when it came and its own. A caller whose ctx ends
+// returns at once with ctx's error. Its value is left out of any batch not
+// yet sent; one already sent goes on for the others in it, and a converge
+// runs again and finds it written or not, as after any cancelled request.
+// No caller's cancellation fails another's value: a batch is sent under a
+// context that ends only when every caller in it has given up.
 func (b *coalescer[K, V, R]) do(ctx context.Context, key K, v V, limit int, flush func(context.Context, []V) []R, failed func(error) R) (R, error) {
-	c := &call[V, R]{v: v, result: make(chan R, 1)}
+	var zero R
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	c := &call[V, R]{ctx: ctx, v: v, result: make(chan R, 1)}
 	b.mu.Lock()
 	if b.pending == nil {
 		b.pending = map[K]*batchQueue[V, R]{}
@@ -68,20 +75,12 @@ func (b *coalescer[K, V, R]) do(ctx context.Context, key K, v V, limit int, flus
 	b.mu.Unlock()
 
 	if lead {
-		if batch := b.take(key, q, limit); batch != nil {
-			b.send(ctx, batch, flush, failed)
-		}
-		if b.more(key, q) {
-			// The drain is no one caller's: it outlives ctx, as a
-			// request already sent does.
-			go b.drain(context.WithoutCancel(ctx), key, q, limit, flush, failed)
-		}
+		go b.drain(key, q, limit, flush, failed)
 	}
 	select {
 	case r := <-c.result:
 		return r, nil
 	case <-ctx.Done():
-		var zero R
 		return zero, ctx.Err()
 	}
 }
@@ -102,40 +101,44 @@ func (b *coalescer[K, V, R]) take(key K, q *batchQueue[V, R], limit int) []*call
 	return batch
 }
 
-// more reports whether calls wait under key; if none, the key stops
-// running, so that the next caller leads.
-func (b *coalescer[K, V, R]) more(key K, q *batchQueue[V, R]) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(q.waiting) > 0 {
-		return true
-	}
-	q.running = false
-	delete(b.pending, key)
-	return false
-}
-
 // drain sends key's batches until none wait.
-func (b *coalescer[K, V, R]) drain(ctx context.Context, key K, q *batchQueue[V, R], limit int, flush func(context.Context, []V) []R, failed func(error) R) {
+func (b *coalescer[K, V, R]) drain(key K, q *batchQueue[V, R], limit int, flush func(context.Context, []V) []R, failed func(error) R) {
 	for batch := b.take(key, q, limit); batch != nil; batch = b.take(key, q, limit) {
-		b.send(ctx, batch, flush, failed)
+		b.send(batch, flush, failed)
 	}
 }
 
-// send flushes one batch and hands each call its result.
-func (b *coalescer[K, V, R]) send(ctx context.Context, batch []*call[V, R], flush func(context.Context, []V) []R, failed func(error) R) {
-	if err := ctx.Err(); err != nil {
-		for _, c := range batch {
+// send flushes one batch, without the calls whose ctx has ended, and hands
+// each call its result. The batch's context ends when the last caller
+// still in it gives up; it keeps the first one's values.
+func (b *coalescer[K, V, R]) send(batch []*call[V, R], flush func(context.Context, []V) []R, failed func(error) R) {
+	live := batch[:0:0]
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
 			c.result <- failed(err)
+			continue
 		}
+		live = append(live, c)
+	}
+	if len(live) == 0 {
 		return
 	}
-	vals := make([]V, len(batch))
-	for i, c := range batch {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(live[0].ctx))
+	defer cancel()
+	var left atomic.Int64 // callers still waiting; cancel once none is
+	left.Store(int64(len(live)))
+	vals := make([]V, len(live))
+	for i, c := range live {
 		vals[i] = c.v
+		stop := context.AfterFunc(c.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
 	}
 	for i, r := range flush(ctx, vals) {
-		batch[i].result <- r
+		live[i].result <- r
 	}
 }
 

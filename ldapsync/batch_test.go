@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/tenurehq/tenure/targets"
 )
 
 // TestBatcherCoalesces: values that arrive while a modify of their group
@@ -70,6 +72,125 @@ func TestBatcherCoalesces(t *testing.T) {
 	}
 	// The batches' drain ends once every write has its result.
 	waitFor(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) == 0 })
+}
+
+// TestBatcherCancelledCallerFailsAlone: a caller whose ctx ends returns at
+// once with its own error; its value is left out of a batch not yet sent;
+// the others in its batch get their results, sent under a context that
+// ends only when all of them have given up.
+func TestBatcherCancelledCallerFailsAlone(t *testing.T) {
+	var b memberBatcher
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var sent [][]string
+	send := func(ctx context.Context, vals []string) ([]bool, error) {
+		mu.Lock()
+		sent = append(sent, slices.Clone(vals))
+		mu.Unlock()
+		<-release
+		if err := ctx.Err(); err != nil {
+			return make([]bool, len(vals)), err
+		}
+		return slices.Repeat([]bool{true}, len(vals)), nil
+	}
+	key := memberKey{"cn=g", "member", true}
+	write := func(ctx context.Context, v string) (bool, error) {
+		return writeMember(ctx, &b, "cn=g", "member", v, true, send)
+	}
+	type result struct {
+		done bool
+		err  error
+	}
+	results := map[string]chan result{}
+	start := func(ctx context.Context, v string) {
+		results[v] = make(chan result, 1)
+		go func() {
+			d, err := write(ctx, v)
+			results[v] <- result{d, err}
+		}()
+	}
+	sentN := func(n int) func() bool {
+		return func() bool { mu.Lock(); defer mu.Unlock(); return len(sent) == n }
+	}
+
+	// The first batch, "lead", is in flight when its caller gives up: it
+	// returns at once.
+	leadCtx, cancelLead := context.WithCancel(t.Context())
+	start(leadCtx, "lead")
+	waitFor(t, sentN(1))
+	// Two more queue behind it; one of them gives up before it is sent.
+	goneCtx, cancelGone := context.WithCancel(t.Context())
+	start(goneCtx, "gone")
+	start(t.Context(), "stays")
+	waitFor(t, func() bool { return b.waiting(key) == 2 })
+	cancelLead()
+	if r := <-results["lead"]; !errors.Is(r.err, context.Canceled) {
+		t.Errorf("cancelled leader: %v, %v; want its own cancellation at once", r.done, r.err)
+	}
+	cancelGone()
+	if r := <-results["gone"]; !errors.Is(r.err, context.Canceled) {
+		t.Errorf("cancelled waiter: %v, %v; want its own cancellation", r.done, r.err)
+	}
+	close(release)
+	if r := <-results["stays"]; r.err != nil || !r.done {
+		t.Errorf("the caller still waiting: %v, %v; want done", r.done, r.err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) != 2 || !slices.Equal(sent[1], []string{"stays"}) {
+		t.Errorf("batches %v, want [lead] then [stays]: a value whose caller gave up is not sent", sent)
+	}
+	waitFor(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) == 0 })
+}
+
+// TestBatcherContextEndsWithLastCaller: a batch's context ends once every
+// caller in it has given up, and not before.
+func TestBatcherContextEndsWithLastCaller(t *testing.T) {
+	var b memberBatcher
+	release := make(chan struct{})
+	inFlight := make(chan context.Context, 2)
+	send := func(ctx context.Context, vals []string) ([]bool, error) {
+		inFlight <- ctx
+		if len(vals) == 1 && vals[0] == "first" {
+			<-release
+			return []bool{true}, nil
+		}
+		<-ctx.Done()
+		return make([]bool, len(vals)), ctx.Err()
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = writeMember(t.Context(), &b, "cn=g", "member", "first", true, send) })
+	<-inFlight
+	ctxA, cancelA := context.WithCancel(t.Context())
+	ctxB, cancelB := context.WithCancel(t.Context())
+	errs := make(chan error, 2)
+	for _, c := range []struct {
+		ctx context.Context
+		v   string
+	}{{ctxA, "a"}, {ctxB, "b"}} {
+		wg.Go(func() {
+			_, err := writeMember(c.ctx, &b, "cn=g", "member", c.v, true, send)
+			errs <- err
+		})
+	}
+	waitFor(t, func() bool { return b.waiting(memberKey{"cn=g", "member", true}) == 2 })
+	close(release)
+	batch := <-inFlight // a and b together
+	cancelA()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Errorf("a: %v, want its cancellation", err)
+	}
+	select {
+	case <-batch.Done():
+		t.Fatal("the batch's context ended while b still waited")
+	case <-time.After(20 * time.Millisecond):
+	}
+	cancelB()
+	<-batch.Done()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Errorf("b: %v, want its cancellation", err)
+	}
+	wg.Wait()
 }
 
 // TestBatcherFallsBack: a batch the directory refuses is written value by
@@ -168,6 +289,11 @@ func TestCoalescedMembers(t *testing.T) {
 			for i, dn := range dns {
 				if bad := i == n; (errs[i] != nil) != bad || done[i] == bad {
 					t.Errorf("%s: done %v, err %v", dn, done[i], errs[i])
+				}
+				// The bad value's converge is dead-lettered, not retried
+				// (and no other converge fails).
+				if errs[i] != nil && targets.IsRetryable(Classify("grant", errs[i])) {
+					t.Errorf("%s: %v is retryable; a value the directory refuses must dead-letter its job alone", dn, errs[i])
 				}
 				if i < n && !c.isMember(t, testGroups[0], dn) {
 					t.Errorf("%s is not in the group", dn)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"sync"
 	"strconv"
 	"strings"
 
@@ -857,26 +858,53 @@ func (c *converge) memberships(ctx context.Context, e *ldap.Entry) error {
 		}
 	}
 	var want []string
+	type grant struct {
+		ent, g string
+		done   bool
+		err    error
+	}
+	var grants []*grant
 	for _, ent := range c.desired.Entitlements {
 		g, err := c.groupDN(ent)
 		if err != nil {
 			return err
 		}
 		want = append(want, g)
-		if isMember(g) {
+		if !isMember(g) {
+			grants = append(grants, &grant{ent: ent, g: g})
+		}
+	}
+	// The groups are written at once, not one after another: a joiner
+	// with several birthright groups waits for the slowest write, not for
+	// their sum (each a synced write on a directory that syncs). Each
+	// group's write is coalesced with other converges' (members.go).
+	var wg sync.WaitGroup
+	for _, gr := range grants {
+		if len(grants) == 1 {
+			gr.done, gr.err = c.member(ctx, gr.g, value, true)
+			break
+		}
+		wg.Go(func() { gr.done, gr.err = c.member(ctx, gr.g, value, true) })
+	}
+	wg.Wait()
+	var first error
+	for _, gr := range grants {
+		if err := gr.err; err != nil {
+			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+				err = permanentf("modify", "group %q (%s) does not exist: Tenure does not create groups: %w", gr.ent, gr.g, err)
+			}
+			if first == nil {
+				first = err
+			}
 			continue
 		}
-		done, err := c.member(ctx, g, value, true)
-		if err != nil {
-			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-				return permanentf("modify", "group %q (%s) does not exist: Tenure does not create groups: %w", ent, g, err)
-			}
-			return err
+		moved := oldValue != "" && slices.Contains(c.applied.Entitlements, gr.ent)
+		if gr.done && !moved { // a renamed value moving is no new grant
+			c.ops = append(c.ops, targets.Op{Kind: targets.OpGrant, Detail: gr.ent})
 		}
-		moved := oldValue != "" && slices.Contains(c.applied.Entitlements, ent)
-		if done && !moved { // a renamed value moving is no new grant
-			c.ops = append(c.ops, targets.Op{Kind: targets.OpGrant, Detail: ent})
-		}
+	}
+	if first != nil {
+		return first
 	}
 	if c.applied == nil {
 		return nil
