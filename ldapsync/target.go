@@ -7,9 +7,9 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"sync"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-ldap/ldap/v3"
 
