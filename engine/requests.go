@@ -14,7 +14,6 @@ import (
 	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/mapper"
 	"github.com/tenurehq/tenure/notify"
-	"github.com/tenurehq/tenure/queue"
 	"github.com/tenurehq/tenure/store"
 )
 
@@ -700,16 +699,21 @@ func (e *Engine) WithdrawRequest(ctx context.Context, id, actorRef, reason, chan
 }
 
 // changeRequest runs fn on the stored request in one transaction and
-// stores what it made of it; fn's item is nil if it left the policy. fn's first result is a refusal to report
-// after the transaction commits (its trail line is kept); its second
-// aborts the transaction. A decided request's earlier boundary job
-// (a reminder) is cancelled after the commit.
+// stores what it made of it; fn's item is nil if it left the policy. fn's
+// first result is a refusal to report after the transaction commits (its
+// trail line is kept); its second aborts the transaction.
+//
+// A decided request's earlier boundary job (a reminder) is left to run: the
+// queue keeps a key's earliest due, and a boundary that finds nothing due
+// only schedules the next (requestBoundary). Cancelling it after the commit
+// — the queue cannot cancel inside a store transaction — could also cancel
+// a due another transaction had put on the key meanwhile (a leaver's grant
+// revocation), which then waited for the sweep.
 func (e *Engine) changeRequest(ctx context.Context, id string, fn func(tx store.Tx, req *Request, it *mapper.CatalogItem, now time.Time) (error, error)) (*Request, error) {
 	var (
-		out      *Request
-		refused  error
-		hooks    []func()
-		prevNext time.Time
+		out     *Request
+		refused error
+		hooks   []func()
 	)
 	err := e.st.Update(ctx, func(tx store.Tx) error {
 		out, refused, hooks = nil, nil, nil
@@ -724,7 +728,6 @@ func (e *Engine) changeRequest(ctx context.Context, id string, fn func(tx store.
 		// it is nil if the item left the policy: the request can still be
 		// withdrawn, its grant revoked.
 		it, _ := e.Policy().Item(req.Item)
-		prevNext = req.Next
 		htx, done := withCommitHooks(tx, &hooks)
 		defer done()
 		if refused, err = fn(htx, req, it, now); err != nil {
@@ -742,37 +745,8 @@ func (e *Engine) changeRequest(ctx context.Context, id string, fn func(tx store.
 	for _, h := range hooks {
 		h()
 	}
-	if !prevNext.IsZero() && (out.Next.IsZero() || out.Next.After(prevNext)) {
-		e.reschedule(ctx, RequestKey(id), out.Next)
-	}
 	e.Wake()
 	return out, refused
-}
-
-// reschedule replaces key's schedule by next (zero: none): the queue keeps
-// the earliest due of a key, so a later boundary needs the earlier one
-// cancelled. Both are queue writes after the commit, not in it (the queue
-// cannot cancel inside a store transaction), so:
-//   - a failed Cancel leaves the earlier job, which runs, finds nothing due
-//     and schedules the real next boundary;
-//   - a crash between Cancel and Schedule leaves the key with no job; the
-//     request keeps its Next, and the sweep schedules it again;
-//   - a due another transaction put on the key between the commit and the
-//     Cancel (a leaver's grant boundary) is cancelled with it, and waits
-//     for next. What must not wait is done in the transaction that learns
-//     of it (a leaver's and a rehire's pending requests, a conversion's
-//     grants), and a boundary re-checks the subject whenever it runs.
-func (e *Engine) reschedule(ctx context.Context, key string, next time.Time) {
-	ctx = context.WithoutCancel(ctx)
-	if err := e.q.Cancel(ctx, key); err != nil && !errors.Is(err, queue.ErrNotFound) {
-		e.log.Warn("engine: cancelling a boundary failed; it will run and find nothing to do", "key", key, "err", err)
-		return
-	}
-	if !next.IsZero() {
-		if err := e.q.Schedule(ctx, key, next); err != nil {
-			e.log.Warn("engine: rescheduling a boundary failed; the sweep will", "key", key, "err", err)
-		}
-	}
 }
 
 // commitHooks are what transactions in progress run once they commit

@@ -165,10 +165,6 @@ func TestRequestLifecycleInDirectory(t *testing.T) {
 		if err != nil || got.State != engine.RequestApproved || !got.End.Equal(decided.Add(240*time.Hour)) {
 			t.Fatalf("approval by the fallback: %+v, %v", got, err)
 		}
-		// The reminder due at +72h was cancelled: the next boundary is the end.
-		if ent, err := e.q.Get(context.Background(), engine.RequestKey(r.ID)); err != nil || !ent.Due.Equal(got.End) {
-			t.Errorf("after the decision the boundary is %+v, %v; want the grant's end", ent, err)
-		}
 
 		if n := e.metric("tenure_requests_decided_total", "item", "vpn", "decision", "approved"); n != 1 {
 			t.Errorf("decided approved: %v", n)
@@ -183,6 +179,14 @@ func TestRequestLifecycleInDirectory(t *testing.T) {
 		view, err := e.eng.Identity(context.Background(), c.ada)
 		if err != nil || len(view.Record.Requested) != 1 || view.Record.Requested[0].Request != r.ID {
 			t.Errorf("identity show: requested %+v, %v", view.Record.Requested, err)
+		}
+
+		// The reminder due at +72h is left to run: it finds nothing due,
+		// sends nothing, and the next boundary is the grant's end.
+		e.at(t0.Add(72 * time.Hour))
+		wantEvents(t, rec, r.ID, notify.EventCreated, notify.EventReminder, notify.EventEscalated, notify.EventApproved)
+		if ent, err := e.q.Get(context.Background(), engine.RequestKey(r.ID)); err != nil || !ent.Due.Equal(got.End) {
+			t.Errorf("after the old reminder's time the boundary is %+v, %v; want the grant's end", ent, err)
 		}
 
 		e.at(got.End.Add(-time.Second))

@@ -347,9 +347,8 @@ func (e *Engine) DecideReview(ctx context.Context, id string, d ReviewDecision) 
 	if err != nil {
 		return nil, fmt.Errorf("engine: review %s: %w", id, err)
 	}
-	if !out.Closed.IsZero() {
-		e.reschedule(ctx, ReviewKey(id), time.Time{})
-	}
+	// A closed review's reminder job is left to run and find it closed
+	// (see changeRequest).
 	e.Wake()
 	return out, refused
 }
