@@ -33,6 +33,9 @@ func newKeys(prefix string) (keys, error) {
 func (k keys) tx() string  { return k.base + "tx" }
 func (k keys) seq() string { return k.base + "seq" }
 
+// layout holds the key layout version (see migrate.go); none is version 1.
+func (k keys) layout() string { return k.base + "layout" }
+
 func (k keys) res(kind store.Kind, id string) string { return k.resPrefix(kind) + id }
 
 // resPrefix is what the range script puts before an id to read its record.
@@ -42,8 +45,14 @@ func (k keys) order(kind store.Kind, source string) string {
 	return k.base + "order:" + string(kind) + ":" + source
 }
 
-// uname is the unique userName index of a source's users.
-func (k keys) uname(source string) string { return k.base + "uname:User:" + source }
+// uname holds the id of the user of source whose folded userName is fold:
+// a key per name, so that creates of different names WATCH different keys.
+func (k keys) uname(source, fold string) string { return k.unameHash(source) + "\x00" + fold }
+
+// unameHash is layout 1's userName index, one hash per source (field fold,
+// value id), which every create read and wrote. Layout 2 migrates it and
+// reads it as a fallback; see migrate.go.
+func (k keys) unameHash(source string) string { return k.base + "uname:User:" + source }
 
 // gname holds the groups of a source whose folded displayName is fold. The
 // NUL keeps the key unambiguous: a source cannot contain one, a name can.

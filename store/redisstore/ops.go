@@ -13,19 +13,20 @@ import (
 
 // entries are the index entries a resource owns.
 type entries struct {
-	order   string   // creation-order sorted set
-	uname   string   // users: the source's userName hash, field fold
-	gname   string   // groups: the displayName sorted set
-	fold    string   // the folded name
-	xid     string   // externalId sorted set; "" without externalId
-	members []string // groups: distinct member ids
+	order     string   // creation-order sorted set
+	uname     string   // users: the userName key
+	unameHash string   // users: layout 1's userName hash of the source, field fold
+	gname     string   // groups: the displayName sorted set
+	fold      string   // the folded name
+	xid       string   // externalId sorted set; "" without externalId
+	members   []string // groups: distinct member ids
 }
 
 func (t *Tx) entriesOf(r *store.Resource) entries {
 	k := t.s.keys
 	e := entries{order: k.order(r.Kind, r.Source), fold: store.FoldName(r.Name)}
 	if r.Kind == store.KindUser {
-		e.uname = k.uname(r.Source)
+		e.uname, e.unameHash = k.uname(r.Source, e.fold), k.unameHash(r.Source)
 	} else {
 		e.gname = k.gname(r.Source, e.fold)
 		seen := make(map[string]bool, len(r.Members))
@@ -96,35 +97,40 @@ func (t *Tx) Create(r *store.Resource) error {
 
 func (t *Tx) create(r *store.Resource) error {
 	key := t.s.keys.res(r.Kind, r.ID)
-	if old, err := t.record(key); err != nil {
+	e := t.entriesOf(r)
+	// One round trip: the record, a user's name entries and a creation
+	// number. The number is taken even if the create fails or runs again:
+	// numbers are unique and increase, with gaps.
+	strs, fields := []string{key}, []hkey(nil)
+	if r.Kind == store.KindUser {
+		strs, fields = append(strs, e.uname), []hkey{{e.unameHash, e.fold}}
+	}
+	incr := redis.NewIntCmd(t.ctx, "incr", t.s.keys.seq())
+	if err := t.fetch(strs, fields, incr); err != nil {
 		return err
-	} else if old != nil {
+	}
+	if t.recs[key].data != nil {
 		return fmt.Errorf("id exists: %w", store.ErrConflict)
 	}
-	e := t.entriesOf(r)
 	if r.Kind == store.KindUser {
-		if _, taken, err := t.hget(e.uname, e.fold); err != nil {
+		if owner, err := t.userOwner(r.Source, e.fold); err != nil {
 			return err
-		} else if taken {
+		} else if owner != "" {
 			return fmt.Errorf("userName %q taken: %w", r.Name, store.ErrConflict)
 		}
 	}
-	seq, err := t.nextSeq()
-	if err != nil {
-		return err
-	}
+	seq := uint64(incr.Val())
 	data, err := encode(r, seq, 1)
 	if err != nil {
 		return err
 	}
 
 	// Past the checks: only buffered writes from here on.
-	t.seq.last, t.seq.dirty = seq, true
 	score := float64(seq)
 	t.setRecord(key, data)
 	t.zadd(e.order, r.ID, score)
 	if r.Kind == store.KindUser {
-		t.hset(e.uname, e.fold, r.ID)
+		t.claimName(e, r.ID)
 	} else {
 		t.zadd(e.gname, r.ID, score)
 	}
@@ -165,11 +171,11 @@ func (t *Tx) put(r *store.Resource) error {
 		return err
 	}
 	oldE, newE := t.entriesOf(old), t.entriesOf(r)
-	renamed := oldE.uname != newE.uname || oldE.fold != newE.fold
-	if r.Kind == store.KindUser && renamed {
-		if _, taken, err := t.hget(newE.uname, newE.fold); err != nil {
+	renamed := oldE.uname != newE.uname // users: another folded name or source
+	if renamed {
+		if owner, err := t.userOwner(r.Source, newE.fold); err != nil {
 			return err
-		} else if taken {
+		} else if owner != "" {
 			return fmt.Errorf("userName %q taken: %w", r.Name, store.ErrConflict)
 		}
 	}
@@ -187,9 +193,9 @@ func (t *Tx) put(r *store.Resource) error {
 		t.zadd(newE.order, r.ID, score)
 	}
 	switch {
-	case r.Kind == store.KindUser && renamed:
-		t.hdel(oldE.uname, oldE.fold)
-		t.hset(newE.uname, newE.fold, r.ID)
+	case renamed:
+		t.dropName(oldE, r.ID)
+		t.claimName(newE, r.ID)
 	case r.Kind == store.KindGroup && oldE.gname != newE.gname:
 		t.zrem(oldE.gname, r.ID)
 		t.zadd(newE.gname, r.ID, score)
@@ -233,7 +239,7 @@ func (t *Tx) delete(kind store.Kind, id string) error {
 	e := t.entriesOf(old)
 	t.zrem(e.order, id)
 	if kind == store.KindUser {
-		t.hdel(e.uname, e.fold)
+		t.dropName(e, id)
 	} else {
 		t.zrem(e.gname, id)
 	}
@@ -289,8 +295,8 @@ func (t *Tx) LookupName(kind store.Kind, source, name string) ([]string, error) 
 	}
 	fold := store.FoldName(name)
 	if kind == store.KindUser {
-		id, ok, err := t.hget(t.s.keys.uname(source), fold)
-		if err != nil || !ok {
+		id, err := t.userOwner(source, fold)
+		if err != nil || id == "" {
 			return nil, wrap("lookup name", err)
 		}
 		return []string{id}, nil

@@ -160,8 +160,8 @@ func TestKeysInOneSlot(t *testing.T) {
 	}
 	want := map[string]bool{
 		"{p}:res:User:u1": true, "{p}:res:Group:g1": true, "{p}:order:User:a": true, "{p}:order:Group:a": true,
-		"{p}:uname:User:a": true, "{p}:gname:Group:a\x00g": true, "{p}:xid:User:a\x00e": true,
-		"{p}:groups:u1": true, "{p}:groupname:g1": true, "{p}:username:u1": true, "{p}:seq": true,
+		"{p}:uname:User:a\x00alice": true, "{p}:gname:Group:a\x00g": true, "{p}:xid:User:a\x00e": true,
+		"{p}:groups:u1": true, "{p}:groupname:g1": true, "{p}:username:u1": true, "{p}:seq": true, "{p}:layout": true,
 		"{p}:doc:lifecycle:person/1": true, "{p}:docidx:lifecycle": true,
 	}
 	for _, k := range keys {
@@ -173,8 +173,11 @@ func TestKeysInOneSlot(t *testing.T) {
 	for k := range want {
 		t.Errorf("missing key %q", k)
 	}
-	if name, _ := c.HGet(ctx, "{p}:uname:User:a", "alice").Result(); name != "u1" {
-		t.Errorf("uname index: %q", name)
+	if id, _ := c.Get(ctx, "{p}:uname:User:a\x00alice").Result(); id != "u1" {
+		t.Errorf("uname key: %q", id)
+	}
+	if v, _ := c.Get(ctx, "{p}:layout").Result(); v != "2" {
+		t.Errorf("layout: %q", v)
 	}
 	if doc, _ := c.Get(ctx, "{p}:doc:lifecycle:person/1").Result(); doc != "r1" {
 		t.Errorf("document: %q", doc)

@@ -41,7 +41,6 @@ type Tx struct {
 	hashes map[string]map[string]*hfield // hash key → field → value read or written
 	zsets  map[string]*zset              // sorted set key → members added and removed
 	sets   map[string]*set               // set key → members added and removed
-	seq    seqState
 	queued []func(redis.Pipeliner) error
 	// watched is set once a read has WATCHed keys besides keys.tx, after
 	// which an update function's outcome depends on what it read.
@@ -62,12 +61,16 @@ var _ store.Tx = (*Tx)(nil)
 type rec struct {
 	data  []byte // the value; nil when there is none, non-nil when empty
 	dirty bool   // written by this transaction
+	// only, with data nil and dirty, deletes the key only if it holds this
+	// value at EXEC (a name entry this transaction did not read).
+	only string
 }
 
 type hfield struct {
 	val    string
 	exists bool
 	dirty  bool
+	only   string // as rec.only, for a field
 }
 
 // zset is a sorted set's pending changes and, once a read needed to merge
@@ -88,14 +91,6 @@ type set struct {
 }
 
 func (s *set) dirty() bool { return len(s.add) > 0 || len(s.rem) > 0 }
-
-// seqState is the creation sequence: the counter's value when first read
-// in this transaction, and the last number handed out since.
-type seqState struct {
-	loaded bool
-	last   uint64
-	dirty  bool
-}
 
 type zmember struct {
 	member string
@@ -278,35 +273,68 @@ func (t *Tx) records(keys []string) ([][]byte, error) {
 
 func (t *Tx) setRecord(key string, data []byte) { t.recs[key] = &rec{data: data, dirty: true} }
 
-// hget returns a hash field and whether it exists.
-func (t *Tx) hget(key, field string) (string, bool, error) {
-	if f := t.hashes[key][field]; f != nil {
-		return f.val, f.exists, nil
-	}
-	cmd := redis.NewStringCmd(t.ctx, "hget", key, field)
-	if err := t.read([]string{key}, cmd); err != nil {
-		return "", false, err
-	}
-	val, err := cmd.Result()
-	exists := err == nil
-	if t.hashes != nil {
-		if t.hashes[key] == nil {
-			t.hashes[key] = map[string]*hfield{}
+// hkey names a hash field.
+type hkey struct{ key, field string }
+
+// fetch reads the string keys and hash fields this Update does not know
+// yet, WATCHing their keys, and sends extra along, all in one round trip;
+// t.recs and t.hashes then answer for every one of them.
+func (t *Tx) fetch(strs []string, fields []hkey, extra ...redis.Cmder) error {
+	var watch []string
+	var cmds []redis.Cmder
+	gets := map[string]*redis.StringCmd{}
+	for _, k := range strs {
+		if _, ok := t.recs[k]; !ok && gets[k] == nil {
+			gets[k] = redis.NewStringCmd(t.ctx, "get", k)
+			watch, cmds = append(watch, k), append(cmds, gets[k])
 		}
-		t.hashes[key][field] = &hfield{val: val, exists: exists}
 	}
-	return val, exists, nil
+	hgets := map[hkey]*redis.StringCmd{}
+	for _, f := range fields {
+		if t.hashes[f.key][f.field] == nil && hgets[f] == nil {
+			hgets[f] = redis.NewStringCmd(t.ctx, "hget", f.key, f.field)
+			watch, cmds = append(watch, f.key), append(cmds, hgets[f])
+		}
+	}
+	if err := t.read(watch, append(cmds, extra...)...); err != nil {
+		return err
+	}
+	for k, c := range gets {
+		data, err := c.Bytes()
+		if err != nil { // redis.Nil: read returned any other error
+			data = nil
+		}
+		t.recs[k] = &rec{data: data}
+	}
+	for f, c := range hgets {
+		val, err := c.Result()
+		t.hashOf(f.key)[f.field] = &hfield{val: val, exists: err == nil}
+	}
+	return nil
 }
 
-func (t *Tx) hset(key, field, val string) { t.hfield(key, field, val, true) }
-func (t *Tx) hdel(key, field string)      { t.hfield(key, field, "", false) }
-
-func (t *Tx) hfield(key, field, val string, exists bool) {
+func (t *Tx) hashOf(key string) map[string]*hfield {
 	if t.hashes[key] == nil {
 		t.hashes[key] = map[string]*hfield{}
 	}
-	t.hashes[key][field] = &hfield{val: val, exists: exists, dirty: true}
+	return t.hashes[key]
 }
+
+func (t *Tx) hdel(key, field string) { t.hashOf(key)[field] = &hfield{dirty: true} }
+
+// delIfScript deletes KEYS[1] if it holds ARGV[1]; hdelIfScript deletes
+// field ARGV[1] of hash KEYS[1] if it holds ARGV[2]. Neither changes a key
+// that does not hold the value, so neither disturbs a WATCH then.
+var (
+	delIfScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+	hdelIfScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+`)
+)
 
 func (t *Tx) zsetOf(key string) *zset {
 	z := t.zsets[key]
@@ -486,29 +514,6 @@ func (t *Tx) fetchMembers(key string) ([]string, error) {
 	return out, nil
 }
 
-// nextSeq returns the creation sequence number the next Create takes,
-// without taking it. The counter is read (and WATCHed) once per run, so
-// concurrent creators conflict and one of them runs again: sequence
-// numbers then follow commit order, which keeps List pages stable.
-func (t *Tx) nextSeq() (uint64, error) {
-	if !t.seq.loaded {
-		key := t.s.keys.seq()
-		cmd := redis.NewStringCmd(t.ctx, "get", key)
-		if err := t.read([]string{key}, cmd); err != nil {
-			return 0, err
-		}
-		if v, err := cmd.Result(); err == nil {
-			n, err := strconv.ParseUint(v, 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("sequence counter %s holds %q", key, v)
-			}
-			t.seq.last = n
-		}
-		t.seq.loaded = true
-	}
-	return t.seq.last + 1, nil
-}
-
 // writeTo queues the transaction's writes. The order of commands does not
 // matter: every key gets at most one command per kind of change.
 func (t *Tx) writeTo(p redis.Pipeliner) {
@@ -516,6 +521,8 @@ func (t *Tx) writeTo(p redis.Pipeliner) {
 	for _, key := range slices.Sorted(maps.Keys(t.recs)) {
 		switch r := t.recs[key]; {
 		case !r.dirty:
+		case r.data == nil && r.only != "":
+			delIfScript.Eval(ctx, p, []string{key}, r.only)
 		case r.data == nil:
 			p.Del(ctx, key)
 		default:
@@ -528,6 +535,8 @@ func (t *Tx) writeTo(p redis.Pipeliner) {
 		for field, f := range t.hashes[key] {
 			switch {
 			case !f.dirty:
+			case !f.exists && f.only != "":
+				hdelIfScript.Eval(ctx, p, []string{key}, field, f.only)
 			case f.exists:
 				set = append(set, field, f.val)
 			default:
@@ -563,14 +572,11 @@ func (t *Tx) writeTo(p redis.Pipeliner) {
 			p.SAdd(ctx, key, anys(slices.Collect(maps.Keys(s.add)))...)
 		}
 	}
-	if t.seq.dirty {
-		p.Set(ctx, t.s.keys.seq(), t.seq.last, 0)
-	}
 }
 
 // hasWrites reports whether commit has anything to send.
 func (t *Tx) hasWrites() bool {
-	if len(t.queued) > 0 || t.seq.dirty {
+	if len(t.queued) > 0 {
 		return true
 	}
 	for _, r := range t.recs {
