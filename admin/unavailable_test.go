@@ -42,7 +42,7 @@ targets: [{name: dir, kind: recording, container: '"ou=people"'}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{rs.Addr()}})
+	c := redis.NewUniversalClient(&redis.UniversalOptions{MaintNotificationsConfig: testenv.RedisNoMaint(), Addrs: []string{rs.Addr()}})
 	t.Cleanup(func() { c.Close() })
 	st, err := redisstore.New(c, redisstore.Options{})
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/engine"
@@ -47,14 +46,6 @@ type clock struct {
 func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-// noMaint switches off go-redis's maintenance notifications, whose "auto"
-// default writes the client's options while other connections read them
-// (a data race in go-redis v9.23.0; Tenure's own clients switch them off
-// too, in backend/redis).
-func noMaint() *maintnotifications.Config {
-	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-}
 
 // backend opens a store and a queue on one backend; reopen simulates a
 // restarted process on the same data.
@@ -85,7 +76,7 @@ func backends(t testing.TB) []backend {
 			if srv == nil {
 				srv = testenv.Redis(t)
 			}
-			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaintNotificationsConfig: noMaint()})
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaintNotificationsConfig: testenv.RedisNoMaint()})
 			st, err := redisstore.New(c, redisstore.Options{Prefix: prefix})
 			if err != nil {
 				t.Fatal(err)

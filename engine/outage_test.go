@@ -23,7 +23,7 @@ import (
 // and the engine runs work written after it is back without a restart.
 func TestQueueOutageLoggedOnce(t *testing.T) {
 	rs := testenv.Redis(t)
-	c := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaintNotificationsConfig: noMaint(), MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaintNotificationsConfig: testenv.RedisNoMaint(), MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	st, err := redisstore.New(c, redisstore.Options{Prefix: "outage"})
 	if err != nil {

@@ -21,7 +21,7 @@ var redisPrefixes atomic.Int64
 // prefix on rs) instead of the embedded store newTestServer opens.
 func onRedis(t testing.TB, rs *testenv.RedisServer) serverOpt {
 	return func(o *Options) {
-		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{rs.Addr()}})
+		c := redis.NewUniversalClient(&redis.UniversalOptions{MaintNotificationsConfig: testenv.RedisNoMaint(), Addrs: []string{rs.Addr()}})
 		t.Cleanup(func() { c.Close() })
 		st, err := redisstore.New(c, redisstore.Options{Prefix: fmt.Sprintf("scimtest%d", redisPrefixes.Add(1)), Logger: o.Logger})
 		if err != nil {

@@ -199,7 +199,7 @@ func benchServer(b *testing.B, backend string, users, groups int) string {
 		st = s
 	case "redis":
 		srv := testenv.Redis(b)
-		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{srv.Addr()}})
+		c := redis.NewUniversalClient(&redis.UniversalOptions{MaintNotificationsConfig: testenv.RedisNoMaint(), Addrs: []string{srv.Addr()}})
 		b.Cleanup(func() { c.Close() })
 		s, err := redisstore.New(c, redisstore.Options{})
 		if err != nil {

@@ -78,7 +78,7 @@ func replicaOf(ctx context.Context, addr, master string) error {
 	if err := roleIs(ctx, addr, "slave"); err != nil {
 		return err
 	}
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, PoolSize: 1})
+	c := redis.NewClient(&redis.Options{MaintNotificationsConfig: RedisNoMaint(), Addr: addr, MaxRetries: -1, PoolSize: 1})
 	defer c.Close()
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {
@@ -143,7 +143,7 @@ func (e *SentinelEnv) Failover(t testing.TB) string {
 	// on its next INFO refresh, up to 10s away; do it now, as the sentinel
 	// would, and wait for it to sync, so that callers see a settled pair.
 	host, port, _ := net.SplitHostPort(addr)
-	oc := redis.NewClient(&redis.Options{Addr: old, MaxRetries: -1, PoolSize: 1})
+	oc := redis.NewClient(&redis.Options{MaintNotificationsConfig: RedisNoMaint(), Addr: old, MaxRetries: -1, PoolSize: 1})
 	defer oc.Close()
 	if err := oc.SlaveOf(ctx, host, port).Err(); err != nil {
 		t.Fatalf("testenv: failover: REPLICAOF %s on the old master: %v", addr, err)
@@ -189,7 +189,7 @@ func (e *SentinelEnv) client() *redis.SentinelClient {
 // roleIs checks INFO replication of the server at addr: its role, and for a
 // replica that its link to the master is up.
 func roleIs(ctx context.Context, addr, role string) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, PoolSize: 1})
+	c := redis.NewClient(&redis.Options{MaintNotificationsConfig: RedisNoMaint(), Addr: addr, MaxRetries: -1, PoolSize: 1})
 	defer c.Close()
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {

@@ -46,7 +46,7 @@ func BenchmarkScheduleClaimAck(b *testing.B) {
 }
 
 func benchCycle(b *testing.B, srv *testenv.RedisServer, workers int, many bool, ack ackMode) {
-	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{srv.Addr()}, PoolSize: 2 * workers})
+	c := redis.NewUniversalClient(&redis.UniversalOptions{MaintNotificationsConfig: testenv.RedisNoMaint(), Addrs: []string{srv.Addr()}, PoolSize: 2 * workers})
 	b.Cleanup(func() { c.Close() })
 	q := openOn(b, c, fmt.Sprintf("bench-%v-%s-%d-%d", many, ack, workers, b.N), queue.Options{}, redisq.Options{})
 	ctx := b.Context()

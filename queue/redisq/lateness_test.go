@@ -63,7 +63,7 @@ func TestClaimLateness1M(t *testing.T) {
 	}
 	args := strings.Fields(os.Getenv("TENURE_BENCH_REDIS_ARGS"))
 	srv := testenv.Redis(t, testenv.RedisArgs(args...))
-	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{srv.Addr()}, PoolSize: 2 * workers})
+	c := redis.NewUniversalClient(&redis.UniversalOptions{MaintNotificationsConfig: testenv.RedisNoMaint(), Addrs: []string{srv.Addr()}, PoolSize: 2 * workers})
 	t.Cleanup(func() { c.Close() })
 	q := openOn(t, c, "", queue.Options{}, redisq.Options{})
 	ctx := t.Context()

@@ -23,7 +23,7 @@ import (
 // client returns a client of addr that is closed when t ends.
 func client(t testing.TB, addr string) redis.UniversalClient {
 	t.Helper()
-	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}})
+	c := redis.NewUniversalClient(&redis.UniversalOptions{MaintNotificationsConfig: testenv.RedisNoMaint(), Addrs: []string{addr}})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -206,7 +206,7 @@ func TestScriptsRunOnce(t *testing.T) {
 	admin := client(t, srv.Addr())
 	q := openOn(t, admin, "", queue.Options{}, redisq.Options{})
 	scheduleN(t, q, 5, time.Now())
-	impatient := redis.NewClient(&redis.Options{Addr: srv.Addr(), ReadTimeout: 50 * time.Millisecond})
+	impatient := redis.NewClient(&redis.Options{MaintNotificationsConfig: testenv.RedisNoMaint(), Addr: srv.Addr(), ReadTimeout: 50 * time.Millisecond})
 	t.Cleanup(func() { impatient.Close() })
 	q2 := openOn(t, impatient, "", queue.Options{}, redisq.Options{})
 	var warm sync.WaitGroup // idle connections for resends to go out on

@@ -175,7 +175,7 @@ func TestServerClock(t *testing.T) {
 // whose Ack succeeded may come back.
 func TestKillRestart(t *testing.T) {
 	srv := testenv.Redis(t, testenv.AppendfsyncAlways())
-	c := redis.NewUniversalClient(&redis.UniversalOptions{
+	c := redis.NewUniversalClient(&redis.UniversalOptions{MaintNotificationsConfig: testenv.RedisNoMaint(),
 		Addrs: []string{srv.Addr()}, DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: time.Second, WriteTimeout: time.Second,
 	})
@@ -325,7 +325,7 @@ func TestKillRestart(t *testing.T) {
 // the same client goes on writing.
 func TestSentinelFailover(t *testing.T) {
 	env := testenv.Sentinel(t)
-	c := redis.NewUniversalClient(&redis.UniversalOptions{
+	c := redis.NewUniversalClient(&redis.UniversalOptions{MaintNotificationsConfig: testenv.RedisNoMaint(),
 		Addrs: env.SentinelAddrs(), MasterName: testenv.SentinelMasterName,
 		DialTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second,
 	})

@@ -98,7 +98,7 @@ func TestGateWaitHonoursContext(t *testing.T) {
 func TestViewHoldsItsConnection(t *testing.T) {
 	srv := testenv.Redis(t)
 	const pool = 2
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: pool, PoolTimeout: 3 * time.Second})
+	c := redis.NewClient(&redis.Options{MaintNotificationsConfig: testenv.RedisNoMaint(), Addr: srv.Addr(), PoolSize: pool, PoolTimeout: 3 * time.Second})
 	t.Cleanup(func() { c.Close() })
 	s, err := New(c, Options{Prefix: "viewconn"})
 	if err != nil {

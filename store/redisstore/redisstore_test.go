@@ -20,7 +20,7 @@ import (
 // client returns a client of srv that is closed when t ends.
 func client(t testing.TB, srv *testenv.RedisServer) redis.UniversalClient {
 	t.Helper()
-	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{srv.Addr()}})
+	c := redis.NewUniversalClient(&redis.UniversalOptions{MaintNotificationsConfig: testenv.RedisNoMaint(), Addrs: []string{srv.Addr()}})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
