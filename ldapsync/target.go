@@ -133,6 +133,9 @@ type Directory struct {
 	// one.
 	members *memberBatcher
 	lookups *lookupBatcher
+	// index is the one-time check that the correlation attribute is
+	// indexed (index.go); nil: not checked.
+	index *indexCheck
 }
 
 var _ targets.Target = (*Directory)(nil)
@@ -143,7 +146,7 @@ func NewDirectory(p *Pool, d AccountDialect, opts DirectoryOptions) (*Directory,
 	if err != nil {
 		return nil, err
 	}
-	return &Directory{Pool: p, Dialect: d, Options: o, members: &memberBatcher{}, lookups: &lookupBatcher{}}, nil
+	return &Directory{Pool: p, Dialect: d, Options: o, members: &memberBatcher{}, lookups: &lookupBatcher{}, index: &indexCheck{}}, nil
 }
 
 func (o DirectoryOptions) withDefaults(d AccountDialect) (DirectoryOptions, error) {
@@ -239,6 +242,7 @@ func (d *Directory) Converge(ctx context.Context, req *targets.Request) (*target
 		c.link, c.applied = req.Link.ID, req.Link.Applied
 		c.name, c.wanted = req.Link.Name, req.Link.Wanted
 	}
+	d.checkIndex(ctx, o.CorrelationAttribute)
 	return c.run(ctx)
 }
 
