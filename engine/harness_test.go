@@ -140,17 +140,7 @@ func newEnvWith(t testing.TB, b backend, policyYAML string, real map[string]targ
 	t.Helper()
 	t.Setenv("TEST_SCIM_TOKEN", scimToken)
 	t.Setenv("TEST_ADMIN_TOKEN", "admin-token-0123456789")
-	cfg, err := config.Parse([]byte(`
-sources: [{name: hr, token: {env: TEST_SCIM_TOKEN}}]
-admin: {token: {env: TEST_ADMIN_TOKEN}}
-` + policyYAML))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	pol, err := mapper.Compile("test.yaml", cfg)
-	if err != nil {
-		t.Fatalf("policy: %v", err)
-	}
+	pol := compilePolicy(t, "test.yaml", policyYAML)
 	e := &env{t: t, b: b, clock: &clock{t: T0}, pol: pol, targets: map[string]*targettest.Recording{}, real: real}
 	for _, name := range pol.TargetNames {
 		if real[name] == nil {
@@ -160,6 +150,24 @@ admin: {token: {env: TEST_ADMIN_TOKEN}}
 	e.start()
 	t.Cleanup(func() { e.stop() })
 	return e
+}
+
+// compilePolicy compiles the policy YAML, with a source and the admin
+// token added, as file.
+func compilePolicy(t testing.TB, file, policyYAML string) *mapper.Policy {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+sources: [{name: hr, token: {env: TEST_SCIM_TOKEN}}]
+admin: {token: {env: TEST_ADMIN_TOKEN}}
+` + policyYAML))
+	if err != nil {
+		t.Fatalf("%s: config: %v", file, err)
+	}
+	pol, err := mapper.Compile(file, cfg)
+	if err != nil {
+		t.Fatalf("%s: policy: %v", file, err)
+	}
+	return pol
 }
 
 func (e *env) start() { e.startWith(e.clock.Now) }

@@ -6,27 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tenurehq/tenure/config"
 	"github.com/tenurehq/tenure/engine"
-	"github.com/tenurehq/tenure/mapper"
 )
-
-// compileDraft compiles a policy as the admin API's draft would be.
-func compileDraft(t *testing.T, policyYAML string) *mapper.Policy {
-	t.Helper()
-	cfg, err := config.Parse([]byte(`
-sources: [{name: hr, token: {env: TEST_SCIM_TOKEN}}]
-admin: {token: {env: TEST_ADMIN_TOKEN}}
-` + policyYAML))
-	if err != nil {
-		t.Fatalf("draft config: %v", err)
-	}
-	pol, err := mapper.Compile("draft.yaml", cfg)
-	if err != nil {
-		t.Fatalf("draft policy: %v", err)
-	}
-	return pol
-}
 
 // TestImpact: a draft's impact is the running policy's desired state
 // against the draft's, person by person — entitlements gained and lost,
@@ -63,7 +44,7 @@ targets:
 			if err != nil {
 				t.Fatal(err)
 			}
-			im, err := e.eng.Impact(ctx, compileDraft(t, draft), engine.ImpactOptions{})
+			im, err := e.eng.Impact(ctx, compilePolicy(t, "draft.yaml", draft), engine.ImpactOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +95,7 @@ targets:
 			}
 
 			// Bounded: the first two people only, said so.
-			im, err = e.eng.Impact(ctx, compileDraft(t, draft), engine.ImpactOptions{MaxPeople: 2, Names: 1})
+			im, err = e.eng.Impact(ctx, compilePolicy(t, "draft.yaml", draft), engine.ImpactOptions{MaxPeople: 2, Names: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
