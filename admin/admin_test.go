@@ -49,6 +49,12 @@ func newAPI(t *testing.T, reload func(context.Context) error) *api {
 // newAPIWith is newAPI with dir as the target "dir".
 func newAPIWith(t *testing.T, reload func(context.Context) error, dir targets.Target) *api {
 	t.Helper()
+	return newAPIPolicy(t, reload, dir, "")
+}
+
+// newAPIPolicy is newAPIWith with more of the policy (YAML sections).
+func newAPIPolicy(t *testing.T, reload func(context.Context) error, dir targets.Target, more string) *api {
+	t.Helper()
 	t.Setenv("TEST_SCIM_TOKEN", "scim-token-0123456789")
 	t.Setenv("TEST_ADMIN_TOKEN", token)
 	cfg, err := config.Parse([]byte(`
@@ -56,7 +62,7 @@ sources: [{name: hr, token: {env: TEST_SCIM_TOKEN}}]
 admin: {token: {env: TEST_ADMIN_TOKEN}}
 birthright: [{name: staff, when: 'true', grants: {dir: [staff]}}]
 targets: [{name: dir, kind: recording, container: '"ou=people"'}]
-`))
+` + more))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,5 +575,38 @@ func TestReconcileOrphansUnsupported(t *testing.T) {
 	wantError(t, body, http.StatusConflict, "cannot remove accounts")
 	if code != http.StatusConflict {
 		t.Errorf("delete on a target without remover: %d", code)
+	}
+}
+
+// TestAdminDecisionsOff: with requests.admin_decisions false the admin
+// token may not approve, deny or decide a review item on anyone's behalf
+// (403, before the request is even looked up); withdrawing stays. With the
+// default it may (a request that does not exist is then a 404).
+func TestAdminDecisionsOff(t *testing.T) {
+	for _, tt := range []struct {
+		more   string
+		status int
+	}{
+		{"", http.StatusNotFound},
+		{"requests: {admin_decisions: true}\n", http.StatusNotFound},
+		{"requests: {admin_decisions: false}\n", http.StatusForbidden},
+	} {
+		a := newAPIPolicy(t, nil, targettest.New(), tt.more)
+		for path, in := range map[string]string{
+			"/admin/v1/requests/nope/approve": `{"as": "hr/boss"}`,
+			"/admin/v1/requests/nope/deny":    `{"as": "hr/boss"}`,
+			"/admin/v1/reviews/nope/decide":   `{"as": "hr/boss", "request": "r1", "keep": true}`,
+		} {
+			status, _, body := a.call(t, "POST", path, in)
+			if status != tt.status {
+				t.Errorf("%q: POST %s = %d %s, want %d", tt.more, path, status, body, tt.status)
+			}
+			if tt.status == http.StatusForbidden {
+				wantError(t, body, http.StatusForbidden, "admin_decisions")
+			}
+		}
+		if status, _, body := a.call(t, "POST", "/admin/v1/requests/nope/withdraw", `{"as": "hr/ada"}`); status != http.StatusNotFound {
+			t.Errorf("%q: withdraw = %d %s, want 404 (not refused)", tt.more, status, body)
+		}
 	}
 }

@@ -113,8 +113,26 @@ func (h *Handler) requestAction(action string) endpoint {
 		if err := h.decodeBody(r, &in); err != nil {
 			return nil, err
 		}
+		if action != "withdraw" {
+			if err := h.adminDecisions(); err != nil {
+				return nil, err
+			}
+		}
 		return h.DecideRequest(r.Context(), pathVar(r, "id"), action, in, adminVia(r))
 	}
+}
+
+// ErrAdminDecisions refuses a decision through the admin API when the
+// policy's requests.admin_decisions is false (403).
+var ErrAdminDecisions = errors.New("requests.admin_decisions is false: decisions must come through a channel that proves who decides (the console, Slack, an email link)")
+
+// adminDecisions checks that the running policy lets the admin token
+// decide on a person's behalf.
+func (h *Handler) adminDecisions() error {
+	if !h.eng.Policy().AdminDecisions {
+		return ErrAdminDecisions
+	}
+	return nil
 }
 
 // adminVia is how an admin API call acts: the proof the trail records is
@@ -130,7 +148,7 @@ func requestStatus(err error) int {
 	switch {
 	case errors.Is(err, engine.ErrNoRequest), errors.Is(err, engine.ErrNoItem), errors.Is(err, engine.ErrNoReview):
 		return http.StatusNotFound
-	case errors.Is(err, engine.ErrNotApprover), errors.Is(err, engine.ErrNotAllowed):
+	case errors.Is(err, engine.ErrNotApprover), errors.Is(err, engine.ErrNotAllowed), errors.Is(err, ErrAdminDecisions):
 		return http.StatusForbidden
 	case errors.Is(err, engine.ErrRequestClosed), errors.Is(err, engine.ErrDuplicate):
 		return http.StatusConflict

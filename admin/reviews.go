@@ -88,6 +88,9 @@ func (h *Handler) decideReview(r *http.Request) (any, error) {
 	if err := h.decodeBody(r, &in); err != nil {
 		return nil, err
 	}
+	if err := h.adminDecisions(); err != nil {
+		return nil, err
+	}
 	return h.DecideReview(r.Context(), pathVar(r, "id"), in, adminVia(r))
 }
 

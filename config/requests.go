@@ -18,6 +18,12 @@ type Requests struct {
 	Review Review `yaml:"review"`
 	// Channels deliver notifications (new requests, reminders, decisions).
 	Channels Channels `yaml:"channels"`
+	// AdminDecisions lets the admin API's token approve, deny and decide
+	// review items on behalf of the person it names (channel admin-api).
+	// Nothing proves the caller is that person, so an organisation that
+	// wants every vote proven (the console's sign-in, Slack, an email
+	// link) sets it to false. Default true.
+	AdminDecisions *bool `yaml:"admin_decisions"`
 }
 
 // CatalogItem is one requestable entitlement set on one target.
@@ -149,6 +155,10 @@ var ReservedTargetNames = []string{"requests", "reviews", "notify"}
 
 func (c *Config) applyRequestDefaults() {
 	r := &c.Requests
+	if r.AdminDecisions == nil {
+		yes := true
+		r.AdminDecisions = &yes
+	}
 	for i := range r.Catalog {
 		it := &r.Catalog[i]
 		def(&it.Allow, DefaultRequestAllow)

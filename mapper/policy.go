@@ -31,6 +31,9 @@ type Policy struct {
 	Catalog      map[string]*CatalogItem
 	CatalogNames []string
 	Review       ReviewPolicy
+	// AdminDecisions: the admin API may decide on a person's behalf
+	// (requests.admin_decisions).
+	AdminDecisions bool
 }
 
 // Rule is a compiled birthright rule.
@@ -151,6 +154,7 @@ func Compile(file string, cfg *config.Config) (*Policy, error) {
 		return e
 	})
 	p.Review = cfg.Requests.Review
+	p.AdminDecisions = cfg.Requests.AdminDecisions == nil || *cfg.Requests.AdminDecisions
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
