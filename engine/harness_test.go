@@ -76,7 +76,11 @@ func backends(t testing.TB) []backend {
 			if srv == nil {
 				srv = testenv.Redis(t)
 			}
-			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaintNotificationsConfig: testenv.RedisNoMaint()})
+			// serve's default pool: a connection per worker (64 by
+			// default) and 32 spare (config's redisPoolSpare). go-redis's
+			// own default, 10 per CPU, is 20 here, and 64 workers
+			// holding WATCHed connections queued for them.
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 64 + 32, MaintNotificationsConfig: testenv.RedisNoMaint()})
 			st, err := redisstore.New(c, redisstore.Options{Prefix: prefix})
 			if err != nil {
 				t.Fatal(err)
