@@ -91,15 +91,15 @@ const (
 
 // DecideRequest is POST /requests/{id}/approve|deny|withdraw, as in.As.
 // Someone who may not decide (or withdraw) is refused by the engine, and
-// the refusal is in the request's trail. A withdrawal's trail has no
-// proof.
+// the refusal is in the request's trail, with the channel's proof, as
+// the decision or withdrawal is.
 func (h *Handler) DecideRequest(ctx context.Context, id, action string, in RequestAction, via Via) (*AccessRequest, error) {
 	if in.As == "" {
 		return nil, errorf(http.StatusBadRequest, "as (the person deciding) is required")
 	}
 	switch action {
 	case ActionWithdraw:
-		return requestResult(h.eng.WithdrawRequest(ctx, id, in.As, in.Reason, via.Channel))
+		return requestResult(h.eng.WithdrawRequest(ctx, id, in.As, in.Reason, via.Channel, via.Proof))
 	case ActionApprove, ActionDeny:
 		return requestResult(h.eng.DecideRequest(ctx, id, engine.Decision{Approve: action == ActionApprove, Actor: in.As,
 			Reason: in.Reason, Channel: via.Channel, Proof: via.Proof}))

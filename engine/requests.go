@@ -668,8 +668,9 @@ func (e *Engine) changeGrants(tx store.Tx, person string, now time.Time, fn func
 
 // WithdrawRequest withdraws a request (pending or granted) on behalf of
 // its requester or subject; a grant it held is revoked. Anyone else gets
-// ErrNotAllowed, audited.
-func (e *Engine) WithdrawRequest(ctx context.Context, id, actorRef, reason, channel string) (*Request, error) {
+// ErrNotAllowed, audited. proof (how the channel knew the actor) is kept on
+// the trail line, as a decision's is.
+func (e *Engine) WithdrawRequest(ctx context.Context, id, actorRef, reason, channel, proof string) (*Request, error) {
 	return e.changeRequest(ctx, id, func(tx store.Tx, req *Request, _ *mapper.CatalogItem, now time.Time) (error, error) {
 		actor, err := e.findPerson(tx, actorRef)
 		if err != nil {
@@ -684,6 +685,7 @@ func (e *Engine) WithdrawRequest(ctx context.Context, id, actorRef, reason, chan
 		}
 		if why != "" {
 			req.trail(now, actor.ID, "refused withdraw", channel, reason, why)
+			req.Trail[len(req.Trail)-1].Proof = proof
 			if err := newAuditor(tx, now).add(req.Subject, Event{Kind: EventRequest, Actor: actor.ID,
 				Detail: fmt.Sprintf("request %s: withdraw refused: %s", req.ID, why)}); err != nil {
 				return nil, err
@@ -694,6 +696,7 @@ func (e *Engine) WithdrawRequest(ctx context.Context, id, actorRef, reason, chan
 			return fmt.Errorf("%w: %s", ErrRequestClosed, req.State), nil
 		}
 		req.trail(now, actor.ID, "withdrew", channel, reason, "")
+		req.Trail[len(req.Trail)-1].Proof = proof
 		return nil, e.closeRequest(tx, req, RequestWithdrawn, now, notify.EventWithdrawn)
 	})
 }

@@ -151,7 +151,7 @@ func TestRequestLeaversDecideNothing(t *testing.T) {
 		if got, err := e.decide(vpn.ID, c.sec, true); err != nil || got.State != engine.RequestApproved {
 			t.Errorf("the fallback, the manager having left: %v, %v", got, err)
 		}
-		if _, err := e.eng.WithdrawRequest(context.Background(), byBoss.ID, c.boss, "gone", "test"); !errors.Is(err, engine.ErrNotAllowed) {
+		if _, err := e.eng.WithdrawRequest(context.Background(), byBoss.ID, c.boss, "gone", "test", "test proof"); !errors.Is(err, engine.ErrNotAllowed) {
 			t.Errorf("withdrawal by a requester who left: %v", err)
 		}
 
@@ -361,7 +361,7 @@ func TestRequestItemGone(t *testing.T) {
 		e.run()
 		e.setPolicy(strings.Replace(recordingRequests, requestsYAML, "\nrequests: {catalog: [{name: staff, target: dir, entitlements: [staff]}]}\n", 1))
 		e.clock.Add(time.Hour)
-		if got, err := e.eng.WithdrawRequest(context.Background(), vpn.ID, c.ada, "done", "test"); err != nil || got.State != engine.RequestWithdrawn {
+		if got, err := e.eng.WithdrawRequest(context.Background(), vpn.ID, c.ada, "done", "test", "test proof"); err != nil || got.State != engine.RequestWithdrawn {
 			t.Errorf("withdrawing a grant of a removed item: %v, %v", got, err)
 		}
 		if _, err := e.eng.Sweep(context.Background()); err != nil {

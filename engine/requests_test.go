@@ -288,11 +288,20 @@ func TestRequestAllOfAndBirthright(t *testing.T) {
 		}
 		e.run()
 		wantAccount(t, e.acct("dir", c.ada), true, "", "db", "staff")
-		if _, err := e.eng.WithdrawRequest(context.Background(), r.ID, c.eve, "no", "test"); !errors.Is(err, engine.ErrNotAllowed) {
+		if _, err := e.eng.WithdrawRequest(context.Background(), r.ID, c.eve, "no", "test", "test proof"); !errors.Is(err, engine.ErrNotAllowed) {
 			t.Errorf("withdraw by an outsider: %v", err)
 		}
-		if got, err := e.eng.WithdrawRequest(context.Background(), r.ID, c.ada, "done", "test"); err != nil || got.State != engine.RequestWithdrawn {
-			t.Errorf("withdraw: %v, %v", got, err)
+		got, err := e.eng.WithdrawRequest(context.Background(), r.ID, c.ada, "done", "test", "test proof")
+		if err != nil || got.State != engine.RequestWithdrawn {
+			t.Fatalf("withdraw: %v, %v", got, err)
+		}
+		// Both trail lines, the refusal and the withdrawal, keep the
+		// channel's proof, as a decision's do.
+		for _, action := range []string{"refused withdraw", "withdrew"} {
+			i := slices.IndexFunc(got.Trail, func(l engine.TrailEntry) bool { return l.Action == action })
+			if i < 0 || got.Trail[i].Proof != "test proof" {
+				t.Errorf("trail line %q: %+v, want it with the proof", action, got.Trail)
+			}
 		}
 		e.run()
 		wantAccount(t, e.acct("dir", c.ada), true, "", "staff")
