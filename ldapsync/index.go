@@ -3,7 +3,7 @@ package ldapsync
 import (
 	"context"
 	"strconv"
-	"sync"
+	"sync/atomic"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -26,31 +26,25 @@ type IndexReporter interface {
 	Indexed(ctx context.Context, p *Pool, attr string) (indexed, known bool, err error)
 }
 
-// indexCheck runs the check once per Directory, or again after a run that
-// the converge's ctx cut short.
-type indexCheck struct {
-	mu   sync.Mutex
-	done bool
-}
+// indexCheck is the check's state per Directory: 0 not run, 1 running,
+// 2 done. A converge that finds it running goes on without waiting.
+type indexCheck struct{ state atomic.Int32 }
 
 // checkIndex asks the dialect, once, whether the correlation attribute is
 // indexed, and warns if it is not. A failure is logged at debug and not
-// retried: the check only advises.
+// retried: the check only advises. A run that the converge's ctx cut short
+// is left to a later converge.
 func (d *Directory) checkIndex(ctx context.Context, attr string) {
 	ir, ok := d.Dialect.(IndexReporter)
-	if !ok || attr == "" || d.index == nil {
-		return
-	}
-	d.index.mu.Lock()
-	defer d.index.mu.Unlock()
-	if d.index.done {
+	if !ok || attr == "" || d.index == nil || !d.index.state.CompareAndSwap(0, 1) {
 		return
 	}
 	indexed, known, err := ir.Indexed(ctx, d.Pool, attr)
 	if ctx.Err() != nil {
-		return // try again on a later converge
+		d.index.state.Store(0)
+		return
 	}
-	d.index.done = true
+	d.index.state.Store(2)
 	log := d.Pool.log.With("server", d.Pool.cfg.Server, "attribute", attr)
 	switch {
 	case err != nil:
