@@ -238,103 +238,99 @@ func TestBatcherFallsBack(t *testing.T) {
 // write.
 func TestCoalescedMembers(t *testing.T) {
 	t.Parallel()
-	for name, start := range map[string]func(*testing.T) *dirServer{"openldap": slapdServer, "ad": sambaServer} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			s := start(t)
-			c := s.newCase(t, "")
-			ctx := t.Context()
-			const n = 12
-			var dns []string
-			for i := range n {
-				dn := JoinDN(RDN(s.rdn, fmt.Sprintf("coalesced %d", i)), c.people)
-				s.addEntry(t, s, dn, fmt.Sprintf("coalesced %d", i), map[string][]string{})
-				dns = append(dns, dn)
+	forEachDirectory(t, func(t *testing.T, s *dirServer) {
+		c := s.newCase(t, "")
+		ctx := t.Context()
+		const n = 12
+		var dns []string
+		for i := range n {
+			dn := JoinDN(RDN(s.rdn, fmt.Sprintf("coalesced %d", i)), c.people)
+			s.addEntry(t, s, dn, fmt.Sprintf("coalesced %d", i), map[string][]string{})
+			dns = append(dns, dn)
+		}
+		dns = append(dns, "this is not a DN")
+		g := c.groupDN(testGroups[0])
+		cv := &converge{d: c.d, o: c.d.Options}
+		// Hold the first modify until the others have queued, so
+		// that they meet as a burst of joiners would.
+		release := make(chan struct{})
+		first := true
+		var mu sync.Mutex
+		real := cv.memberSend(g, true)
+		send := func(ctx context.Context, vals []string) ([]bool, error) {
+			mu.Lock()
+			wait := first
+			first = false
+			mu.Unlock()
+			if wait {
+				<-release
 			}
-			dns = append(dns, "this is not a DN")
-			g := c.groupDN(testGroups[0])
-			cv := &converge{d: c.d, o: c.d.Options}
-			// Hold the first modify until the others have queued, so
-			// that they meet as a burst of joiners would.
-			release := make(chan struct{})
-			first := true
-			var mu sync.Mutex
-			real := cv.memberSend(g, true)
-			send := func(ctx context.Context, vals []string) ([]bool, error) {
-				mu.Lock()
-				wait := first
-				first = false
-				mu.Unlock()
-				if wait {
-					<-release
-				}
-				return real(ctx, vals)
+			return real(ctx, vals)
+		}
+		before := c.d.members.sent
+		errs := make([]error, len(dns))
+		done := make([]bool, len(dns))
+		var wg sync.WaitGroup
+		for i, dn := range dns {
+			wg.Go(func() {
+				done[i], errs[i] = writeMember(ctx, c.d.members, g, c.d.Options.MemberAttribute, dn, true, send)
+			})
+			if i == 0 {
+				waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return !first })
 			}
-			before := c.d.members.sent
-			errs := make([]error, len(dns))
-			done := make([]bool, len(dns))
-			var wg sync.WaitGroup
-			for i, dn := range dns {
-				wg.Go(func() {
-					done[i], errs[i] = writeMember(ctx, c.d.members, g, c.d.Options.MemberAttribute, dn, true, send)
-				})
-				if i == 0 {
-					waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return !first })
-				}
+		}
+		key := memberKey{normalDN(g), "member", true}
+		waitFor(t, func() bool { return c.d.members.waiting(key) == n })
+		close(release)
+		wg.Wait()
+		for i, dn := range dns {
+			if bad := i == n; (errs[i] != nil) != bad || done[i] == bad {
+				t.Errorf("%s: done %v, err %v", dn, done[i], errs[i])
 			}
-			key := memberKey{normalDN(g), "member", true}
-			waitFor(t, func() bool { return c.d.members.waiting(key) == n })
-			close(release)
-			wg.Wait()
-			for i, dn := range dns {
-				if bad := i == n; (errs[i] != nil) != bad || done[i] == bad {
-					t.Errorf("%s: done %v, err %v", dn, done[i], errs[i])
-				}
-				// The bad value's converge is dead-lettered, not retried
-				// (and no other converge fails).
-				if errs[i] != nil && targets.IsRetryable(Classify("grant", errs[i])) {
-					t.Errorf("%s: %v is retryable; a value the directory refuses must dead-letter its job alone", dn, errs[i])
-				}
-				if i < n && !c.isMember(t, testGroups[0], dn) {
-					t.Errorf("%s is not in the group", dn)
-				}
+			// The bad value's converge is dead-lettered, not retried
+			// (and no other converge fails).
+			if errs[i] != nil && targets.IsRetryable(Classify("grant", errs[i])) {
+				t.Errorf("%s: %v is retryable; a value the directory refuses must dead-letter its job alone", dn, errs[i])
 			}
-			// The first alone; the other n in one modify, refused for the
-			// bad value and then written one by one.
-			if got := c.d.members.sent - before; got != 2+n {
-				t.Errorf("%d modifies, want %d", got, 2+n)
+			if i < n && !c.isMember(t, testGroups[0], dn) {
+				t.Errorf("%s is not in the group", dn)
 			}
+		}
+		// The first alone; the other n in one modify, refused for the
+		// bad value and then written one by one.
+		if got := c.d.members.sent - before; got != 2+n {
+			t.Errorf("%d modifies, want %d", got, 2+n)
+		}
 
-			// Without a bad value, a burst is one modify.
-			var more []string
-			for i := range n {
-				dn := JoinDN(RDN(s.rdn, fmt.Sprintf("burst %d", i)), c.people)
-				s.addEntry(t, s, dn, fmt.Sprintf("burst %d", i), map[string][]string{})
-				more = append(more, dn)
+		// Without a bad value, a burst is one modify.
+		var more []string
+		for i := range n {
+			dn := JoinDN(RDN(s.rdn, fmt.Sprintf("burst %d", i)), c.people)
+			s.addEntry(t, s, dn, fmt.Sprintf("burst %d", i), map[string][]string{})
+			more = append(more, dn)
+		}
+		first, release = true, make(chan struct{})
+		before = c.d.members.sent
+		for i, dn := range more {
+			wg.Go(func() {
+				done[i], errs[i] = writeMember(ctx, c.d.members, g, c.d.Options.MemberAttribute, dn, true, send)
+			})
+			if i == 0 {
+				waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return !first })
 			}
-			first, release = true, make(chan struct{})
-			before = c.d.members.sent
-			for i, dn := range more {
-				wg.Go(func() {
-					done[i], errs[i] = writeMember(ctx, c.d.members, g, c.d.Options.MemberAttribute, dn, true, send)
-				})
-				if i == 0 {
-					waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return !first })
-				}
+		}
+		waitFor(t, func() bool { return c.d.members.waiting(key) == n-1 })
+		close(release)
+		wg.Wait()
+		if got := c.d.members.sent - before; got != 2 {
+			t.Errorf("%d modifies for a burst of %d, want 2", got, n)
+		}
+		for i, dn := range more {
+			if errs[i] != nil || !done[i] || !c.isMember(t, testGroups[0], dn) {
+				t.Errorf("%s: done %v, err %v, member %v", dn, done[i], errs[i], c.isMember(t, testGroups[0], dn))
 			}
-			waitFor(t, func() bool { return c.d.members.waiting(key) == n-1 })
-			close(release)
-			wg.Wait()
-			if got := c.d.members.sent - before; got != 2 {
-				t.Errorf("%d modifies for a burst of %d, want 2", got, n)
-			}
-			for i, dn := range more {
-				if errs[i] != nil || !done[i] || !c.isMember(t, testGroups[0], dn) {
-					t.Errorf("%s: done %v, err %v, member %v", dn, done[i], errs[i], c.isMember(t, testGroups[0], dn))
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func waitFor(t *testing.T, cond func() bool) {

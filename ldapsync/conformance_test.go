@@ -274,30 +274,37 @@ func (c *dirCase) enabled(e *ldap.Entry) bool {
 	return !c.dialect.SetEnabled(ldap.NewModifyRequest(e.DN, nil), e, true)
 }
 
-func TestConformance(t *testing.T) {
-	t.Parallel()
+// forEachDirectory runs fn on OpenLDAP and on AD, in parallel, each on a
+// server of its own.
+func forEachDirectory(t *testing.T, fn func(t *testing.T, s *dirServer)) {
 	for name, start := range map[string]func(*testing.T) *dirServer{"openldap": slapdServer, "ad": sambaServer} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			s := start(t)
-			for _, tc := range []struct {
-				name string
-				run  func(*testing.T, *dirServer)
-			}{
-				{"Lifecycle", conformLifecycle},
-				{"Correlation", conformCorrelation},
-				{"HostileValues", conformHostile},
-				{"Manager", conformManager},
-				{"PermanentErrors", conformPermanentErrors},
-				{"CollisionFail", conformCollisionFail},
-				{"CollisionSuffix", conformCollisionSuffix},
-				{"Owned", conformOwned},
-				{"CaseRename", conformCaseRename},
-			} {
-				t.Run(tc.name, func(t *testing.T) { tc.run(t, s) })
-			}
+			fn(t, start(t))
 		})
 	}
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	forEachDirectory(t, func(t *testing.T, s *dirServer) {
+		for _, tc := range []struct {
+			name string
+			run  func(*testing.T, *dirServer)
+		}{
+			{"Lifecycle", conformLifecycle},
+			{"Correlation", conformCorrelation},
+			{"HostileValues", conformHostile},
+			{"Manager", conformManager},
+			{"PermanentErrors", conformPermanentErrors},
+			{"CollisionFail", conformCollisionFail},
+			{"CollisionSuffix", conformCollisionSuffix},
+			{"Owned", conformOwned},
+			{"CaseRename", conformCaseRename},
+		} {
+			t.Run(tc.name, func(t *testing.T) { tc.run(t, s) })
+		}
+	})
 }
 
 func conformLifecycle(t *testing.T, s *dirServer) {

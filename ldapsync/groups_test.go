@@ -19,83 +19,79 @@ import (
 // keep_members DN on AD).
 func TestGroupMembers(t *testing.T) {
 	t.Parallel()
-	for name, start := range map[string]func(*testing.T) *dirServer{"openldap": slapdServer, "ad": sambaServer} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			s := start(t)
-			c := s.newCase(t, "")
-			ctx := t.Context()
-			link := c.apply(t, nil, s.person("member", nil, "eng"), []targets.Op{{Kind: targets.OpCreate}, {Kind: targets.OpGrant, Detail: "eng"}})
-			hand := JoinDN(RDN(s.rdn, "hand added"), c.people)
-			s.addEntry(t, s, hand, "hand added", map[string][]string{})
-			// Outside the case's base: it names no account Tenure can link.
-			outside := JoinDN(RDN("ou", "outside "+strings.ReplaceAll(t.Name(), "/", " ")), s.root)
-			mustAdd(t, s.p, outside, map[string][]string{"objectClass": {"top", "organizationalUnit"}})
-			keep := JoinDN(RDN("ou", "placeholder"), c.base)
-			mustAdd(t, s.p, keep, map[string][]string{"objectClass": {"top", "organizationalUnit"}})
-			err := s.p.Do(ctx, "modify", func(l *ldap.Conn) error {
-				m := ldap.NewModifyRequest(c.groupDN("eng"), nil)
-				m.Add("member", []string{hand, outside, keep})
-				return l.Modify(m)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := *c.d
-			d.Options.KeepMembers = []string{strings.ToUpper(keep)}
-
-			upper := strings.ToUpper(c.groupDN("eng"))
-			r1, err1 := d.GroupRef("eng")
-			r2, err2 := d.GroupRef(upper)
-			if err1 != nil || err2 != nil || r1 != r2 {
-				t.Errorf("GroupRef(eng) = %q, %v; GroupRef(%s) = %q, %v: want one group", r1, err1, upper, r2, err2)
-			}
-			if r, _ := d.GroupRef("ops"); r == r1 {
-				t.Errorf("GroupRef(ops) = GroupRef(eng) = %q", r)
-			}
-
-			members, err := d.GroupMembers(ctx, "eng")
-			if err != nil {
-				t.Fatal(err)
-			}
-			handID := s.dialect.Anchor(c.read(t, hand))
-			got := map[string]string{}
-			for _, m := range members {
-				got[normalDN(m.Ref)] = m.ID
-			}
-			want := map[string]string{normalDN(link.Ref): link.ID, normalDN(hand): handID, normalDN(outside): ""}
-			if len(got) != len(want) || len(members) != len(want) {
-				t.Errorf("members %+v, want %v", members, want)
-			}
-			for dn, id := range want {
-				if gid, ok := got[dn]; !ok || gid != id {
-					t.Errorf("member %s: anchor %q (listed %v), want %q", dn, gid, ok, id)
-				}
-			}
-
-			// Removing the hand-added member; again is success; a kept
-			// member is refused.
-			for range 2 {
-				if err := d.RemoveMember(ctx, "eng", hand); err != nil {
-					t.Fatalf("RemoveMember: %v", err)
-				}
-			}
-			if c.isMember(t, "eng", hand) || !c.isMember(t, "eng", link.Ref) {
-				t.Errorf("after the removal: members %v", c.members(t, "eng"))
-			}
-			if err := d.RemoveMember(ctx, "eng", keep); !errors.Is(err, targets.ErrPermanent) {
-				t.Errorf("RemoveMember(kept) = %v, want a permanent error", err)
-			}
-			if s.name == "openldap" {
-				if err := d.RemoveMember(ctx, "eng", testenv.SlapdBindDN); !errors.Is(err, targets.ErrPermanent) {
-					t.Errorf("RemoveMember(bind DN) = %v, want a permanent error", err)
-				}
-			}
-			if _, err := d.GroupMembers(ctx, "no such group"); !errors.Is(err, targets.ErrPermanent) {
-				t.Errorf("GroupMembers(missing group) = %v, want a permanent error", err)
-			}
+	forEachDirectory(t, func(t *testing.T, s *dirServer) {
+		c := s.newCase(t, "")
+		ctx := t.Context()
+		link := c.apply(t, nil, s.person("member", nil, "eng"), []targets.Op{{Kind: targets.OpCreate}, {Kind: targets.OpGrant, Detail: "eng"}})
+		hand := JoinDN(RDN(s.rdn, "hand added"), c.people)
+		s.addEntry(t, s, hand, "hand added", map[string][]string{})
+		// Outside the case's base: it names no account Tenure can link.
+		outside := JoinDN(RDN("ou", "outside "+strings.ReplaceAll(t.Name(), "/", " ")), s.root)
+		mustAdd(t, s.p, outside, map[string][]string{"objectClass": {"top", "organizationalUnit"}})
+		keep := JoinDN(RDN("ou", "placeholder"), c.base)
+		mustAdd(t, s.p, keep, map[string][]string{"objectClass": {"top", "organizationalUnit"}})
+		err := s.p.Do(ctx, "modify", func(l *ldap.Conn) error {
+			m := ldap.NewModifyRequest(c.groupDN("eng"), nil)
+			m.Add("member", []string{hand, outside, keep})
+			return l.Modify(m)
 		})
-	}
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := *c.d
+		d.Options.KeepMembers = []string{strings.ToUpper(keep)}
+
+		upper := strings.ToUpper(c.groupDN("eng"))
+		r1, err1 := d.GroupRef("eng")
+		r2, err2 := d.GroupRef(upper)
+		if err1 != nil || err2 != nil || r1 != r2 {
+			t.Errorf("GroupRef(eng) = %q, %v; GroupRef(%s) = %q, %v: want one group", r1, err1, upper, r2, err2)
+		}
+		if r, _ := d.GroupRef("ops"); r == r1 {
+			t.Errorf("GroupRef(ops) = GroupRef(eng) = %q", r)
+		}
+
+		members, err := d.GroupMembers(ctx, "eng")
+		if err != nil {
+			t.Fatal(err)
+		}
+		handID := s.dialect.Anchor(c.read(t, hand))
+		got := map[string]string{}
+		for _, m := range members {
+			got[normalDN(m.Ref)] = m.ID
+		}
+		want := map[string]string{normalDN(link.Ref): link.ID, normalDN(hand): handID, normalDN(outside): ""}
+		if len(got) != len(want) || len(members) != len(want) {
+			t.Errorf("members %+v, want %v", members, want)
+		}
+		for dn, id := range want {
+			if gid, ok := got[dn]; !ok || gid != id {
+				t.Errorf("member %s: anchor %q (listed %v), want %q", dn, gid, ok, id)
+			}
+		}
+
+		// Removing the hand-added member; again is success; a kept
+		// member is refused.
+		for range 2 {
+			if err := d.RemoveMember(ctx, "eng", hand); err != nil {
+				t.Fatalf("RemoveMember: %v", err)
+			}
+		}
+		if c.isMember(t, "eng", hand) || !c.isMember(t, "eng", link.Ref) {
+			t.Errorf("after the removal: members %v", c.members(t, "eng"))
+		}
+		if err := d.RemoveMember(ctx, "eng", keep); !errors.Is(err, targets.ErrPermanent) {
+			t.Errorf("RemoveMember(kept) = %v, want a permanent error", err)
+		}
+		if s.name == "openldap" {
+			if err := d.RemoveMember(ctx, "eng", testenv.SlapdBindDN); !errors.Is(err, targets.ErrPermanent) {
+				t.Errorf("RemoveMember(bind DN) = %v, want a permanent error", err)
+			}
+		}
+		if _, err := d.GroupMembers(ctx, "no such group"); !errors.Is(err, targets.ErrPermanent) {
+			t.Errorf("GroupMembers(missing group) = %v, want a permanent error", err)
+		}
+	})
 }
 
 // TestGroupMembersMemberUid lists a posixGroup's memberUid values with the

@@ -19,12 +19,9 @@ import (
 // Directory (Samba AD DC), each fixture on a subtree of its own.
 func TestKindConformance(t *testing.T) {
 	t.Parallel()
-	for name, start := range map[string]func(*testing.T) *dirServer{"openldap": slapdServer, "ad": sambaServer} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			conformance.RunTests(t, start(t).kind())
-		})
-	}
+	forEachDirectory(t, func(t *testing.T, s *dirServer) {
+		conformance.RunTests(t, s.kind())
+	})
 }
 
 // kindGroups are the groups each fixture's subtree holds.

@@ -110,61 +110,57 @@ func dedupe(es []*ldap.Entry) []*ldap.Entry {
 // by DN that meet go in one search, and each gets its own entry.
 func TestCoalescedLookups(t *testing.T) {
 	t.Parallel()
-	for name, start := range map[string]func(*testing.T) *dirServer{"openldap": slapdServer, "ad": sambaServer} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			s := start(t)
-			c := s.newCase(t, "")
-			ctx := t.Context()
-			const n = 10
-			var dns, nums []string
-			for i := range n {
-				dn := JoinDN(RDN(s.rdn, fmt.Sprintf("looked up %d", i)), c.people)
-				num := fmt.Sprintf("E-%d-%s", i, strings.ReplaceAll(t.Name(), "/", "-"))
-				s.addEntry(t, s, dn, fmt.Sprintf("looked up %d", i), map[string][]string{"employeeNumber": {num}})
-				dns, nums = append(dns, dn), append(nums, num)
+	forEachDirectory(t, func(t *testing.T, s *dirServer) {
+		c := s.newCase(t, "")
+		ctx := t.Context()
+		const n = 10
+		var dns, nums []string
+		for i := range n {
+			dn := JoinDN(RDN(s.rdn, fmt.Sprintf("looked up %d", i)), c.people)
+			num := fmt.Sprintf("E-%d-%s", i, strings.ReplaceAll(t.Name(), "/", "-"))
+			s.addEntry(t, s, dn, fmt.Sprintf("looked up %d", i), map[string][]string{"employeeNumber": {num}})
+			dns, nums = append(dns, dn), append(nums, num)
+		}
+		attrs := []string{"employeeNumber", c.d.Dialect.AnchorAttribute()}
+		for _, by := range []struct {
+			attr   string
+			values []string
+			dn     bool
+		}{{"employeeNumber", append(nums, "E-nobody"), false}, {c.d.Dialect.(DNAttributer).DNAttribute(), dns, true}} {
+			// The first search holds the others back until they have
+			// queued, as a burst of joiners would.
+			gate, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			b := &lookupBatcher{}
+			key := lookupKey{normalDN(c.base), strings.ToLower(by.attr), strings.Join(attrs, "\x00")}
+			got := make([][]*ldap.Entry, len(by.values))
+			errs := make([]error, len(by.values))
+			var wg sync.WaitGroup
+			for i, v := range by.values {
+				wg.Go(func() {
+					if i > 0 {
+						<-gate
+					}
+					got[i], errs[i] = lookup(ctx, b, &holdPool{Pool: s.p, hold: func() { once.Do(func() { close(gate); <-release }) }}, c.base, by.attr, v, by.dn, attrs)
+				})
 			}
-			attrs := []string{"employeeNumber", c.d.Dialect.AnchorAttribute()}
-			for _, by := range []struct {
-				attr   string
-				values []string
-				dn     bool
-			}{{"employeeNumber", append(nums, "E-nobody"), false}, {c.d.Dialect.(DNAttributer).DNAttribute(), dns, true}} {
-				// The first search holds the others back until they have
-				// queued, as a burst of joiners would.
-				gate, release := make(chan struct{}), make(chan struct{})
-				var once sync.Once
-				b := &lookupBatcher{}
-				key := lookupKey{normalDN(c.base), strings.ToLower(by.attr), strings.Join(attrs, "\x00")}
-				got := make([][]*ldap.Entry, len(by.values))
-				errs := make([]error, len(by.values))
-				var wg sync.WaitGroup
-				for i, v := range by.values {
-					wg.Go(func() {
-						if i > 0 {
-							<-gate
-						}
-						got[i], errs[i] = lookup(ctx, b, &holdPool{Pool: s.p, hold: func() { once.Do(func() { close(gate); <-release }) }}, c.base, by.attr, v, by.dn, attrs)
-					})
+			waitFor(t, func() bool { return b.waiting(key) == len(by.values)-1 })
+			close(release)
+			wg.Wait()
+			if b.sent != 2 {
+				t.Errorf("%s: %d searches, want 2", by.attr, b.sent)
+			}
+			for i, v := range by.values {
+				want := ""
+				if i < n {
+					want = dns[i]
 				}
-				waitFor(t, func() bool { return b.waiting(key) == len(by.values)-1 })
-				close(release)
-				wg.Wait()
-				if b.sent != 2 {
-					t.Errorf("%s: %d searches, want 2", by.attr, b.sent)
-				}
-				for i, v := range by.values {
-					want := ""
-					if i < n {
-						want = dns[i]
-					}
-					if errs[i] != nil || (want == "") != (len(got[i]) == 0) || (want != "" && (len(got[i]) != 1 || !EqualDN(got[i][0].DN, want))) {
-						t.Errorf("%s %s: %v, %v; want %s", by.attr, v, got[i], errs[i], want)
-					}
+				if errs[i] != nil || (want == "") != (len(got[i]) == 0) || (want != "" && (len(got[i]) != 1 || !EqualDN(got[i][0].DN, want))) {
+					t.Errorf("%s %s: %v, %v; want %s", by.attr, v, got[i], errs[i], want)
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // holdPool calls hold before each search (which may block the first).
