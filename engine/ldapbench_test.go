@@ -7,14 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -305,26 +302,17 @@ type cpuTimes struct{ self, slapd float64 }
 func (c cpuTimes) sub(o cpuTimes) cpuTimes { return cpuTimes{c.self - o.self, c.slapd - o.slapd} }
 func (c cpuTimes) per(n int) cpuTimes      { return cpuTimes{c.self / float64(n), c.slapd / float64(n)} }
 
-// cpuNow reads this process's CPU time (getrusage) and slapd's
-// (/proc/<pid>/stat utime+stime, in clock ticks of 10 ms).
+// cpuNow reads this process's CPU time and slapd's, in ms.
 func cpuNow(b *testing.B, slapdPID int) cpuTimes {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	ms := func(tv syscall.Timeval) float64 { return float64(tv.Sec)*1000 + float64(tv.Usec)/1000 }
-	c := cpuTimes{self: ms(ru.Utime) + ms(ru.Stime)}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", slapdPID))
+	self, err := testenv.SelfCPU()
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Fields after the command name (which may hold spaces): utime and
-	// stime are the 12th and 13th.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	c.slapd = (ut + st) * 10
-	return c
+	slapd, err := testenv.ProcessCPU(slapdPID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cpuTimes{self: float64(self.Microseconds()) / 1000, slapd: float64(slapd.Microseconds()) / 1000}
 }
 
 // ldapTime is the pool's LDAP operations' summed duration by op so far.

@@ -2,12 +2,8 @@ package redisstore_test
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +46,7 @@ func BenchmarkConcurrentCreates(b *testing.B) {
 	}
 	var n atomic.Int64
 	b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
-	cpu0, redis0 := processCPU(), redisCPU(srv.PID())
+	cpu0, redis0 := selfCPU(b), serverCPU(b, srv.PID())
 	start := time.Now()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -75,33 +71,22 @@ func BenchmarkConcurrentCreates(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "creates/s")
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-	b.ReportMetric(float64((redisCPU(srv.PID())-redis0).Microseconds())/float64(b.N), "redis-cpu-µs/op")
+	b.ReportMetric(float64((selfCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64((serverCPU(b, srv.PID())-redis0).Microseconds())/float64(b.N), "redis-cpu-µs/op")
 }
 
-// processCPU is the user and system time of this process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// redisCPU is the user and system time of process pid (Linux, in clock
-// ticks of 10ms), or 0 if unknown.
-func redisCPU(pid int) time.Duration {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+func selfCPU(b *testing.B) time.Duration {
+	d, err := testenv.SelfCPU()
 	if err != nil {
-		return 0
+		b.Fatal(err)
 	}
-	// Fields after the command's closing parenthesis; utime and stime are
-	// the 14th and 15th fields of the line.
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(f) < 13 {
-		return 0
+	return d
+}
+
+func serverCPU(b *testing.B, pid int) time.Duration {
+	d, err := testenv.ProcessCPU(pid)
+	if err != nil {
+		b.Fatal(err)
 	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
+	return d
 }
